@@ -1,0 +1,29 @@
+"""archspec: a symbolic architecture specification language and static analyser for CNNs.
+
+>>> import archspec
+>>> spec = archspec.loads('''
+... archspec: 1
+... input: [3, 64, 64]
+... layers:
+...   - {type: conv2d, out_channels: 4, kernel_size: 3, padding: 1}
+... ''')
+>>> archspec.analyze(spec).totals()["params"]
+112
+"""
+
+from __future__ import annotations
+
+from archspec.analysis import Report, analyze
+from archspec.errors import ArchspecError, Diagnostic, SpecError
+from archspec.spec import Spec, load, loads
+
+__version__ = "0.1.0"
+
+__all__ = ["load", "loads", "analyze", "build", "Spec", "Report", "Diagnostic", "ArchspecError", "SpecError", "__version__"]
+
+
+def build(spec: Spec):
+    """Lower a spec to a ``torch.nn.Module`` (needs the ``torch`` extra)."""
+    from archspec.runtime import build as _build
+
+    return _build(spec)

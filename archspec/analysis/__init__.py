@@ -1,0 +1,112 @@
+"""Static analysis: walk the layer graph in topological order, applying each layer kind's rules."""
+
+from __future__ import annotations
+
+from archspec.analysis import receptive_field as rf
+from archspec.analysis.report import LayerInfo, Report
+from archspec.errors import Diagnostic, SpecError
+from archspec.graph import INPUT, build_graph, layer_mark, topological
+from archspec.layers import LayerBase, LayerError, MergeError, fmt_shape
+from archspec.spec import Spec
+
+__all__ = ["analyze", "run_analysis", "Report", "LayerInfo"]
+
+
+def analyze(spec: Spec) -> Report:
+    """The static Report of a loaded spec. Raises SpecError if shapes do not work out."""
+    report = run_analysis(spec)
+    errors = [d for d in report.diagnostics if d.severity.value == "error"]
+    if errors:
+        raise SpecError(errors)
+    return report
+
+
+def run_analysis(spec: Spec) -> Report:
+    """Best-effort analysis that never raises: layers downstream of a problem get no shape."""
+    graph, diagnostics = build_graph(spec)
+    shapes: dict[str, tuple | None] = {INPUT: spec.input_shape or None}
+    fields: dict[str, rf.Field2 | None] = {INPUT: rf.input_field(spec.input_shape)}
+    infos: list[LayerInfo] = []
+    for name in topological(graph):
+        layer: LayerBase | None = graph.nodes[name]["layer"]
+        inputs = list(layer.inputs or []) if layer is not None else list(spec.unparsed.get(name) or [])
+        info = LayerInfo(name, layer.kind() if layer else "?", inputs, layer, block=spec.block_of.get(name, ()))
+        infos.append(info)
+        ins = [shapes.get(i) for i in inputs]
+        shapes[name] = None
+        fields[name] = None
+        if layer is None or not ins or any(s is None for s in ins):
+            continue  # unknown upstream (already reported)
+        try:
+            _check_arity(layer, len(ins))
+            layer.check_inputs(ins)
+            out = layer.output_shape(ins)
+            info.weights = layer.weights(ins)
+            info.buffers = layer.buffers(ins)
+            info.macs = layer.macs(ins, out)
+            info.rf = rf.step(layer, ins, [fields[i] for i in inputs])
+        except MergeError as exc:
+            diagnostics.append(_merge_diagnostic(spec, layer, inputs, shapes, exc))
+            continue
+        except LayerError as exc:
+            diagnostics.append(_layer_diagnostic(spec, layer, exc))
+            continue
+        info.output_shape = shapes[name] = out
+        fields[name] = info.rf
+    return Report(
+        name=spec.name,
+        input_shape=spec.input_shape,
+        output=spec.output,
+        layers=infos,
+        diagnostics=diagnostics,
+        spec=spec,
+        graph=graph,
+    )
+
+
+def _check_arity(layer: LayerBase, n: int) -> None:
+    low, high = layer.arity
+    if n < low or (high is not None and n > high):
+        wanted = f"at least {low}" if high is None else str(low) if low == high else f"{low} to {high}"
+        raise LayerError(f"{layer.kind()} takes {wanted} input{'s' if wanted != '1' else ''}, got {n}", field="inputs")
+
+
+def _layer_diagnostic(spec: Spec, layer: LayerBase, exc: LayerError) -> Diagnostic:
+    mark = layer_mark(spec, layer.name, exc.field)
+    return Diagnostic(exc.code, f"layer `{layer.name}`: {exc.message}", spec.path, mark.line, mark.column, exc.hint, layer=layer.name)
+
+
+def _merge_diagnostic(spec: Spec, layer: LayerBase, inputs: list[str], shapes: dict, exc: MergeError) -> Diagnostic:
+    """Name both disagreeing paths and, on each, the layer that last changed the shape."""
+    a, b = inputs[exc.first], inputs[exc.second]
+
+    def describe(producer: str) -> str:
+        changer = _last_change(spec, producer, shapes)
+        origin = "" if changer == producer else f", last changed by `{changer}`"
+        return f"`{producer}` gives {fmt_shape(shapes[producer])}{origin}"
+
+    mark = layer_mark(spec, layer.name, "inputs")
+    return Diagnostic(
+        "E304",
+        f"layer `{layer.name}`: {layer.kind()} inputs disagree: {describe(a)}; {describe(b)}",
+        spec.path,
+        mark.line,
+        mark.column,
+        "make both paths change the shape the same way (e.g. a strided 1×1 conv on the shortcut)",
+        layer=layer.name,
+    )
+
+
+def _last_change(spec: Spec, name: str, shapes: dict) -> str:
+    """Walk back along first inputs while the shape stays the same; the layer where it changed."""
+    seen = set()
+    while name != INPUT and name not in seen:
+        seen.add(name)
+        layer = spec.layer(name) if name not in spec.unparsed else None
+        if layer is None or not layer.inputs:
+            return name
+        before = layer.inputs[0]
+        if shapes.get(before) != shapes.get(name):
+            return name
+        name = before
+    return name

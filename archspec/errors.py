@@ -1,0 +1,68 @@
+"""One error base class and one diagnostic type for every problem archspec reports.
+
+YAML errors, schema errors, graph/shape errors and lint findings all become a
+``Diagnostic``; only their code differs (E1xx YAML/structure, E2xx schema/values,
+E3xx graph and shapes, W4xx lint warnings, I5xx information).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import Enum
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+    @classmethod
+    def of_code(cls, code: str) -> "Severity":
+        return {"E": cls.ERROR, "W": cls.WARNING, "I": cls.INFO}[code[0]]
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    message: str
+    path: str = "<string>"
+    line: int = 0  # 1-based; 0 when no position applies
+    column: int = 0  # 1-based
+    hint: str | None = None
+    layer: str | None = None  # the layer concerned, when there is one
+
+    @property
+    def severity(self) -> Severity:
+        return Severity.of_code(self.code)
+
+    def format(self) -> str:
+        """``path:line:col: CODE message`` with an optional indented hint line."""
+        where = f"{self.path}:{self.line}:{self.column}" if self.line else self.path
+        text = f"{where}: {self.code} {self.message}"
+        if self.hint:
+            text += f"\n    hint: {self.hint}"
+        return text
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["severity"] = self.severity.value
+        return d
+
+    def sort_key(self) -> tuple:
+        return (self.path, self.line, self.column, self.code, self.message)
+
+
+class ArchspecError(Exception):
+    """Base class of every error archspec raises on purpose."""
+
+
+class SpecError(ArchspecError):
+    """A spec file could not be loaded; ``diagnostics`` lists every problem found."""
+
+    def __init__(self, diagnostics: list[Diagnostic]):
+        self.diagnostics = sorted(diagnostics, key=Diagnostic.sort_key)
+        super().__init__("\n".join(d.format() for d in self.diagnostics))
+
+
+class TorchMissingError(ArchspecError):
+    """Lowering/training needs the optional torch extra."""

@@ -1,0 +1,80 @@
+"""Spec -> layer graph (networkx DiGraph): one node per layer plus ``input``, an edge per reference."""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from archspec.errors import Diagnostic
+from archspec.spec import Spec
+from archspec.spec.load import Mark, mark_of
+
+INPUT = "input"
+
+
+def build_graph(spec: Spec) -> tuple[nx.DiGraph, list[Diagnostic]]:
+    """The DAG of the spec and any cycle diagnostics (cyclic edges are dropped so analysis can go on).
+
+    The order of a layer's inputs is ``layer.inputs``; edges only carry the topology.
+    Node attribute ``order`` is the file position, used to keep topological order stable.
+    """
+    graph = nx.DiGraph()
+    graph.add_node(INPUT, layer=None, order=-1)
+    for order, layer in enumerate(spec.layers):
+        graph.add_node(layer.name, layer=layer, order=order)
+    for order, name in enumerate(spec.unparsed, len(spec.layers)):
+        graph.add_node(name, layer=None, order=order, unparsed=True)
+    for name, inputs in _all_inputs(spec):
+        for producer in inputs or ():
+            graph.add_edge(producer, name)
+    return graph, _break_cycles(graph, spec)
+
+
+def _all_inputs(spec: Spec):
+    for layer in spec.layers:
+        yield layer.name, layer.inputs
+    yield from spec.unparsed.items()
+
+
+def _break_cycles(graph: nx.DiGraph, spec: Spec) -> list[Diagnostic]:
+    diagnostics = []
+    for _ in range(100):  # each pass reports one cycle and cuts it
+        try:
+            cycle = nx.find_cycle(graph)
+        except nx.NetworkXNoCycle:
+            break
+        names = [u for u, _ in cycle]
+        first = min(names, key=lambda n: graph.nodes[n]["order"])
+        start = names.index(first)
+        loop = names[start:] + names[:start] + [first]
+        mark = layer_mark(spec, first, "inputs")
+        diagnostics.append(
+            Diagnostic(
+                "E302",
+                "cyclic reference: " + " → ".join(f"`{n}`" for n in reversed(loop)),
+                spec.path,
+                mark.line,
+                mark.column,
+                "a layer cannot depend on its own output; check the `inputs` of these layers",
+                layer=first,
+            )
+        )
+        graph.remove_edge(*cycle[-1][:2])
+    return diagnostics
+
+
+def topological(graph: nx.DiGraph) -> list[str]:
+    """Layer names in dependency order, ties broken by file order (so a chain reads as written)."""
+    order = nx.get_node_attributes(graph, "order")
+    return [n for n in nx.lexicographical_topological_sort(graph, key=order.__getitem__) if n != INPUT]
+
+
+def layer_mark(spec: Spec, name: str, field: str | None = None) -> Mark:
+    """Where a layer (or one of its fields, when present) stands in the file."""
+    data = spec.source.get(name)
+    if data is None:
+        return Mark(1, 1)
+    if field is not None:
+        mark = mark_of(data, field)
+        if mark is not None:
+            return mark
+    return data.mark

@@ -1,0 +1,93 @@
+"""Flatten, fully-connected layers and identity."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from archspec.arith import product
+from archspec.layers.base import LayerBase, LayerError, Receptive, Shape, fmt_shape
+from archspec.layers.fields import Bool, Int, PosInt
+
+
+class Flatten(LayerBase):
+    """Concatenates all values into one vector (torch.nn.Flatten)."""
+
+    type: Literal["flatten"]
+    start_axis: Int = Field(default=0, description="First axis to flatten, batch left out (torch's start_dim - 1).")
+    end_axis: Int = Field(default=-1, description="Last axis to flatten, batch left out.")
+
+    def _axes(self, shape: Shape) -> tuple[int, int]:
+        rank = len(shape)
+        start, end = (a + rank if a < 0 else a for a in (self.start_axis, self.end_axis))
+        if not (0 <= start < rank and 0 <= end < rank and start <= end):
+            raise LayerError(
+                f"axes {self.start_axis}..{self.end_axis} do not fit a rank-{rank} input ({fmt_shape(shape)})", field="start_axis"
+            )
+        return start, end
+
+    def output_shape(self, ins: list[Shape]) -> Shape:
+        (shape,) = ins
+        start, end = self._axes(shape)
+        return (*shape[:start], product(shape[start : end + 1]), *shape[end + 1 :])
+
+    def receptive(self, ins: list[Shape]) -> str:
+        return Receptive.LOST
+
+    def lower(self, ins: list[Shape]):
+        from torch import nn
+
+        start, end = self._axes(ins[0])
+        return nn.Flatten(start + 1, end + 1)
+
+
+class Linear(LayerBase):
+    """Fully-connected layer on the last axis (torch.nn.Linear)."""
+
+    type: Literal["linear"]
+    out_features: PosInt
+    bias: Bool = True
+    in_features: PosInt | None = Field(default=None, description="Optional; inferred from the input and checked if given.")
+
+    def output_shape(self, ins: list[Shape]) -> Shape:
+        (shape,) = ins
+        if self.in_features is not None and self.in_features != shape[-1]:
+            raise LayerError(
+                f"in_features is {self.in_features} but the input has {shape[-1]} ({fmt_shape(shape)})",
+                field="in_features",
+                hint="remove in_features (it is inferred) or fix the layers before",
+                code="E307",
+            )
+        return (*shape[:-1], self.out_features)
+
+    def weights(self, ins: list[Shape]) -> dict[str, Shape]:
+        tensors = {"weight": (self.out_features, ins[0][-1])}
+        if self.bias:
+            tensors["bias"] = (self.out_features,)
+        return tensors
+
+    def receptive(self, ins: list[Shape]) -> str:
+        return Receptive.LOST
+
+    def macs(self, ins: list[Shape], out: Shape) -> int:
+        return product(ins[0]) * self.out_features
+
+    def label(self) -> str:
+        return f"linear →{self.out_features}"
+
+    def lower(self, ins: list[Shape]):
+        from torch import nn
+
+        return nn.Linear(ins[0][-1], self.out_features, bias=self.bias)
+
+
+class Identity(LayerBase):
+    """Passes its input through unchanged (torch.nn.Identity)."""
+
+    type: Literal["identity"]
+
+    def lower(self, ins: list[Shape]):
+        from torch import nn
+
+        return nn.Identity()

@@ -1,0 +1,213 @@
+"""Spec files: safe YAML with positions -> top-level validation -> block expansion -> layer validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from archspec.errors import Diagnostic, SpecError
+from archspec.layers import KIND_BY_TYPE, LayerBase
+from archspec.spec.expand import Expander, RawLayer, Scope
+from archspec.spec.load import YDict, YList, mark_of, parse_yaml
+from archspec.spec.locate import pydantic_diagnostics, suggest
+from archspec.spec.model import FORMAT_VERSION, BlockDef, Spec, SpecFile
+
+__all__ = ["Spec", "SpecFile", "BlockDef", "parse_spec", "load", "loads", "read_text"]
+
+
+def read_text(path: str | Path) -> str:
+    """A spec file's text; IO problems raise SpecError with an E100 diagnostic."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError([Diagnostic("E100", f"not UTF-8 text ({exc.reason} at byte {exc.start})", str(path))]) from None
+    except OSError as exc:
+        raise SpecError([Diagnostic("E100", f"cannot read file: {exc.strerror or exc}", str(path))]) from None
+
+
+def load(path: str | Path) -> Spec:
+    """Load and validate a spec file. Raises SpecError listing every problem."""
+    return loads(read_text(path), str(path))
+
+
+def loads(text: str, path: str = "<string>") -> Spec:
+    """Load and validate spec text. Raises SpecError listing every problem."""
+    spec, diagnostics = parse_spec(text, path)
+    errors = [d for d in diagnostics if d.severity.value == "error"]
+    if errors or spec is None:
+        raise SpecError(errors or diagnostics)
+    return spec
+
+
+def _top_fields(loc: tuple) -> list[str]:
+    if not loc:
+        return list(SpecFile.model_fields)
+    if loc[0] == "blocks" and len(loc) == 2:
+        return list(BlockDef.model_fields)
+    return []
+
+
+def parse_spec(text: str, path: str = "<string>") -> tuple[Spec | None, list[Diagnostic]]:
+    """Everything that can be learnt from the text without shapes: (spec or None, diagnostics).
+
+    The spec may hold layers that failed validation (``spec.unparsed``) so that
+    later stages can still check the rest of the file.
+    """
+    data, diagnostics = parse_yaml(text, path)
+    if data is None:
+        return None, diagnostics
+    if not isinstance(data, YDict):
+        diagnostics.append(Diagnostic("E103", "the top level must be a mapping (archspec:, input:, layers:)", path, 1, 1))
+        return None, diagnostics
+    try:
+        SpecFile.model_validate(data)
+    except ValidationError as exc:
+        diagnostics += _top_level_diagnostics(exc, data, path)
+
+    layers_raw = data.get("layers")
+    input_raw = data.get("input")
+    blocks = _usable_blocks(data.get("blocks"), path, diagnostics)
+    if not isinstance(layers_raw, YList) or not layers_raw:
+        return None, _dedupe(diagnostics)
+
+    expander = Expander(path, blocks)
+    top = Scope("")
+    expander.expand(layers_raw, top)
+    expander.resolve_all(top)
+    diagnostics += expander.diagnostics
+
+    layers: list[LayerBase] = []
+    unparsed: dict[str, list[str] | None] = {}
+    source: dict[str, YDict] = {}
+    block_of: dict[str, tuple[str, ...]] = {}
+    for raw in expander.raws:
+        layer, found = _validate_layer(raw, path)
+        diagnostics += found
+        if not raw.kept:
+            continue
+        source[raw.name] = raw.data
+        block_of[raw.name] = raw.blocks
+        if layer is None:
+            unparsed[raw.name] = raw.inputs
+            continue
+        layer.name = raw.name
+        layer.inputs = raw.inputs
+        layers.append(layer)
+
+    output = _output(data, top, expander, path, diagnostics)
+    input_ok = isinstance(input_raw, list) and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in input_raw)
+    name = data.get("name")
+    spec = Spec(
+        name=name if isinstance(name, str) and name else Path(path).stem,
+        input_shape=tuple(input_raw) if input_ok and 0 < len(input_raw) <= 3 else (),
+        layers=layers,
+        output=output or "",
+        path=path,
+        text=text,
+        description=data.get("description") if isinstance(data.get("description"), str) else None,
+        source=source,
+        block_of=block_of,
+        block_types=expander.block_types,
+        unparsed=unparsed,
+    )
+    return spec, _dedupe(diagnostics)
+
+
+def _top_level_diagnostics(exc: ValidationError, data: YDict, path: str) -> list[Diagnostic]:
+    out = []
+    for d in pydantic_diagnostics(exc, data, path, fields_of=_top_fields):
+        if d.message.startswith("archspec:"):
+            d = Diagnostic(
+                "E206",
+                f"unsupported format version {data.get('archspec')!r}; this archspec reads version {FORMAT_VERSION}",
+                path,
+                d.line,
+                d.column,
+                f"write `archspec: {FORMAT_VERSION}`",
+            )
+        elif d.message == "missing required field `archspec`":
+            d = Diagnostic(d.code, d.message, path, d.line, d.column, f"start the file with `archspec: {FORMAT_VERSION}` (the format version)")
+        elif d.message.startswith("layers.") or (d.message.startswith("blocks.") and ".layers." in d.message):
+            continue  # layer mappings are checked one by one after expansion
+        out.append(d)
+    return out
+
+
+def _usable_blocks(blocks, path: str, diagnostics: list[Diagnostic]) -> YDict:
+    usable = YDict()
+    if not isinstance(blocks, YDict):
+        return usable
+    for key, body in blocks.items():
+        if key in KIND_BY_TYPE:
+            mark = mark_of(blocks, key, key_side=True)
+            diagnostics.append(
+                Diagnostic("E204", f"block name `{key}` is a built-in layer type", path, mark.line, mark.column, "rename the block")
+            )
+            continue
+        if isinstance(body, YDict) and isinstance(body.get("layers"), YList) and isinstance(body.get("params", YDict()), YDict):
+            usable.set(key, body, blocks.key_marks[key], blocks.value_marks[key])
+    return usable
+
+
+def _validate_layer(raw: RawLayer, path: str) -> tuple[LayerBase | None, list[Diagnostic]]:
+    """Validate one layer mapping; on failure, retry without the faulty fields so shapes can still flow."""
+    cls = KIND_BY_TYPE.get(raw.data.get("type"))
+    if cls is None:
+        return None, []  # unknown type: reported during expansion
+    try:
+        return cls.model_validate(raw.data), []
+    except ValidationError as exc:
+        fields = list(cls.model_fields)
+        # the local name: inside blocks the same mistake repeats per instance and is reported once
+        local = raw.name[len(raw.scope.prefix) :]
+        found = pydantic_diagnostics(exc, raw.data, path, fields_of=lambda loc: fields if not loc else [], lead=f"layer `{local}`: ")
+        repaired = _repair(raw.data, exc, fields)
+        try:
+            layer = cls.model_validate(repaired) if repaired is not None else None
+        except ValidationError:
+            layer = None
+        return layer, found
+
+
+def _repair(data: YDict, exc: ValidationError, fields: list[str]) -> dict | None:
+    """The mapping with misspelt keys renamed to their obvious fix and other bad optional keys dropped."""
+    fixed = dict(data)
+    for err in exc.errors(include_url=False):
+        loc = err["loc"]
+        if not loc:
+            return None  # a cross-field rule failed; nothing obvious to drop
+        key = loc[0]
+        if err["type"] == "extra_forbidden":
+            value = fixed.pop(key, None)
+            guess = suggest(key, fields)
+            if guess and guess not in data:
+                fixed[guess] = value
+        elif err["type"] != "missing" and key != "type":
+            fixed.pop(key, None)
+    return fixed
+
+
+def _output(data: YDict, top: Scope, expander: Expander, path: str, diagnostics: list[Diagnostic]) -> str | None:
+    wanted = data.get("output")
+    if isinstance(wanted, str):
+        resolved = expander.resolve(wanted, top)
+        if resolved is None:
+            mark = mark_of(data, "output")
+            guess = suggest(wanted, list(top.entries))
+            diagnostics.append(
+                Diagnostic("E301", f"unknown output layer `{wanted}`" + (f" — did you mean `{guess}`?" if guess else ""), path, *mark)
+            )
+        return resolved
+    return expander.resolve(top.output, top)
+
+
+def _dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    seen = set()
+    out = []
+    for d in sorted(diagnostics, key=Diagnostic.sort_key):
+        key = (d.code, d.path, d.line, d.column, d.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out

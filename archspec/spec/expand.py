@@ -1,0 +1,277 @@
+"""Blocks expanded, names given, references resolved: raw layer mappings -> a flat list.
+
+Scoping: a block instance is a scope. Inside it, names refer to the instance's
+own layers and ``input`` to the instance's input; the instance's output is its
+last layer. Instance ``layer1`` of a block repeated 3 times holds
+``layer1.0 ... layer1.2`` and its layers are named ``layer1.0.conv1`` and so on,
+the way torchvision names modules. A layer with ``when: false`` is left out
+and references to it resolve to its first input.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from archspec.errors import Diagnostic
+from archspec.layers import KIND_BY_TYPE
+from archspec.spec.load import Mark, YDict, YList, mark_of
+from archspec.spec.locate import suggest
+
+CALL_KEYS = {"type", "name", "inputs", "when", "repeat", "first"}
+
+
+@dataclass
+class Scope:
+    prefix: str  # "" at the top, "layer1.0." inside an instance
+    parent: "Scope | None" = None
+    input_ref: str | None = None  # reference, in the parent scope, to this instance's input
+    entries: dict[str, tuple] = field(default_factory=dict)
+    output: str = "input"  # local reference to the scope's output
+
+
+@dataclass
+class RawLayer:
+    """One layer mapping with its final name, before validation."""
+
+    data: YDict
+    name: str
+    refs: list[str]
+    scope: Scope
+    blocks: tuple[str, ...]  # enclosing block instances, outermost first
+    kept: bool = True  # False for `when: false` layers (validated, then left out)
+    inputs: list[str] | None = None  # resolved names; None if a reference could not be resolved
+
+
+class Expander:
+    def __init__(self, path: str, blocks: YDict | None):
+        self.path = path
+        self.blocks: YDict = blocks if isinstance(blocks, YDict) else YDict()
+        self.diagnostics: list[Diagnostic] = []
+        self.raws: list[RawLayer] = []
+        self.names: dict[str, Mark] = {}  # every full layer name -> where it was declared
+        self.block_types: dict[str, str] = {}
+        self._checks: list[tuple[str, Scope, Mark]] = []  # references to verify once all names exist
+
+    # --- diagnostics ---
+
+    def error(self, code: str, message: str, mark: Mark | None, hint: str | None = None) -> None:
+        mark = mark or Mark(1, 1)
+        self.diagnostics.append(Diagnostic(code, message, self.path, mark.line, mark.column, hint))
+
+    # --- expansion ---
+
+    def expand(self, items: YList, scope: Scope, params: dict | None = None, stack: tuple[str, ...] = (), blocks=()) -> None:
+        given = {i.get("name") for i in items if isinstance(i, YDict)}
+        counters: Counter = Counter()
+        prev = "input"
+        for index, item in enumerate(items):
+            item_mark = mark_of(items, index)
+            if not isinstance(item, YDict):
+                self.error("E203", f"a layer must be a mapping with a `type`, got {item!r}", item_mark)
+                continue
+            item = self.substitute(item, params, stack[-1] if stack else None)
+            kind = item.get("type")
+            if kind is None:
+                self.error("E202", "missing required field `type`", item.mark, "every layer needs `type:` (conv2d, relu, ...)")
+                continue
+            if not isinstance(kind, str):
+                self.error("E203", f"`type` must be a string, got {kind!r}", mark_of(item, "type"))
+                continue
+            name = self._name(item, kind, given, counters, scope)
+            refs = self._refs(item, prev)
+            when = item.get("when", True)
+            if not isinstance(when, bool):
+                self.error("E203", f"`when` must be true or false, got {when!r}", mark_of(item, "when"))
+                when = True
+            for ref in refs:
+                self._checks.append((ref, scope, mark_of(item, "inputs") or item.mark))
+            if not when:
+                scope.entries[name] = ("alias", refs[0] if refs else prev)
+                if kind in KIND_BY_TYPE:  # still validated, so a switched-off layer cannot hide a typo
+                    self.raws.append(RawLayer(item, scope.prefix + name, refs, scope, blocks, kept=False))
+            elif kind in self.blocks:
+                self._instantiate(item, kind, name, refs, scope, params, stack, blocks)
+            else:
+                if kind not in KIND_BY_TYPE:
+                    guess = suggest(kind, [*KIND_BY_TYPE, *self.blocks])
+                    self.error(
+                        "E205",
+                        f"unknown layer type `{kind}`" + (f" — did you mean `{guess}`?" if guess else ""),
+                        mark_of(item, "type"),
+                        None if guess else "run `archspec schema` or see the README for the layer kinds",
+                    )
+                full = scope.prefix + name
+                scope.entries[name] = ("layer", full)
+                self.raws.append(RawLayer(item, full, refs, scope, blocks))
+            prev = name
+        scope.output = prev
+
+    def _name(self, item: YDict, kind: str, given: set, counters: Counter, scope: Scope) -> str:
+        name = item.get("name")
+        if name is None:
+            while True:  # generated: conv2d_1, conv2d_2, ... skipping names the user gave
+                counters[kind] += 1
+                name = f"{kind}_{counters[kind]}"
+                if name not in given:
+                    break
+        elif not isinstance(name, str) or not name or "." in name or name == "input":
+            self.error(
+                "E204",
+                f"invalid layer name {name!r}",
+                mark_of(item, "name"),
+                "use a non-empty string without dots; `input` is reserved for the network input",
+            )
+            name = f"{kind}@{item.mark.line}"
+        full = scope.prefix + name
+        if name in scope.entries or full in self.names:
+            first = self.names.get(full)
+            where = f" (first at line {first.line})" if first and first.line else ""
+            self.error("E303", f"duplicate layer name `{full}`{where}", mark_of(item, "name") or item.mark)
+            name = f"{name}@{item.mark.line}"
+            full = scope.prefix + name
+        self.names[full] = mark_of(item, "name") or item.mark
+        return name
+
+    def _refs(self, item: YDict, prev: str) -> list[str]:
+        refs = item.get("inputs")
+        if refs is None:
+            return [prev]
+        if isinstance(refs, str):
+            return [refs]
+        if isinstance(refs, list) and refs and all(isinstance(r, str) for r in refs):
+            return list(refs)
+        self.error("E203", f"`inputs` must be a layer name or a list of names, got {refs!r}", mark_of(item, "inputs"))
+        return [prev]
+
+    def _instantiate(self, call: YDict, kind: str, name: str, refs, scope: Scope, outer_params, stack, blocks) -> None:
+        if kind in stack:
+            self.error("E207", f"block `{kind}` uses itself (via {' → '.join(stack)})", mark_of(call, "type"))
+            scope.entries[name] = ("alias", refs[0])
+            return
+        body = self.blocks[kind]
+        defaults: YDict = body.get("params") or YDict()
+        repeat = call.get("repeat", None)
+        if repeat is not None and (not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1):
+            self.error("E204", f"`repeat` must be a positive integer, got {repeat!r}", mark_of(call, "repeat"))
+            repeat = 1
+        first = call.get("first")
+        if first is not None and not isinstance(first, YDict):
+            self.error("E203", "`first` must be a mapping of parameter overrides", mark_of(call, "first"))
+            first = None
+        if len(refs) != 1:
+            self.error("E204", f"block `{kind}` takes one input, got {len(refs)}", mark_of(call, "inputs"))
+        args = {k: (v, mark_of(call, k)) for k, v in call.items() if k not in CALL_KEYS}
+        firsts = {k: (v, mark_of(first, k)) for k, v in (first or {}).items()}
+        for key, (_, mark) in [*args.items(), *firsts.items()]:
+            if key not in defaults:
+                guess = suggest(key, list(defaults))
+                known = ", ".join(defaults) or "none"
+                self.error(
+                    "E207",
+                    f"block `{kind}` has no parameter `{key}`" + (f" — did you mean `{guess}`?" if guess else ""),
+                    mark,
+                    None if guess else f"its parameters: {known}",
+                )
+        count = repeat or 1
+        previous = refs[0] if refs else "input"
+        for j in range(count):
+            values = {k: (v, mark_of(defaults, k)) for k, v in defaults.items()}
+            values.update((k, v) for k, v in args.items() if k in defaults)
+            if j == 0:
+                values.update((k, v) for k, v in firsts.items() if k in defaults)
+            if j == 0:
+                for key, (value, _) in values.items():
+                    if value is None:
+                        self.error("E202", f"block `{kind}` needs parameter `{key}`", call.mark)
+            local = f"{name}.{j}" if repeat is not None else name
+            child = Scope(f"{scope.prefix}{local}.", scope, previous)
+            instance = scope.prefix + local
+            self.block_types[instance] = kind
+            self.expand(body["layers"], child, values, (*stack, kind), (*blocks, instance))
+            scope.entries[local] = ("block", child)
+            previous = local
+        if repeat is not None:
+            scope.entries[name] = ("alias", previous)
+
+    def substitute(self, data: Any, params: dict | None, block: str | None) -> Any:
+        """A copy of ``data`` with every ``$param`` string replaced (and its mark pointing at the value given)."""
+        if isinstance(data, YDict):
+            out = YDict(data.mark)
+            for key, value in data.items():
+                new, mark = self._sub_value(value, data.value_marks.get(key), params, block)
+                out.set(key, new, data.key_marks.get(key, data.mark), mark)
+            return out
+        if isinstance(data, YList):
+            out_list = YList(data.mark)
+            for value, mark in zip(data, data.item_marks):
+                new, new_mark = self._sub_value(value, mark, params, block)
+                out_list.append(new)
+                out_list.item_marks.append(new_mark)
+            return out_list
+        return data
+
+    def _sub_value(self, value: Any, mark: Mark | None, params: dict | None, block: str | None):
+        if isinstance(value, str) and value.startswith("$") and len(value) > 1:
+            key = value[1:]
+            if params is None:
+                self.error("E207", f"`{value}` is a block parameter, but this layer is not inside a block", mark)
+                return value, mark
+            if key not in params:
+                guess = suggest(key, list(params))
+                self.error(
+                    "E207",
+                    f"block `{block}` has no parameter `{key}`" + (f" — did you mean `${guess}`?" if guess else ""),
+                    mark,
+                    f"declare it under blocks.{block}.params",
+                )
+                return value, mark
+            new, new_mark = params[key]
+            return new, new_mark or mark
+        return self.substitute(value, params, block), mark
+
+    # --- references ---
+
+    def resolve_all(self, top: Scope) -> None:
+        for ref, scope, mark in self._checks:
+            if self.resolve(ref, scope) is None and not self._unresolved_upstream(ref, scope):
+                choices = [*scope.entries, "input"]
+                guess = suggest(ref, choices)
+                self.error(
+                    "E301",
+                    f"unknown layer `{ref}`" + (f" — did you mean `{guess}`?" if guess else ""),
+                    mark,
+                    None if guess else "inputs name layers of the same list (or block), or `input`",
+                )
+        for raw in self.raws:
+            resolved = [self.resolve(ref, raw.scope) for ref in raw.refs]
+            raw.inputs = None if None in resolved else resolved  # type: ignore[assignment]
+
+    def resolve(self, ref: str, scope: Scope, seen: frozenset = frozenset()) -> str | None:
+        """Full name of the layer a reference means (``input`` for the network input), or None."""
+        if ref == "input":
+            if scope.parent is None:
+                return "input"
+            return self.resolve(scope.input_ref or "input", scope.parent, seen)
+        entry = scope.entries.get(ref)
+        if entry is None:
+            if scope.parent is None and ref in self.names:
+                return ref  # a qualified name such as layer1.0.conv1
+            return None
+        key = (id(scope), ref)
+        if key in seen:
+            return None
+        seen = seen | {key}
+        if entry[0] == "layer":
+            return entry[1]
+        if entry[0] == "block":
+            child: Scope = entry[1]
+            return self.resolve(child.output, child, seen)
+        return self.resolve(entry[1], scope, seen)  # alias of a left-out layer
+
+    def _unresolved_upstream(self, ref: str, scope: Scope) -> bool:
+        """True when ``ref`` exists but leads through another, already reported, broken reference."""
+        if ref == "input":
+            return scope.parent is not None
+        return ref in scope.entries or (scope.parent is None and ref in self.names)

@@ -1,0 +1,197 @@
+"""Safe YAML loading that keeps the position of every key and value.
+
+PyYAML composes a node tree (safe loader only: no Python object tags); we turn it
+into plain dicts/lists whose containers remember where each child stood in the
+file. Duplicate keys, unknown tags, alias bombs and absurd nesting become
+diagnostics instead of silent overwrites or crashes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import yaml
+
+from archspec.errors import Diagnostic
+
+try:  # the C composer is much faster and keeps the same marks
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - depends on how PyYAML was built
+    from yaml import SafeLoader as _Loader
+
+MAX_BYTES = 4 * 1024 * 1024  # a spec is a few KiB; anything this large is not one
+MAX_NODES = 1_000_000  # values produced after alias expansion (stops "billion laughs")
+MAX_DEPTH = 64
+
+
+class Mark(NamedTuple):
+    line: int  # 1-based
+    column: int  # 1-based
+
+
+def _mark(node: yaml.Node) -> Mark:
+    return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+class YDict(dict):
+    """A mapping from the file; ``key_marks[k]`` / ``value_marks[k]`` say where each entry stood."""
+
+    __slots__ = ("mark", "key_marks", "value_marks")
+
+    def __init__(self, mark: Mark = Mark(0, 0)):
+        super().__init__()
+        self.mark = mark
+        self.key_marks: dict[Any, Mark] = {}
+        self.value_marks: dict[Any, Mark] = {}
+
+    def set(self, key, value, key_mark: Mark, value_mark: Mark) -> None:
+        self[key] = value
+        self.key_marks[key] = key_mark
+        self.value_marks[key] = value_mark
+
+
+class YList(list):
+    """A sequence from the file; ``item_marks[i]`` says where item i stood."""
+
+    __slots__ = ("mark", "item_marks")
+
+    def __init__(self, mark: Mark = Mark(0, 0)):
+        super().__init__()
+        self.mark = mark
+        self.item_marks: list[Mark] = []
+
+
+def mark_of(container: Any, key: Any = None, *, key_side: bool = False) -> Mark | None:
+    """Position of ``container[key]`` (or of the container when key is None), if known."""
+    if key is None:
+        return getattr(container, "mark", None)
+    if isinstance(container, YDict):
+        marks = container.key_marks if key_side else container.value_marks
+        return marks.get(key)
+    if isinstance(container, YList) and isinstance(key, int) and 0 <= key < len(container.item_marks):
+        return container.item_marks[key]
+    return None
+
+
+class _Builder:
+    """Turns composed nodes into YDict/YList/scalars, collecting diagnostics."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.diagnostics: list[Diagnostic] = []
+        self.nodes = 0
+        self.scalars = yaml.constructor.SafeConstructor()
+
+    def error(self, code: str, message: str, mark: Mark, hint: str | None = None) -> None:
+        self.diagnostics.append(Diagnostic(code, message, self.path, mark.line, mark.column, hint))
+
+    def build(self, node: yaml.Node, depth: int = 0) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise _TooBig(_mark(node))
+        if depth > MAX_DEPTH:
+            raise _TooDeep(_mark(node))
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, depth)
+        if isinstance(node, yaml.SequenceNode):
+            out = YList(_mark(node))
+            for item in node.value:
+                out.append(self.build(item, depth + 1))
+                out.item_marks.append(_mark(item))
+            return out
+        try:
+            return self.scalars.construct_object(node)
+        except yaml.constructor.ConstructorError:
+            self.error(
+                "E104",
+                f"unsupported YAML tag `{node.tag}`",
+                _mark(node),
+                "archspec reads plain YAML data only; remove the tag",
+            )
+            return None
+
+    def _mapping(self, node: yaml.MappingNode, depth: int) -> YDict:
+        out = YDict(_mark(node))
+        merged: list[tuple[Any, Any, Mark, Mark]] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                merged.extend(self._merge_entries(value_node, depth))
+                continue
+            key = self.build(key_node, depth + 1)
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                self.error("E103", "a mapping key must be a plain scalar", _mark(key_node))
+                continue
+            if key in out:
+                first = out.key_marks[key]
+                self.error(
+                    "E102",
+                    f"duplicate key `{key}` (first defined at line {first.line})",
+                    _mark(key_node),
+                    "remove one of them; YAML would silently keep only the last",
+                )
+                continue
+            out.set(key, self.build(value_node, depth + 1), _mark(key_node), _mark(value_node))
+        # YAML merge keys (<<: *base): explicit keys win over merged ones
+        for key, value, key_mark, value_mark in merged:
+            if key not in out:
+                out.set(key, value, key_mark, value_mark)
+        return out
+
+    def _merge_entries(self, node: yaml.Node, depth: int):
+        sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        for source in sources:
+            if not isinstance(source, yaml.MappingNode):
+                self.error("E103", "a merge key (<<) needs a mapping or a list of mappings", _mark(source))
+                continue
+            built = self._mapping(source, depth + 1)
+            for key, value in built.items():
+                yield key, value, built.key_marks[key], built.value_marks[key]
+
+
+class _TooBig(Exception):
+    def __init__(self, mark: Mark):
+        self.mark = mark
+
+
+class _TooDeep(_TooBig):
+    pass
+
+
+def parse_yaml(text: str, path: str = "<string>") -> tuple[Any, list[Diagnostic]]:
+    """Parse one YAML document. Returns (data, diagnostics); data is None when unusable."""
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+        return None, [Diagnostic("E105", f"file larger than {MAX_BYTES // (1024 * 1024)} MiB; not a spec", path, 1, 1)]
+    text = text.lstrip("\ufeff")
+    builder = _Builder(path)
+    try:
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
+        if node is None:
+            return None, [Diagnostic("E103", "the file is empty", path, 1, 1, "start with `archspec: 1`")]
+        data = builder.build(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = exc.problem or exc.context or "invalid YAML"
+        if exc.context and exc.problem:
+            problem = f"{problem} ({exc.context})"
+        return None, [Diagnostic("E101", f"YAML syntax error: {problem}", path, line, column)]
+    except yaml.YAMLError as exc:  # reader errors (bad bytes) carry no mark
+        return None, [Diagnostic("E101", f"YAML error: {exc}", path, 1, 1)]
+    except _TooDeep as exc:
+        return None, [Diagnostic("E105", f"nesting deeper than {MAX_DEPTH} levels; not a spec", path, *exc.mark)]
+    except _TooBig as exc:
+        return None, [
+            Diagnostic(
+                "E105",
+                f"more than {MAX_NODES:,} values after expanding aliases; refusing (alias bomb?)",
+                path,
+                *exc.mark,
+            )
+        ]
+    except RecursionError:
+        return None, [Diagnostic("E105", "nesting too deep to parse; not a spec", path, 1, 1)]
+    return data, builder.diagnostics

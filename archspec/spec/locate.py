@@ -1,0 +1,114 @@
+"""Turning a place in the data (a path of keys) into a file position, and Pydantic errors into diagnostics."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, Iterable
+
+from pydantic import ValidationError
+
+from archspec.errors import Diagnostic
+from archspec.spec.load import Mark, YDict, YList, mark_of
+
+
+def suggest(word: Any, choices: Iterable[str]) -> str | None:
+    """The closest known name, for "did you mean" hints."""
+    if not isinstance(word, str):
+        return None
+    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def locate(root: Any, loc: tuple, *, key_side: bool = False) -> Mark:
+    """Mark of the deepest container entry along ``loc`` that the data has."""
+    best = mark_of(root) or Mark(1, 1)
+    node = root
+    for i, key in enumerate(loc):
+        last = i == len(loc) - 1
+        mark = mark_of(node, key, key_side=key_side and last)
+        if mark is None:
+            break
+        best = mark
+        if not isinstance(node, (YDict, YList)):
+            break
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            break
+    return best
+
+
+_WRONG_TYPE = {"pair_type", "padding_value", "dict_type", "list_type", "string_type", "bool_type", "model_type"}
+_BAD_VALUE = {"value_error", "pair_range", "literal_error", "assertion_error"}
+
+
+def _code_for(kind: str) -> str:
+    if kind == "missing":
+        return "E202"
+    if kind == "extra_forbidden":
+        return "E201"
+    if kind in _WRONG_TYPE or kind.endswith(("_type", "_parsing")):
+        return "E203"
+    return "E204"  # out of range, literal choices, validators
+
+
+def _describe_type(kind: str, message: str) -> str:
+    nicer = {
+        "int_type": "expected an integer",
+        "bool_type": "expected true or false",
+        "float_type": "expected a number",
+        "string_type": "expected a string",
+        "list_type": "expected a list",
+        "dict_type": "expected a mapping",
+        "model_type": "expected a mapping",
+    }
+    return nicer.get(kind, message)
+
+
+def pydantic_diagnostics(
+    exc: ValidationError, root: Any, path: str, *, prefix: tuple = (), fields_of=None, lead: str = ""
+) -> list[Diagnostic]:
+    """One diagnostic per Pydantic error, positioned in the file.
+
+    ``root`` is the YDict that was validated; ``prefix`` is prepended to the
+    printed field path and ``lead`` to the message (say, which layer); ``fields_of(loc)`` lists the valid field names at a
+    location, for "did you mean" on unknown fields. An unknown field that is a
+    misspelling of a missing required one is reported once, as the misspelling.
+    """
+    errors = exc.errors(include_url=False)
+    misspelt: set[tuple] = set()
+    out: list[Diagnostic] = []
+    for err in errors:
+        if err["type"] == "extra_forbidden" and fields_of:
+            loc = err["loc"]
+            guess = suggest(loc[-1], fields_of(loc[:-1]))
+            if guess and any(e["type"] == "missing" and e["loc"] == (*loc[:-1], guess) for e in errors):
+                misspelt.add((*loc[:-1], guess))
+    for err in errors:
+        loc = tuple(err["loc"])
+        kind = err["type"]
+        if kind == "missing" and loc in misspelt:
+            continue
+        code = _code_for(kind)
+        field = ".".join(str(p) for p in (*prefix, *loc)) or "value"
+        hint = None
+        if kind == "extra_forbidden":
+            mark = locate(root, loc, key_side=True)
+            known = fields_of(loc[:-1]) if fields_of else []
+            guess = suggest(loc[-1], known)
+            message = f"unknown field `{field}`" + (f" — did you mean `{guess}`?" if guess else "")
+            if not guess and known:
+                hint = "known fields: " + ", ".join(sorted(known))
+        elif kind == "missing":
+            mark = locate(root, loc[:-1])
+            message = f"missing required field `{field}`"
+        else:
+            mark = locate(root, loc)
+            text = err["msg"]
+            if text.startswith("Value error, "):
+                text = text[len("Value error, ") :]
+            if code == "E203":
+                text = _describe_type(kind, text) + f", got {err['input']!r}"
+            message = f"{field}: {text}" if loc or prefix else text
+        out.append(Diagnostic(code, lead + message, path, mark.line, mark.column, hint))
+    return out

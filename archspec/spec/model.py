@@ -1,0 +1,76 @@
+"""The spec file's top level (Pydantic) and the validated, expanded ``Spec``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, Strict
+
+from archspec.layers import LayerBase, Shape
+from archspec.layers.fields import PosInt
+from archspec.spec.load import YDict
+
+FORMAT_VERSION = 1
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+class BlockDef(_Strict):
+    """A reusable, parameterised group of layers; use it as a layer ``type``."""
+
+    description: str | None = None
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Parameter names and defaults (null = required); use as `$name` in the layers."
+    )
+    layers: Annotated[list[Any], Field(min_length=1)]
+
+
+class SpecFile(_Strict):
+    """An archspec network specification."""
+
+    archspec: Literal[1] = Field(description="Format version of this file.")
+    name: Annotated[str, Strict()] | None = Field(default=None, description="Network name (default: the file name).")
+    description: str | None = None
+    input: Annotated[list[PosInt], Field(min_length=1, max_length=3)] = Field(
+        description="Per-sample input shape, batch left out: [C, H, W] for images or [F] for vectors."
+    )
+    blocks: dict[str, BlockDef] = Field(default_factory=dict, description="Reusable blocks, by name.")
+    layers: Annotated[list[Any], Field(min_length=1)] = Field(description="The layers, in order (a chain unless `inputs` say otherwise).")
+    output: str | None = Field(default=None, description="Name of the output layer (default: the last layer).")
+
+
+@dataclass
+class Spec:
+    """A validated spec with blocks expanded: every layer named, every input resolved.
+
+    ``layers`` are in file order; ``source[name]`` is the mapping a layer came
+    from (with positions); ``block_of[name]`` is the block instance a layer
+    belongs to (outermost first), and ``block_types[instance]`` its block name.
+    """
+
+    name: str
+    input_shape: Shape
+    layers: list[LayerBase]
+    output: str
+    path: str = "<string>"
+    text: str = ""
+    description: str | None = None
+    format_version: int = FORMAT_VERSION
+    source: dict[str, YDict] = field(default_factory=dict, repr=False)
+    block_of: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+    block_types: dict[str, str] = field(default_factory=dict, repr=False)
+    #: layers that failed validation (name -> inputs); empty in any spec that load() returns
+    unparsed: dict[str, list[str] | None] = field(default_factory=dict, repr=False)
+
+    def layer(self, name: str) -> LayerBase:
+        return self._by_name()[name]
+
+    def _by_name(self) -> dict[str, LayerBase]:
+        cache = self.__dict__.get("_index")
+        if cache is None or len(cache) != len(self.layers):
+            cache = {layer.name: layer for layer in self.layers}
+            self.__dict__["_index"] = cache
+        return cache
