@@ -92,6 +92,9 @@ class Report:
     def layer(self, name: str) -> LayerInfo:
         return self._index()[name]
 
+    def get(self, name: str) -> LayerInfo | None:
+        return self._index().get(name)
+
     def _index(self) -> dict[str, LayerInfo]:
         cache = self.__dict__.get("_by_name")
         if cache is None:
@@ -100,7 +103,8 @@ class Report:
 
     @property
     def output_shape(self) -> Shape | None:
-        return self.layer(self.output).output_shape if self.output in self._index() else None
+        out = self.get(self.output)
+        return out.output_shape if out is not None else None
 
     @property
     def ok(self) -> bool:

@@ -11,7 +11,6 @@ from archspec.layers.fields import Float, Int
 
 
 class _Activation(LayerBase):
-    nonlinear = True
     torch_class: ClassVar[str]
 
     def lower(self, ins: list[Shape]):

@@ -60,8 +60,9 @@ class LayerBase(BaseModel):
     arity: ClassVar[tuple[int, int | None]] = (1, 1)
     #: ranks of input the kind accepts (None = any)
     ranks: ClassVar[tuple[int, ...] | None] = None
-    #: True for non-linear activations (lint: linear layers back to back)
-    nonlinear: ClassVar[bool] = False
+    #: True when the layer is an affine map of its input (lint: two convs/linears with
+    #: only affine layers between them collapse into one)
+    affine_map: ClassVar[bool] = False
 
     @classmethod
     def kind(cls) -> str:

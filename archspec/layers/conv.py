@@ -45,6 +45,7 @@ class Conv2d(LayerBase):
     in_channels: PosInt | None = Field(default=None, description="Optional; inferred from the input and checked if given.")
 
     ranks = (3,)
+    affine_map = True
 
     @model_validator(mode="after")
     def _same_needs_stride_one(self):

@@ -44,8 +44,13 @@ def _pair(minimum: int):
     return check
 
 
-Pair = Annotated[tuple[int, int], BeforeValidator(_pair(1))]
-NonNegPair = Annotated[tuple[int, int], BeforeValidator(_pair(0))]
+# json_schema_input_type: editors should offer what a user writes (3 or [3, 5]), not the stored tuple
+Pair = Annotated[
+    tuple[int, int], BeforeValidator(_pair(1), json_schema_input_type=Annotated[int, Field(ge=1)] | tuple[PosInt, PosInt])
+]
+NonNegPair = Annotated[
+    tuple[int, int], BeforeValidator(_pair(0), json_schema_input_type=Annotated[int, Field(ge=0)] | tuple[NonNegInt, NonNegInt])
+]
 
 
 def _padding(value: Any):
@@ -58,7 +63,10 @@ def _padding(value: Any):
     return _pair(0)(value)
 
 
-Padding = Annotated[tuple[int, int] | Literal["same", "valid"], BeforeValidator(_padding)]
+Padding = Annotated[
+    tuple[int, int] | Literal["same", "valid"],
+    BeforeValidator(_padding, json_schema_input_type=Literal["same", "valid"] | NonNegInt | tuple[NonNegInt, NonNegInt]),
+]
 
 
 def _inputs(value: Any):
@@ -68,4 +76,4 @@ def _inputs(value: Any):
     return value
 
 
-Inputs = Annotated[list[Annotated[str, Strict()]], BeforeValidator(_inputs)]
+Inputs = Annotated[list[Annotated[str, Strict()]], BeforeValidator(_inputs, json_schema_input_type=str | list[str])]

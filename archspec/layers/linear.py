@@ -17,6 +17,7 @@ class Flatten(LayerBase):
     type: Literal["flatten"]
     start_axis: Int = Field(default=0, description="First axis to flatten, batch left out (torch's start_dim - 1).")
     end_axis: Int = Field(default=-1, description="Last axis to flatten, batch left out.")
+    affine_map = True
 
     def _axes(self, shape: Shape) -> tuple[int, int]:
         rank = len(shape)
@@ -49,6 +50,7 @@ class Linear(LayerBase):
     out_features: PosInt
     bias: Bool = True
     in_features: PosInt | None = Field(default=None, description="Optional; inferred from the input and checked if given.")
+    affine_map = True
 
     def output_shape(self, ins: list[Shape]) -> Shape:
         (shape,) = ins
@@ -86,6 +88,7 @@ class Identity(LayerBase):
     """Passes its input through unchanged (torch.nn.Identity)."""
 
     type: Literal["identity"]
+    affine_map = True
 
     def lower(self, ins: list[Shape]):
         from torch import nn

@@ -16,6 +16,7 @@ class _BatchNorm(LayerBase):
     affine: Bool = Field(default=True, description="Learn the per-channel scale and shift (2C parameters).")
     track_running_stats: Bool = Field(default=True, description="Keep running mean/variance for evaluation mode.")
     num_features: PosInt | None = Field(default=None, description="Optional; inferred from the input and checked if given.")
+    affine_map = True  # at inference: a per-channel scale and shift
 
     def output_shape(self, ins: list[Shape]) -> Shape:
         (shape,) = ins
@@ -86,6 +87,7 @@ class Dropout(LayerBase):
 
     type: Literal["dropout"]
     p: Probability = 0.5
+    affine_map = True  # identity at inference
 
     def label(self) -> str:
         return f"dropout {self.p:g}"
@@ -101,6 +103,7 @@ class Dropout2d(LayerBase):
 
     type: Literal["dropout2d"]
     p: Probability = 0.5
+    affine_map = True
     ranks = (3,)
 
     def label(self) -> str:

@@ -72,6 +72,7 @@ class AvgPool2d(_WindowPool):
     """Average pooling (torch.nn.AvgPool2d)."""
 
     type: Literal["avgpool2d"]
+    affine_map = True
     count_include_pad: Bool = True
     divisor_override: PosInt | None = None
     short = "avgpool"
@@ -106,6 +107,7 @@ class AdaptiveAvgPool2d(_AdaptivePool):
     """Average pooling to a fixed output size (torch.nn.AdaptiveAvgPool2d)."""
 
     type: Literal["adaptiveavgpool2d"]
+    affine_map = True
     short = "adaptive avgpool"
 
     def lower(self, ins: list[Shape]):
@@ -130,6 +132,7 @@ class GlobalAvgPool2d(LayerBase):
     """Mean over height and width: C×H×W → C (Keras' GlobalAveragePooling2D)."""
 
     type: Literal["globalavgpool2d"]
+    affine_map = True
     ranks = (3,)
 
     def output_shape(self, ins: list[Shape]) -> Shape:

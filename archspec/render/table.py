@@ -1,0 +1,92 @@
+"""describe as text (a rich table, torchinfo-style), markdown, CSV and JSON, all from one Report."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from archspec.analysis.report import Report
+from archspec.layers import fmt_shape
+from archspec.render.numbers import dims, si, size
+
+COLUMNS = ("Layer", "Type", "Output shape", "Params", "RF", "MACs")
+
+
+def rows(report: Report) -> list[tuple[str, ...]]:
+    out = []
+    for info in report.layers:
+        rf = dims(tuple(a.size for a in info.rf)) if info.rf is not None else "—"
+        out.append(
+            (info.name, info.label, fmt_shape(info.output_shape) if info.output_shape else "?", f"{info.params:,}", rf, f"{info.macs:,}")
+        )
+    return out
+
+
+def total_lines(report: Report) -> list[tuple[str, str]]:
+    t = report.totals()
+    return [
+        ("Input shape", fmt_shape(report.input_shape)),
+        ("Output shape", fmt_shape(report.output_shape) if report.output_shape else "?"),
+        ("Total params", f"{t['params']:,}"),
+        ("Trainable params", f"{t['trainable_params']:,}"),
+        ("Non-trainable params", f"{t['non_trainable_params']:,}"),
+        ("Buffers (running stats)", f"{t['buffers']:,}"),
+        ("MACs", f"{t['macs']:,} ({si(t['macs'])})"),
+        ("FLOPs (2 × MACs)", f"{t['flops']:,} ({si(t['flops'])})"),
+        ("Params size (float32)", size(t["param_bytes"])),
+        ("Input size, one sample", size(t["input_bytes"])),
+        ("Activations, one sample", size(t["activation_bytes"])),
+    ]
+
+
+def to_text(report: Report, *, color: bool = False, width: int | None = None) -> str:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{report.name}", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+    for col in COLUMNS:
+        table.add_column(col, justify="right" if col in ("Params", "MACs", "RF") else "left", no_wrap=True)
+    for row in rows(report):
+        table.add_row(*row)
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width or 200, force_terminal=color, no_color=not color, highlight=False)
+    console.print(table)
+    label_width = max(len(k) for k, _ in total_lines(report))
+    for key, value in total_lines(report):
+        console.print(f"{key:<{label_width}}  {value}")
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
+
+
+def to_markdown(report: Report) -> str:
+    lines = [f"### {report.name}", "", "| " + " | ".join(COLUMNS) + " |", "|" + "|".join(["---"] * 2 + ["---"] + ["---:"] * 3) + "|"]
+    for row in rows(report):
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
+    lines += ["", "| Total | |", "|---|---:|"]
+    lines += [f"| {k} | {v} |" for k, v in total_lines(report)]
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(report: Report) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(
+        ["name", "type", "inputs", "output_shape", "params", "trainable_params", "buffers", "macs"]
+        + ["rf_h", "rf_w", "rf_stride_h", "rf_stride_w", "rf_padding_h", "rf_padding_w"]
+    )
+    for info in report.layers:
+        h, w = info.rf or (None, None)
+        rf = [h.size, w.size, h.stride, w.stride, h.padding, w.padding] if info.rf else [""] * 6
+        shape = "x".join(map(str, info.output_shape or ()))
+        writer.writerow(
+            [info.name, info.type, " ".join(info.inputs), shape, info.params, info.trainable_params, info.buffer_elements, info.macs, *rf]
+        )
+    return buffer.getvalue()
+
+
+def to_json(report: Report) -> str:
+    return json.dumps(report.to_dict(), indent=2) + "\n"
+
+
+RENDERERS = {"text": to_text, "markdown": to_markdown, "csv": to_csv, "json": to_json}

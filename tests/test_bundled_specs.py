@@ -1,0 +1,170 @@
+"""The bundled specs under specs/: published parameter counts, output shapes and MACs.
+
+These need no torch: every figure is computed statically by archspec and compared with
+the numbers published for the architecture (torchvision's model docs for the ImageNet
+models, whose "GFLOPS" column counts multiply-accumulates of conv and linear layers).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import archspec
+
+SPECS = Path(__file__).resolve().parent.parent / "specs"
+
+# name: (input, params, output shape, GMACs rounded to 2 decimals or None)
+PUBLISHED = {
+    "alexnet": ([3, 224, 224], 61_100_840, (1000,), 0.71),
+    "vgg16": ([3, 224, 224], 138_357_544, (1000,), 15.47),
+    "resnet18": ([3, 224, 224], 11_689_512, (1000,), 1.81),
+    "resnet50": ([3, 224, 224], 25_557_032, (1000,), 4.09),
+    "mobilenet_v2": ([3, 224, 224], 3_504_872, (1000,), 0.30),
+    "lenet5": ([1, 32, 32], 61_706, (10,), None),
+    "alexnet_original": ([3, 227, 227], 62_378_344, (1000,), None),
+}
+
+SCHEMA_LINE = "# yaml-language-server: $schema=../archspec.schema.json"
+
+
+@pytest.fixture(scope="module")
+def reports():
+    cache: dict[str, archspec.Report] = {}
+
+    def get(name: str) -> archspec.Report:
+        if name not in cache:
+            cache[name] = archspec.analyze(archspec.load(SPECS / f"{name}.yaml"))
+        return cache[name]
+
+    return get
+
+
+def _layer(report, name):
+    return report.layer(name)
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_spec_file_header(name):
+    lines = (SPECS / f"{name}.yaml").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == SCHEMA_LINE
+    assert lines[1].startswith("# ")
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_published_figures(name, reports):
+    shape, params, out, gmacs = PUBLISHED[name]
+    report = reports(name)
+    assert report.ok
+    assert list(report.input_shape) == shape
+    totals = report.totals()
+    assert totals["params"] == params
+    assert totals["trainable_params"] == params
+    assert tuple(report.output_shape) == out
+    if gmacs is not None:
+        assert round(totals["macs"] / 1e9, 2) == gmacs
+
+
+def test_every_bundled_spec_is_covered():
+    assert {p.stem for p in SPECS.glob("*.yaml")} >= set(PUBLISHED)
+
+
+# --- hand-derived per-layer figures ---
+
+
+def test_lenet5_layers(reports):
+    r = reports("lenet5")
+    assert r.layer("c1").output_shape == (6, 28, 28) and r.layer("c1").params == 6 * 25 + 6
+    assert r.layer("s2").output_shape == (6, 14, 14)
+    assert r.layer("c3").output_shape == (16, 10, 10) and r.layer("c3").params == 16 * 6 * 25 + 16
+    assert r.layer("s4").output_shape == (16, 5, 5)
+    assert r.layer("flatten").output_shape == (400,)
+    assert [r.layer(n).params for n in ("c5", "f6", "output")] == [400 * 120 + 120, 120 * 84 + 84, 84 * 10 + 10]
+
+
+def test_alexnet_layers(reports):
+    r = reports("alexnet")
+    conv1 = r.layer("conv1")
+    assert conv1.output_shape == (64, 55, 55)  # (224 + 2*2 - 11) // 4 + 1 = 55
+    assert conv1.params == 64 * 3 * 11 * 11 + 64
+    assert conv1.macs == 64 * 55 * 55 * 3 * 11 * 11
+    assert r.layer("pool1").output_shape == (64, 27, 27)
+    assert r.layer("pool2").output_shape == (192, 13, 13)
+    assert r.layer("pool5").output_shape == (256, 6, 6)
+    assert r.layer("flatten").output_shape == (9216,)
+    assert r.layer("fc6").params == 9216 * 4096 + 4096
+
+
+def test_alexnet_original_layers(reports):
+    r = reports("alexnet_original")
+    conv1 = r.layer("conv1")
+    assert conv1.output_shape == (96, 55, 55)  # (227 - 11) // 4 + 1 = 55
+    assert conv1.params == 96 * 3 * 11 * 11 + 96
+    norms = [info for info in r.layers if info.type == "localresponsenorm"]
+    assert [n.name for n in norms] == ["norm1", "norm2"]
+    assert all(n.params == 0 for n in norms)
+    assert norms[0].layer.size == 5 and norms[0].layer.k == 2.0 and norms[0].layer.alpha == 1e-4 and norms[0].layer.beta == 0.75
+    assert r.layer("pool1").output_shape == (96, 27, 27)  # overlapping 3x3 / 2
+    assert r.layer("conv2").output_shape == (256, 27, 27)
+    assert r.layer("pool2").output_shape == (256, 13, 13)
+    assert [r.layer(f"conv{i}").output_shape[0] for i in (3, 4, 5)] == [384, 384, 256]
+    assert r.layer("flatten").output_shape == (9216,)
+
+
+def test_vgg16_layers(reports):
+    r = reports("vgg16")
+    convs = [info for info in r.layers if info.type == "conv2d"]
+    assert len(convs) == 13
+    assert [c.output_shape[0] for c in convs] == [64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512]
+    assert r.layer("conv1.0.conv").params == 64 * 3 * 9 + 64
+    assert r.layer("pool5").output_shape == (512, 7, 7)
+    assert r.layer("flatten").output_shape == (25088,)
+    assert len([info for info in r.layers if info.type == "linear"]) == 3
+
+
+def test_resnet18_layers(reports):
+    r = reports("resnet18")
+    assert r.layer("conv1").output_shape == (64, 112, 112)
+    assert r.layer("maxpool").output_shape == (64, 56, 56)
+    for stage, shape in (("layer1", (64, 56, 56)), ("layer2", (128, 28, 28)), ("layer3", (256, 14, 14)), ("layer4", (512, 7, 7))):
+        assert r.layer(f"{stage}.1.relu2").output_shape == shape
+    # identity shortcut in layer1, projection in the first block of later stages
+    assert "layer1.0.downsample_conv" not in {i.name for i in r.layers}
+    assert r.layer("layer1.0.add").inputs == ["layer1.0.bn2", "maxpool"]
+    assert r.layer("layer2.0.downsample_conv").params == 64 * 128
+    assert r.layer("layer2.0.add").inputs == ["layer2.0.bn2", "layer2.0.downsample_bn"]
+    assert r.layer("fc").params == 512 * 1000 + 1000
+
+
+def test_resnet50_layers(reports):
+    r = reports("resnet50")
+    assert r.layer("layer1.0.downsample_conv").output_shape == (256, 56, 56)  # stride 1, 64 -> 256
+    assert r.layer("layer2.0.conv1").output_shape == (128, 56, 56)  # v1.5: the stride is on the 3x3
+    assert r.layer("layer2.0.conv2").output_shape == (128, 28, 28)
+    last = r.layer("layer4.2.relu3")
+    assert last.output_shape == (2048, 7, 7)
+    assert r.layer("layer4.2.conv3").params == 512 * 2048
+    assert r.layer("avgpool").output_shape == (2048, 1, 1)
+    assert r.layer("flatten").output_shape == (2048,)
+    fc = r.layer("fc")
+    assert fc.output_shape == (1000,)
+    assert fc.params == 2048 * 1000 + 1000
+    assert fc.macs == 2048 * 1000
+    blocks = {name for info in r.layers for name in info.block[:1]}
+    assert len(blocks) == 3 + 4 + 6 + 3
+
+
+def test_mobilenet_v2_layers(reports):
+    r = reports("mobilenet_v2")
+    assert r.layer("relu_stem").output_shape == (32, 112, 112)
+    assert "block1.expand_conv" not in {i.name for i in r.layers}  # t = 1: no expansion
+    dw = r.layer("block2.0.dw_conv")
+    assert dw.output_shape == (96, 56, 56)
+    assert dw.params == 96 * 9  # depthwise: one 3x3 filter per channel
+    adds = [info.name for info in r.layers if info.type == "add"]
+    # a residual wherever stride is 1 and the channels are unchanged: n - 1 per stage
+    assert len(adds) == (2 - 1) + (3 - 1) + (4 - 1) + (3 - 1) + (3 - 1)
+    assert r.layer("block7.project_bn").output_shape == (320, 7, 7)
+    assert r.layer("relu_head").output_shape == (1280, 7, 7)
+    assert r.layer("classifier").params == 1280 * 1000 + 1000
