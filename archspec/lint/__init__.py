@@ -8,6 +8,7 @@ file with a line ``# archspec: noqa: W404``. Errors cannot be suppressed.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from archspec.analysis import run_analysis
 from archspec.errors import Diagnostic, SpecError
 from archspec.graph import layer_mark
@@ -42,7 +43,27 @@ def lint_text(text: str, path: str = "<string>", *, select: set[str] | None = No
                 diagnostics += _findings(rule, report, spec)
     kept = _unsuppressed(diagnostics, text, spec)
     kept = [d for d in kept if d.severity.value == "error" or _wanted(d.code, select, ignore)]
-    return sorted(set(kept), key=Diagnostic.sort_key)
+    return _one_per_place(sorted(set(kept), key=Diagnostic.sort_key))
+
+
+def _one_per_place(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """A rule firing in every instance of a block is one finding at the block's line, with a count."""
+    out: list[Diagnostic] = []
+    counts: dict[tuple, int] = {}
+    first: dict[tuple, int] = {}
+    for d in diagnostics:
+        key = (d.code, d.path, d.line, d.column)
+        if d.severity.value != "error" and d.line and key in first:
+            counts[key] += 1
+            continue
+        first[key] = len(out)
+        counts[key] = 0
+        out.append(d)
+    for key, extra in counts.items():
+        if extra:
+            d = out[first[key]]
+            out[first[key]] = replace(d, message=f"{d.message} (and {extra} more instance{'s' * (extra > 1)} of this block)")
+    return out
 
 
 def _wanted(code: str, select: set[str] | None, ignore: set[str]) -> bool:

@@ -16,7 +16,7 @@ from archspec.graph import INPUT
 from archspec.layers import fmt_shape
 from archspec.layers.activation import Softmax
 from archspec.layers.conv import Conv2d
-from archspec.layers.linear import Linear
+from archspec.layers.linear import Flatten, Linear
 from archspec.layers.norm import BatchNorm1d, BatchNorm2d, Dropout, Dropout2d
 from archspec.layers.pool import _WindowPool
 
@@ -74,13 +74,17 @@ def window_drops_input(report: Report):
             dropped_by_window(size, k, s, p, d, ceil)
             for size, k, s, p, d in zip(shape[1:], window.kernel, window.stride, window.padding, window.dilation)
         ]
-        if any(lost):
+        if any(lost) and not _strides_past_kernel(window):  # W403 says it better
             yield (
                 info.name,
                 "stride" if "stride" in layer.model_fields_set else "kernel_size",
                 f"`{info.name}` never reads the last {lost[0]} row(s) and {lost[1]} column(s) of its {fmt_shape(shape)} input",
                 "add padding, use ceil_mode: true (pooling), or change the input size",
             )
+
+
+def _strides_past_kernel(window) -> bool:
+    return any(s > effective_kernel(k, d) for s, k, d in zip(window.stride, window.kernel, window.dilation))
 
 
 @rule("W403", "stride-exceeds-kernel", "a stride larger than the window, leaving input positions no window covers")
@@ -90,7 +94,7 @@ def stride_exceeds_kernel(report: Report):
         if isinstance(layer, (Conv2d, _WindowPool)) and info.output_shape is not None:
             window = layer.receptive([report_shape(report, info.inputs[0])])
             spans = [effective_kernel(k, d) for k, d in zip(window.kernel, window.dilation)]
-            if any(s > k for s, k in zip(window.stride, spans)):
+            if _strides_past_kernel(window):
                 yield (
                     info.name,
                     "stride",
@@ -99,20 +103,46 @@ def stride_exceeds_kernel(report: Report):
                 )
 
 
-@rule("W404", "small-receptive-field", "the last spatial layer sees less than the whole input (no unit sees the whole image)", whole=True)
-def small_receptive_field(report: Report):
-    spatial = [i for i in report.layers if i.rf is not None]
-    if len(report.input_shape) != 3 or not spatial:
-        return
+def _last_spatial_field(report: Report):
+    """The last layer with a spatial layout larger than 1×1, its field size, and whether a flatten follows it."""
+    if len(report.input_shape) != 3:
+        return None
+    spatial = [i for i in report.layers if i.rf is not None and i.output_shape is not None and i.output_shape[1:] != (1, 1)]
+    if not spatial:
+        return None
     last = spatial[-1]
     sizes = tuple(a.size for a in last.rf)
-    if all(s < n for s, n in zip(sizes, report.input_shape[1:])):
+    if not all(s < n for s, n in zip(sizes, report.input_shape[1:])):
+        return None
+    flattened = any(isinstance(report.layer(c).layer, Flatten) for c in _consumers(report, last.name))
+    return last, sizes, flattened
+
+
+@rule("W404", "small-receptive-field", "global pooling over features that each see less than the whole input", whole=True)
+def small_receptive_field(report: Report):
+    found = _last_spatial_field(report)
+    if found and not found[2]:
+        last, sizes, _ = found
         yield (
             last.name,
             None,
             f"the receptive field at `{last.name}` is {fmt_shape(sizes)}, smaller than the "
-            f"{fmt_shape(report.input_shape[1:])} input: no unit there sees the whole image",
-            "fine for local features; for global context add layers or downsample more before pooling/flatten",
+            f"{fmt_shape(report.input_shape[1:])} input, and the spatial layout ends after it: no unit sees the whole image",
+            "add layers or downsample more before the global pooling",
+        )
+
+
+@rule("I503", "local-features-to-classifier", "the last spatial features see less than the whole input; only the flattened head combines them", whole=True)
+def local_features_to_classifier(report: Report):
+    found = _last_spatial_field(report)
+    if found and found[2]:
+        last, sizes, _ = found
+        yield (
+            last.name,
+            None,
+            f"the receptive field at `{last.name}` is {fmt_shape(sizes)}, smaller than the "
+            f"{fmt_shape(report.input_shape[1:])} input: only the fully-connected layers after the flatten see the whole image",
+            None,
         )
 
 

@@ -1,0 +1,1 @@
+"""The only package that imports torch: lowering specs to modules (and, later, training)."""

@@ -1,0 +1,133 @@
+"""Every layer kind's rules against hand-computed tables, then against torch itself.
+
+Expected values are worked out by hand from the PyTorch formulas, e.g. for a
+convolution: out = floor((in + 2p - d(k-1) - 1) / s) + 1, params = out_c·in_c/g·kh·kw + out_c,
+MACs = out elements · in_c/g · kh·kw.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from archspec.layers import KINDS, LAYER_ADAPTER, LayerBase, Receptive, Window, count
+
+# (fields, input shapes, output shape, params, buffer elements, MACs)
+TABLE = [
+    # convolutions
+    ({"type": "conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1}, [(3, 64, 64)], (4, 64, 64), 112, 0, 442_368),
+    (
+        {"type": "conv2d", "out_channels": 8, "kernel_size": [3, 5], "stride": [2, 1], "padding": [1, 2], "dilation": [1, 2], "bias": False},
+        [(4, 32, 32)],
+        (8, 16, 28),  # h: (32+2-3)//2+1 = 16; w: span 2·4+1 = 9, (32+4-9)+1 = 28
+        480,  # 8·4·3·5
+        0,
+        215_040,  # 8·16·28 outputs · 4·15
+    ),
+    ({"type": "conv2d", "out_channels": 32, "kernel_size": 3, "padding": 1, "groups": "depthwise", "bias": False}, [(32, 10, 10)], (32, 10, 10), 288, 0, 28_800),
+    ({"type": "conv2d", "out_channels": 6, "kernel_size": 1, "groups": 2}, [(4, 5, 5)], (6, 5, 5), 18, 0, 300),
+    ({"type": "conv2d", "out_channels": 3, "kernel_size": 4, "padding": "same"}, [(2, 7, 7)], (3, 7, 7), 99, 0, 4_704),
+    ({"type": "conv2d", "out_channels": 1, "kernel_size": 3, "padding": "valid"}, [(1, 5, 5)], (1, 3, 3), 10, 0, 81),
+    ({"type": "conv2d", "out_channels": 64, "kernel_size": 11, "stride": 4, "padding": 2}, [(3, 224, 224)], (64, 55, 55), 23_296, 0, 70_276_800),
+    # pooling
+    ({"type": "maxpool2d", "kernel_size": 2}, [(4, 64, 64)], (4, 32, 32), 0, 0, 0),
+    ({"type": "maxpool2d", "kernel_size": 3, "stride": 2, "ceil_mode": True}, [(1, 6, 6)], (1, 3, 3), 0, 0, 0),
+    ({"type": "maxpool2d", "kernel_size": 3, "stride": 2}, [(1, 6, 6)], (1, 2, 2), 0, 0, 0),
+    ({"type": "maxpool2d", "kernel_size": 3, "stride": 2, "padding": 1}, [(64, 112, 112)], (64, 56, 56), 0, 0, 0),
+    ({"type": "maxpool2d", "kernel_size": 2, "stride": 1, "dilation": 2}, [(1, 5, 5)], (1, 3, 3), 0, 0, 0),
+    ({"type": "avgpool2d", "kernel_size": 2}, [(16, 10, 10)], (16, 5, 5), 0, 0, 0),
+    ({"type": "avgpool2d", "kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}, [(2, 8, 8)], (2, 5, 5), 0, 0, 0),
+    ({"type": "adaptiveavgpool2d", "output_size": 1}, [(2048, 7, 7)], (2048, 1, 1), 0, 0, 0),
+    ({"type": "adaptiveavgpool2d", "output_size": [6, 6]}, [(256, 13, 13)], (256, 6, 6), 0, 0, 0),
+    ({"type": "adaptivemaxpool2d", "output_size": [2, 3]}, [(5, 4, 9)], (5, 2, 3), 0, 0, 0),
+    ({"type": "globalavgpool2d"}, [(8, 4, 4)], (8,), 0, 0, 0),
+    # normalisation and dropout
+    ({"type": "batchnorm2d"}, [(16, 8, 8)], (16, 8, 8), 32, 33, 0),  # buffers: mean 16 + var 16 + counter 1
+    ({"type": "batchnorm2d", "affine": False, "track_running_stats": False}, [(16, 8, 8)], (16, 8, 8), 0, 0, 0),
+    ({"type": "batchnorm1d"}, [(10,)], (10,), 20, 21, 0),
+    ({"type": "localresponsenorm", "size": 5, "k": 2.0}, [(96, 55, 55)], (96, 55, 55), 0, 0, 0),
+    ({"type": "dropout", "p": 0.2}, [(10,)], (10,), 0, 0, 0),
+    ({"type": "dropout2d", "p": 0.1}, [(3, 4, 4)], (3, 4, 4), 0, 0, 0),
+    # activations
+    *[({"type": t}, [(3, 4, 4)], (3, 4, 4), 0, 0, 0) for t in ("relu", "relu6", "elu", "silu", "hardswish", "hardsigmoid", "sigmoid", "tanh")],
+    ({"type": "leakyrelu", "negative_slope": 0.2}, [(3, 4, 4)], (3, 4, 4), 0, 0, 0),
+    ({"type": "gelu", "approximate": "tanh"}, [(7,)], (7,), 0, 0, 0),
+    ({"type": "softmax"}, [(10,)], (10,), 0, 0, 0),
+    ({"type": "log_softmax", "axis": 0}, [(5, 2, 2)], (5, 2, 2), 0, 0, 0),
+    # flatten, linear, identity
+    ({"type": "flatten"}, [(8, 16, 16)], (2048,), 0, 0, 0),
+    ({"type": "flatten", "start_axis": 1}, [(2, 3, 4)], (2, 12), 0, 0, 0),
+    ({"type": "linear", "out_features": 10}, [(2048,)], (10,), 20_490, 0, 20_480),
+    ({"type": "linear", "out_features": 3, "bias": False}, [(4, 5)], (4, 3), 15, 0, 60),
+    ({"type": "identity"}, [(3, 2, 2)], (3, 2, 2), 0, 0, 0),
+    # merges
+    ({"type": "add"}, [(4, 5, 5), (4, 5, 5), (4, 5, 5)], (4, 5, 5), 0, 0, 0),
+    ({"type": "concat"}, [(4, 5, 5), (6, 5, 5)], (10, 5, 5), 0, 0, 0),
+    ({"type": "concat", "axis": -1}, [(2, 3), (2, 5)], (2, 8), 0, 0, 0),
+]
+
+IDS = [f"{row[0]['type']}-{i}" for i, row in enumerate(TABLE)]
+
+
+def make(fields: dict) -> LayerBase:
+    return LAYER_ADAPTER.validate_python(dict(fields))
+
+
+@pytest.mark.parametrize("fields, ins, out, params, buffers, macs", TABLE, ids=IDS)
+def test_rules(fields, ins, out, params, buffers, macs):
+    layer = make(fields)
+    layer.check_inputs(ins)
+    assert layer.output_shape(ins) == out
+    assert count(layer.weights(ins)) == params
+    assert count(layer.buffers(ins)) == buffers
+    assert layer.macs(ins, out) == macs
+
+
+def test_every_kind_has_a_table_row():
+    covered = {row[0]["type"] for row in TABLE}
+    assert covered == {cls.kind() for cls in KINDS}
+
+
+def test_every_kind_lowers():
+    missing = [cls.kind() for cls in KINDS if cls.lower is LayerBase.lower]
+    assert missing == []
+
+
+@pytest.mark.parametrize(
+    "fields, ins, expected",
+    [
+        ({"type": "conv2d", "out_channels": 1, "kernel_size": 3, "padding": 1}, [(1, 8, 8)], Window((3, 3), (1, 1), (1, 1), (1, 1))),
+        ({"type": "conv2d", "out_channels": 1, "kernel_size": 4, "padding": "same"}, [(1, 8, 8)], Window((4, 4), (1, 1), (1, 1), (1, 1))),
+        ({"type": "conv2d", "out_channels": 1, "kernel_size": 3, "dilation": 2}, [(1, 8, 8)], Window((3, 3), (1, 1), (0, 0), (2, 2))),
+        ({"type": "maxpool2d", "kernel_size": 2}, [(1, 8, 8)], Window((2, 2), (2, 2), (0, 0), (1, 1))),
+        ({"type": "avgpool2d", "kernel_size": 3, "stride": 1, "padding": 1}, [(1, 8, 8)], Window((3, 3), (1, 1), (1, 1), (1, 1))),
+        ({"type": "adaptiveavgpool2d", "output_size": 1}, [(2048, 7, 7)], Window((7, 7), (7, 7), (0, 0), (1, 1))),
+        ({"type": "adaptiveavgpool2d", "output_size": 6}, [(256, 6, 6)], Window((1, 1), (1, 1), (0, 0), (1, 1))),
+        ({"type": "adaptiveavgpool2d", "output_size": 6}, [(256, 13, 13)], Receptive.LOST),  # unequal windows
+        ({"type": "globalavgpool2d"}, [(8, 4, 4)], Receptive.LOST),
+        ({"type": "flatten"}, [(8, 4, 4)], Receptive.LOST),
+        ({"type": "linear", "out_features": 2}, [(8,)], Receptive.LOST),
+        ({"type": "relu"}, [(8, 4, 4)], Receptive.KEEP),
+        ({"type": "batchnorm2d"}, [(8, 4, 4)], Receptive.KEEP),
+        ({"type": "localresponsenorm", "size": 5}, [(8, 4, 4)], Receptive.KEEP),
+    ],
+)
+def test_receptive_steps(fields, ins, expected):
+    got = make(fields).receptive(ins)
+    assert got == expected
+
+
+@pytest.mark.parametrize("fields, ins, out, params, buffers, macs", TABLE, ids=IDS)
+def test_rules_match_torch(fields, ins, out, params, buffers, macs):
+    """The same table through torch: the lowered module's output shape and tensor sizes."""
+    torch = pytest.importorskip("torch")
+    layer = make(fields)
+    module = layer.lower(ins)
+    module.eval()
+    xs = [torch.randn(2, *shape) for shape in ins]
+    with torch.no_grad():
+        y = module(*xs)
+    assert tuple(y.shape) == (2, *out)
+    assert sum(p.numel() for p in module.parameters()) == params
+    assert sum(b.numel() for b in module.buffers()) == buffers
+    named = {k: tuple(v.shape) for k, v in module.named_parameters()}
+    assert named == {k: tuple(v) for k, v in layer.weights(ins).items()}
