@@ -52,17 +52,15 @@ def _code_for(kind: str) -> str:
     return "E204"  # out of range, literal choices, validators
 
 
-def _describe_type(kind: str, message: str) -> str:
-    nicer = {
-        "int_type": "expected an integer",
-        "bool_type": "expected true or false",
-        "float_type": "expected a number",
-        "string_type": "expected a string",
-        "list_type": "expected a list",
-        "dict_type": "expected a mapping",
-        "model_type": "expected a mapping",
-    }
-    return nicer.get(kind, message)
+_NICER = {
+    "int_type": "expected an integer",
+    "bool_type": "expected true or false",
+    "float_type": "expected a number",
+    "string_type": "expected a string",
+    "list_type": "expected a list",
+    "dict_type": "expected a mapping",
+    "model_type": "expected a mapping",
+}
 
 
 def pydantic_diagnostics(
@@ -107,8 +105,8 @@ def pydantic_diagnostics(
             text = err["msg"]
             if text.startswith("Value error, "):
                 text = text[len("Value error, ") :]
-            if code == "E203":
-                text = _describe_type(kind, text) + f", got {err['input']!r}"
+            if code == "E203" and kind in _NICER:
+                text = f"{_NICER[kind]}, got {err['input']!r}"
             message = f"{field}: {text}" if loc or prefix else text
         out.append(Diagnostic(code, lead + message, path, mark.line, mark.column, hint))
     return out
