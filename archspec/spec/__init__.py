@@ -128,8 +128,6 @@ def _top_level_diagnostics(exc: ValidationError, data: YDict, path: str) -> list
             )
         elif d.message == "missing required field `archspec`":
             d = Diagnostic(d.code, d.message, path, d.line, d.column, f"start the file with `archspec: {FORMAT_VERSION}` (the format version)")
-        elif d.message.startswith("layers.") or (d.message.startswith("blocks.") and ".layers." in d.message):
-            continue  # layer mappings are checked one by one after expansion
         out.append(d)
     return out
 
