@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from archspec.arith import product
 from archspec.layers.fields import Bool, Inputs
+from archspec.layers.init import InitField
 
 Shape = tuple[int, ...]
 
@@ -55,6 +56,7 @@ class LayerBase(BaseModel):
     )
     when: Bool = Field(default=True, description="Keep this layer; when false it passes its first input through.")
     trainable: Bool = Field(default=True, description="Whether the layer's parameters are trained (false freezes them).")
+    init: InitField | None = Field(default=None, description="Initialisation of weight/bias when lowered (default: PyTorch's).")
 
     #: how many inputs the kind takes (min, max); None = any number
     arity: ClassVar[tuple[int, int | None]] = (1, 1)
@@ -110,7 +112,7 @@ class LayerBase(BaseModel):
 
     def spec_fields(self) -> dict[str, Any]:
         """The kind's own fields (without name/inputs/when/trainable/type)."""
-        common = set(LayerBase.model_fields) | {"type"}
+        common = set(LayerBase.model_fields) | {"type"}  # name, inputs, when, trainable, init
         return {k: getattr(self, k) for k in type(self).model_fields if k not in common}
 
 

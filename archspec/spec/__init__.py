@@ -10,7 +10,7 @@ from archspec.errors import Diagnostic, SpecError
 from archspec.layers import KIND_BY_TYPE, LayerBase
 from archspec.spec.expand import Expander, RawLayer, Scope
 from archspec.spec.load import YDict, YList, mark_of, parse_yaml
-from archspec.spec.locate import pydantic_diagnostics, suggest
+from archspec.spec.locate import fields_at, pydantic_diagnostics, suggest
 from archspec.spec.model import FORMAT_VERSION, BlockDef, Spec, SpecFile
 
 __all__ = ["Spec", "SpecFile", "BlockDef", "parse_spec", "load", "loads", "read_text"]
@@ -41,11 +41,9 @@ def loads(text: str, path: str = "<string>") -> Spec:
 
 
 def _top_fields(loc: tuple) -> list[str]:
-    if not loc:
-        return list(SpecFile.model_fields)
-    if loc[0] == "blocks" and len(loc) == 2:
+    if loc[:1] == ("blocks",) and len(loc) == 2:  # blocks.NAME: a BlockDef under a free-form key
         return list(BlockDef.model_fields)
-    return []
+    return fields_at(SpecFile, loc)
 
 
 def parse_spec(text: str, path: str = "<string>") -> tuple[Spec | None, list[Diagnostic]]:
@@ -159,7 +157,7 @@ def _validate_layer(raw: RawLayer, path: str) -> tuple[LayerBase | None, list[Di
         fields = list(cls.model_fields)
         # the local name: inside blocks the same mistake repeats per instance and is reported once
         local = raw.name[len(raw.scope.prefix) :]
-        found = pydantic_diagnostics(exc, raw.data, path, fields_of=lambda loc: fields if not loc else [], lead=f"layer `{local}`: ")
+        found = pydantic_diagnostics(exc, raw.data, path, fields_of=lambda loc: fields_at(cls, loc), lead=f"layer `{local}`: ")
         repaired = _repair(raw.data, exc, fields)
         try:
             layer = cls.model_validate(repaired) if repaired is not None else None

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import difflib
-from typing import Any, Iterable
+from typing import Any, Iterable, get_args
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from archspec.errors import Diagnostic
 from archspec.spec.load import Mark, YDict, YList, mark_of
@@ -36,6 +36,19 @@ def locate(root: Any, loc: tuple, *, key_side: bool = False) -> Mark:
         except (KeyError, IndexError, TypeError):
             break
     return best
+
+
+def fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
+    """Field names of the (nested) Pydantic model found by following ``loc`` from ``model``."""
+    for key in loc:
+        field = model.model_fields.get(key) if isinstance(key, str) else None
+        if field is None:
+            return []
+        nested = [a for a in (field.annotation, *get_args(field.annotation)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not nested:
+            return []
+        model = nested[0]
+    return list(model.model_fields)
 
 
 _WRONG_TYPE = {"pair_type", "padding_value", "dict_type", "list_type", "string_type", "bool_type", "model_type"}
