@@ -19,11 +19,30 @@ from archspec.spec import Spec, load, loads
 
 __version__ = "0.1.0"
 
-__all__ = ["load", "loads", "analyze", "build", "Spec", "Report", "Diagnostic", "ArchspecError", "SpecError", "__version__"]
+__all__ = [
+    "load",
+    "loads",
+    "analyze",
+    "build",
+    "load_weights",
+    "Spec",
+    "Report",
+    "Diagnostic",
+    "ArchspecError",
+    "SpecError",
+    "__version__",
+]
 
 
-def build(spec: Spec):
-    """Lower a spec to a ``torch.nn.Module`` (needs the ``torch`` extra)."""
+def build(spec: Spec | Report, device=None):
+    """Lower a spec to a ``torch.nn.Module`` (needs the ``torch`` extra); ``device="meta"`` allocates nothing."""
     from archspec.runtime import build as _build
 
-    return _build(spec)
+    return _build(spec, device)
+
+
+def load_weights(model, state_dict_or_path, source: str = "torchvision"):
+    """Copy weights (a state dict or a file, read with weights_only=True) into a spec-built model."""
+    from archspec.runtime import load_weights as _load
+
+    return _load(model, state_dict_or_path, source)

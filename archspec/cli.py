@@ -32,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     describe = sub.add_parser("describe", help="shapes, parameters, receptive fields and MACs of every layer")
     describe.add_argument("specs", nargs="+", metavar="SPEC")
     describe.add_argument("--format", choices=("text", "markdown", "json", "csv"), default="text")
+    describe.add_argument(
+        "--check", action="store_true", help="confirm every figure against torch, layer by layer (needs the torch extra)"
+    )
     describe.set_defaults(run=_describe)
 
     lint = sub.add_parser("lint", help="validate specs and report problems with their positions")
@@ -71,11 +74,35 @@ def _describe(args) -> int:
             outputs.append(RENDERERS["text"](report, color=sys.stdout.isatty()))
         else:
             outputs.append(RENDERERS[args.format](report))
+        if args.check:
+            status = max(status, _check(report, path))
     if args.format == "json" and len(outputs) > 1:  # several specs: one JSON array of describe objects
         sys.stdout.write("[\n" + ",\n".join(o.rstrip() for o in outputs) + "\n]\n")
     else:
         sys.stdout.write("\n".join(outputs))
     return status
+
+
+def _check(report, path: str) -> int:
+    """Compare the report with torch; the verdict goes to stderr so stdout stays pure data."""
+    try:
+        from archspec.runtime.check import check
+    except ImportError as exc:
+        print(f"archspec: --check needs torch ({exc.name} is missing): pip install 'archspec[torch]'", file=sys.stderr)
+        return EXIT_ERROR
+    found = check(report)
+    figures = len(report.layers) * 5
+    if found:
+        for d in found:
+            print(f"{path}: check: {d}", file=sys.stderr)
+        print(f"{path}: check: {len(found)} of {figures} figures disagree with torch", file=sys.stderr)
+        return EXIT_FINDINGS
+    print(
+        f"{path}: check: all {figures} figures of {len(report.layers)} layers agree with torch "
+        "(output shape, params, trainable params, buffers, MACs)",
+        file=sys.stderr,
+    )
+    return EXIT_OK
 
 
 def _lint(args) -> int:

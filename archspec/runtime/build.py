@@ -1,0 +1,94 @@
+"""Lowering a spec to a torch module whose forward follows the layer graph.
+
+Each layer becomes a submodule registered under its spec name, nested at the dots
+(``layer1.0.conv1``), so ``state_dict`` keys read like torchvision's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+from archspec.analysis import Report, analyze
+from archspec.graph import INPUT
+from archspec.spec import Spec
+
+
+class SpecModule(nn.Module):
+    """A spec as an ``nn.Module``: ``forward(x)`` gives the output layer, ``forward_all(x)`` every layer."""
+
+    def __init__(self, report: Report):
+        super().__init__()
+        self.report = report
+        self.output_name = report.output
+        shapes = {INPUT: report.input_shape, **{i.name: i.output_shape for i in report.layers}}
+        steps = []
+        for info in report.layers:
+            module = info.layer.lower([shapes[i] for i in info.inputs])
+            if info.layer.init is not None:
+                info.layer.init.apply(module)
+            if not info.layer.trainable:
+                module.requires_grad_(False)
+            self._register(info.name, module)
+            steps.append((info.name, module, tuple(info.inputs)))
+        self._steps = steps
+        self._drops = _last_uses(steps, self.output_name)
+
+    def _register(self, dotted: str, module: nn.Module) -> None:
+        parent: nn.Module = self
+        *path, leaf = dotted.split(".")
+        for part in path:
+            child = parent._modules.get(part)
+            if child is None:
+                child = nn.Module()  # a plain container for a block instance
+                parent.add_module(part, child)
+            parent = child
+        parent.add_module(leaf, module)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        values = {INPUT: x}
+        for (name, module, inputs), drops in zip(self._steps, self._drops):
+            values[name] = module(*[values[i] for i in inputs])
+            for done in drops:  # free activations nobody reads any more
+                del values[done]
+        return values[self.output_name]
+
+    def forward_all(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every layer's output by layer name (in topological order)."""
+        values = {INPUT: x}
+        for name, module, inputs in self._steps:
+            values[name] = module(*[values[i] for i in inputs])
+        del values[INPUT]
+        return values
+
+    def layer_modules(self) -> Iterable[tuple[str, nn.Module]]:
+        """(layer name, module) in topological order."""
+        return ((name, module) for name, module, _ in self._steps)
+
+    def extra_repr(self) -> str:
+        return f"spec={self.report.name!r}, input={list(self.report.input_shape)}"
+
+
+def _last_uses(steps, output: str) -> list[tuple[str, ...]]:
+    """After step k, the values no later step (nor the output) reads."""
+    last: dict[str, int] = {}
+    for k, (name, _, inputs) in enumerate(steps):
+        last.setdefault(name, k)  # produced but maybe never read: drop right away
+        for i in inputs:
+            last[i] = k
+    last.pop(output, None)
+    drops: list[list[str]] = [[] for _ in steps]
+    for value, k in last.items():
+        drops[k].append(value)
+    return [tuple(d) for d in drops]
+
+
+def build(spec: Spec | Report, device: str | torch.device | None = None) -> SpecModule:
+    """Lower a spec (or its report) to a SpecModule, constructed on ``device`` (e.g. "meta")."""
+    report = spec if isinstance(spec, Report) else analyze(spec)
+    if device is None:
+        return SpecModule(report)
+    with torch.device(device):
+        return SpecModule(report)
