@@ -63,7 +63,7 @@ class Expander:
     # --- expansion ---
 
     def expand(self, items: YList, scope: Scope, params: dict | None = None, stack: tuple[str, ...] = (), blocks=()) -> None:
-        given = {i.get("name") for i in items if isinstance(i, YDict)}
+        given = {i.get("name") for i in items if isinstance(i, YDict) and isinstance(i.get("name"), str)}
         counters: Counter = Counter()
         prev = "input"
         for index, item in enumerate(items):

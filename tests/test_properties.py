@@ -1,0 +1,171 @@
+"""Differential property tests: archspec's static figures are what torch does.
+
+Random specs (tests/strategies.py) are read twice: by archspec, statically, and by
+an independent torch interpretation (tests/torch_oracle.py). For every layer the
+output shape, parameter and buffer counts and MACs (FlopCounterMode / 2) must be
+equal, on the meta device; receptive fields must equal the support of input
+gradients of a central unit. Specs torch refuses must be refused by archspec,
+naming the layer, and specs archspec accepts must run in torch.
+"""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+import archspec
+from archspec.lint import lint_text
+
+torch = pytest.importorskip("torch")
+
+import torch_oracle  # noqa: E402  (needs torch)
+from strategies import network  # noqa: E402
+
+QUICK = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+MANY = settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def as_yaml(spec: dict) -> str:
+    return yaml.safe_dump(spec, sort_keys=False)
+
+
+def check_against_torch(spec: dict) -> None:
+    text = as_yaml(spec)
+    errors = [d for d in lint_text(text, "random.yaml") if d.severity.value == "error"]
+    oracle = torch_oracle.run(spec, device="meta")
+    event("torch refuses the spec" if oracle.failed_at else "torch runs the spec")
+    if oracle.failed_at is not None:
+        assert errors, f"torch refuses `{oracle.failed_at}` ({oracle.error}) but archspec accepts:\n{text}"
+        named = {d.layer for d in errors} | {w.strip("`") for d in errors for w in d.message.split() if w.startswith("`")}
+        assert oracle.failed_at in named, f"torch fails at `{oracle.failed_at}`, archspec says {[d.format() for d in errors]}\n{text}"
+        return
+    assert not errors, f"archspec rejects a spec torch runs:\n{[d.format() for d in errors]}\n{text}"
+    report = archspec.analyze(archspec.loads(text))
+    for name, torch_figures in oracle.figures.items():
+        info = report.layer(name)
+        ours = {"output_shape": info.output_shape, "params": info.params, "buffers": info.buffer_elements, "macs": info.macs}
+        assert ours == torch_figures, f"layer `{name}` differs\n{text}"
+    # archspec's own lowering agrees with the oracle too (shapes of every layer, whole-model counts)
+    model = archspec.build(report, device="meta").eval()
+    outs = model.forward_all(torch.empty((1, *spec["input"]), device="meta"))
+    assert {k: tuple(v.shape[1:]) for k, v in outs.items()} == {k: f["output_shape"] for k, f in oracle.figures.items()}
+    assert sum(p.numel() for p in model.parameters()) == report.totals()["params"]
+
+
+@QUICK
+@given(network())
+def test_static_figures_equal_torch(spec):
+    check_against_torch(spec)
+
+
+@pytest.mark.slow
+@MANY
+@given(network(max_layers=10))
+def test_static_figures_equal_torch_many(spec):
+    check_against_torch(spec)
+
+
+def check_receptive_fields(spec: dict) -> int:
+    """Compare every layer's static field with the gradient support of its central unit; returns layers checked."""
+    text = as_yaml(spec)
+    if any(d.severity.value == "error" for d in lint_text(text)):
+        return 0  # invalid specs are the other tests' business
+    report = archspec.analyze(archspec.loads(text))
+    x = (torch.rand((1, *spec["input"]), dtype=torch.float64) + 0.1).requires_grad_(True)
+    values = torch_oracle.transparent_forward(spec, x)
+    checked = 0
+    for info in report.layers:
+        if info.rf is None:
+            continue
+        out = values[info.name]
+        unit = (out.shape[2] // 2, out.shape[3] // 2)
+        expected = []
+        for axis, (rf, i) in enumerate(zip(info.rf, unit)):
+            start = -rf.padding + i * rf.stride
+            expected.append((start, start + rf.size - 1))
+        if any(lo < 0 or hi > x.shape[2 + a] - 1 for a, (lo, hi) in enumerate(expected)):
+            continue  # the field pokes out of the image: its extremes cannot be observed
+        (grad,) = torch.autograd.grad(out[0, :, unit[0], unit[1]].sum(), x, retain_graph=True)
+        seen = grad[0].abs().sum(dim=0) > 0
+        rows = seen.any(dim=1).nonzero().flatten()
+        cols = seen.any(dim=0).nonzero().flatten()
+        got = [(int(rows.min()), int(rows.max())), (int(cols.min()), int(cols.max()))]
+        assert got == expected, f"layer `{info.name}`: gradient support {got}, static field {expected}\n{text}"
+        checked += 1
+    return checked
+
+
+@QUICK
+@given(network(max_layers=6))
+def test_receptive_fields_equal_gradient_support(spec):
+    event(f"layers whose field was measured: {min(check_receptive_fields(spec), 3)}+")
+
+
+@pytest.mark.slow
+@MANY
+@given(network(max_layers=8))
+def test_receptive_fields_equal_gradient_support_many(spec):
+    check_receptive_fields(spec)
+
+
+def test_receptive_field_check_is_not_vacuous():
+    """The seed's Figure 11 network through the same gradient measurement: 3, 6, 7."""
+    spec = {
+        "archspec": 1,
+        "input": [1, 13, 13],
+        "layers": [
+            {"type": "conv2d", "name": "a", "out_channels": 1, "kernel_size": 3},
+            {"type": "conv2d", "name": "b", "out_channels": 1, "kernel_size": 4},
+            {"type": "maxpool2d", "name": "c", "kernel_size": 2, "stride": 2},
+        ],
+    }
+    assert check_receptive_fields(spec) == 3
+
+
+# --- invalid specs: a diagnostic, never a crash; and nothing torch refuses passes as valid ---
+
+JUNK = st.one_of(st.none(), st.booleans(), st.integers(-(10**6), 10**6), st.floats(allow_nan=True), st.text(max_size=8), st.lists(st.integers(-3, 3), max_size=3))
+
+
+@st.composite
+def broken_network(draw):
+    spec = draw(network(max_layers=5))
+    layers = spec["layers"]
+    target = draw(st.integers(0, len(layers) - 1))
+    mutation = draw(st.sampled_from(["junk-value", "unknown-field", "drop-field", "bad-ref", "bad-type", "junk-input"]))
+    fields = layers[target]
+    if mutation == "junk-value":
+        key = draw(st.sampled_from(sorted(fields)))
+        fields[key] = draw(JUNK)
+    elif mutation == "unknown-field":
+        fields[draw(st.text(min_size=1, max_size=10))] = draw(JUNK)
+    elif mutation == "drop-field":
+        fields.pop(draw(st.sampled_from(sorted(fields))))
+    elif mutation == "bad-ref":
+        fields["inputs"] = draw(st.sampled_from(["nowhere", fields["name"], "n99"]))
+    elif mutation == "bad-type":
+        fields["type"] = draw(st.text(max_size=10))
+    else:
+        spec["input"] = draw(JUNK)
+    return spec
+
+
+@QUICK
+@given(broken_network())
+def test_broken_specs_get_diagnostics_never_crashes(spec):
+    text = as_yaml(spec)
+    found = lint_text(text, "broken.yaml")  # must not raise
+    assert all(d.line >= 1 for d in found if d.code.startswith("E"))
+    if not any(d.severity.value == "error" for d in found):
+        # archspec says valid: torch must agree (no false "valid")
+        oracle = torch_oracle.run(spec, device="meta")
+        assert oracle.failed_at is None, f"archspec accepts but torch refuses `{oracle.failed_at}`: {oracle.error}\n{text}"
+
+
+@pytest.mark.slow
+@MANY
+@given(broken_network())
+def test_broken_specs_get_diagnostics_never_crashes_many(spec):
+    test_broken_specs_get_diagnostics_never_crashes.hypothesis.inner_test(spec)
