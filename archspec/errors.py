@@ -7,8 +7,9 @@ E3xx graph and shapes, W4xx lint warnings, I5xx information).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from enum import Enum
+from typing import Callable
 
 
 class Severity(str, Enum):
@@ -50,6 +51,30 @@ class Diagnostic:
 
     def sort_key(self) -> tuple:
         return (self.path, self.line, self.column, self.code, self.message)
+
+
+def one_per_place(diagnostics: list[Diagnostic], in_block: Callable[[str], bool]) -> list[Diagnostic]:
+    """A finding repeated in every instance of a block is one diagnostic at the block's line, with a count.
+
+    Only findings about layers inside blocks are merged: two findings on one plain
+    layer at the same place are different findings and both stay.
+    """
+    out: list[Diagnostic] = []
+    first: dict[tuple, int] = {}
+    extra: dict[tuple, int] = {}
+    for d in diagnostics:
+        key = (d.code, d.path, d.line, d.column)
+        if d.layer and in_block(d.layer) and d.line:
+            if key in first:
+                extra[key] += 1
+                continue
+            first[key], extra[key] = len(out), 0
+        out.append(d)
+    for key, n in extra.items():
+        if n:
+            d = out[first[key]]
+            out[first[key]] = replace(d, message=f"{d.message} (and {n} more instance{'s' * (n > 1)} of this block)")
+    return out
 
 
 class ArchspecError(Exception):

@@ -559,7 +559,6 @@ def test_every_rule_has_a_near_miss():
     assert {r.code for r in RULES} <= covered
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: W404 skips 1×1 layers, so a net whose final 1×1 units see the whole input still gets W404")
 def test_w404_not_when_the_last_layers_see_the_whole_input():
     # 5x5 input: conv 3x3 -> 3×3 (RF 3), conv 3x3 -> 1×1 (RF 5 = the whole input)
     text = Y(
@@ -647,7 +646,6 @@ def test_rules_within_a_block_reported_once_at_the_definition():
     assert d.message.endswith("(and 2 more instances of this block)")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: two findings on one layer outside any block are merged as '(and 1 more instance of this block)'")
 def test_two_findings_on_one_layer_outside_blocks_are_not_merged_as_block_instances():
     text = Y(
         """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from archspec.analysis import receptive_field as rf
 from archspec.analysis.report import LayerInfo, Report
-from archspec.errors import Diagnostic, SpecError
+from archspec.errors import Diagnostic, SpecError, one_per_place
 from archspec.graph import INPUT, build_graph, layer_mark, topological
 from archspec.layers import LayerBase, LayerError, MergeError, fmt_shape
 from archspec.spec import Spec
@@ -17,7 +17,7 @@ def analyze(spec: Spec) -> Report:
     report = run_analysis(spec)
     errors = [d for d in report.diagnostics if d.severity.value == "error"]
     if errors:
-        raise SpecError(errors)
+        raise SpecError(one_per_place(sorted(errors, key=Diagnostic.sort_key), lambda name: bool(spec.block_of.get(name))))
     return report
 
 

@@ -8,9 +8,8 @@ file with a line ``# archspec: noqa: W404``. Errors cannot be suppressed.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from archspec.analysis import run_analysis
-from archspec.errors import Diagnostic, SpecError
+from archspec.errors import Diagnostic, SpecError, one_per_place
 from archspec.graph import layer_mark
 from archspec.lint.rules import RULES, Rule
 from archspec.spec import parse_spec, read_text
@@ -18,7 +17,7 @@ from archspec.spec import parse_spec, read_text
 __all__ = ["lint_file", "lint_text", "RULES", "Rule"]
 
 _CODE = r"[EWI]\d{3}"
-_LINE_NOQA = re.compile(rf"#\s*noqa(?::\s*(?P<codes>{_CODE}(?:\s*,\s*{_CODE})*))?", re.IGNORECASE)
+_LINE_NOQA = re.compile(rf"#\s*noqa(?P<colon>:\s*(?P<codes>{_CODE}(?:\s*,\s*{_CODE})*)?)?", re.IGNORECASE)
 _FILE_NOQA = re.compile(rf"^\s*#\s*archspec:\s*noqa:\s*(?P<codes>{_CODE}(?:\s*,\s*{_CODE})*)", re.IGNORECASE)
 ALL = "*"
 
@@ -43,27 +42,8 @@ def lint_text(text: str, path: str = "<string>", *, select: set[str] | None = No
                 diagnostics += _findings(rule, report, spec)
     kept = _unsuppressed(diagnostics, text, spec)
     kept = [d for d in kept if d.severity.value == "error" or _wanted(d.code, select, ignore)]
-    return _one_per_place(sorted(set(kept), key=Diagnostic.sort_key))
-
-
-def _one_per_place(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
-    """A rule firing in every instance of a block is one finding at the block's line, with a count."""
-    out: list[Diagnostic] = []
-    counts: dict[tuple, int] = {}
-    first: dict[tuple, int] = {}
-    for d in diagnostics:
-        key = (d.code, d.path, d.line, d.column)
-        if d.severity.value != "error" and d.line and key in first:
-            counts[key] += 1
-            continue
-        first[key] = len(out)
-        counts[key] = 0
-        out.append(d)
-    for key, extra in counts.items():
-        if extra:
-            d = out[first[key]]
-            out[first[key]] = replace(d, message=f"{d.message} (and {extra} more instance{'s' * (extra > 1)} of this block)")
-    return out
+    in_block = (lambda name: bool(spec.block_of.get(name))) if spec is not None else (lambda name: False)
+    return one_per_place(sorted(set(kept), key=Diagnostic.sort_key), in_block)
 
 
 def _wanted(code: str, select: set[str] | None, ignore: set[str]) -> bool:
@@ -76,6 +56,8 @@ def _wanted(code: str, select: set[str] | None, ignore: set[str]) -> bool:
 def _findings(rule: Rule, report, spec) -> list[Diagnostic]:
     out = []
     for layer, field, message, hint in rule.check(report):
+        if layer in spec.repaired:
+            continue  # judged on a guessed repair of an invalid layer: the error already says what is wrong
         mark = layer_mark(spec, layer, field)
         out.append(Diagnostic(rule.code, message, spec.path, mark.line, mark.column, hint, layer=layer))
     return out
@@ -95,6 +77,8 @@ def _unsuppressed(diagnostics: list[Diagnostic], text: str, spec) -> list[Diagno
         m = _LINE_NOQA.search(lines[line_no - 1])
         if not m or _FILE_NOQA.match(lines[line_no - 1]):
             return False
+        if m.group("colon") and not m.group("codes"):
+            return False  # `# noqa: W4O1`: a mistyped code silences nothing rather than everything
         codes = _codes(m.group("codes")) if m.group("codes") else {ALL}
         return ALL in codes or code in codes
 

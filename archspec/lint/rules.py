@@ -18,7 +18,7 @@ from archspec.layers.activation import Softmax
 from archspec.layers.conv import Conv2d
 from archspec.layers.linear import Flatten, Linear
 from archspec.layers.norm import BatchNorm1d, BatchNorm2d, Dropout, Dropout2d
-from archspec.layers.pool import _WindowPool
+from archspec.layers.pool import _AdaptivePool, _WindowPool
 
 Finding = tuple[str, str | None, str, str | None]  # layer, field, message, hint
 
@@ -103,45 +103,48 @@ def stride_exceeds_kernel(report: Report):
                 )
 
 
-def _last_spatial_field(report: Report):
-    """The last layer with a spatial layout larger than 1×1, its field size, and whether a flatten follows it."""
+def _where_space_ends(report: Report):
+    """(features, end): the layer where the spatial layout ends (flatten, linear, global or 1×1 adaptive
+    pooling) and the layer feeding it, if the features it receives see less than the whole input."""
     if len(report.input_shape) != 3:
         return None
-    spatial = [i for i in report.layers if i.rf is not None and i.output_shape is not None and i.output_shape[1:] != (1, 1)]
-    if not spatial:
-        return None
-    last = spatial[-1]
-    sizes = tuple(a.size for a in last.rf)
-    if not all(s < n for s, n in zip(sizes, report.input_shape[1:])):
-        return None
-    flattened = any(isinstance(report.layer(c).layer, Flatten) for c in _consumers(report, last.name))
-    return last, sizes, flattened
+    for end in report.layers:
+        if end.output_shape is None or len(end.inputs) != 1:
+            continue
+        pooled_to_one = isinstance(end.layer, _AdaptivePool) and end.output_shape[1:] == (1, 1)
+        features = report.get(end.inputs[0])
+        if (end.rf is None or pooled_to_one) and features is not None and features.rf is not None:
+            sizes = tuple(a.size for a in features.rf)
+            if all(s < n for s, n in zip(sizes, report.input_shape[1:])):
+                return features, end, sizes
+            return None
+    return None
 
 
 @rule("W404", "small-receptive-field", "global pooling over features that each see less than the whole input", whole=True)
 def small_receptive_field(report: Report):
-    found = _last_spatial_field(report)
-    if found and not found[2]:
-        last, sizes, _ = found
+    found = _where_space_ends(report)
+    if found and not isinstance(found[1].layer, (Flatten, Linear)):
+        features, end, sizes = found
         yield (
-            last.name,
+            features.name,
             None,
-            f"the receptive field at `{last.name}` is {fmt_shape(sizes)}, smaller than the "
-            f"{fmt_shape(report.input_shape[1:])} input, and the spatial layout ends after it: no unit sees the whole image",
+            f"the receptive field at `{features.name}` is {fmt_shape(sizes)}, smaller than the "
+            f"{fmt_shape(report.input_shape[1:])} input, and `{end.name}` pools it globally: no unit sees the whole image",
             "add layers or downsample more before the global pooling",
         )
 
 
 @rule("I503", "local-features-to-classifier", "the last spatial features see less than the whole input; only the flattened head combines them", whole=True)
 def local_features_to_classifier(report: Report):
-    found = _last_spatial_field(report)
-    if found and found[2]:
-        last, sizes, _ = found
+    found = _where_space_ends(report)
+    if found and isinstance(found[1].layer, (Flatten, Linear)):
+        features, end, sizes = found
         yield (
-            last.name,
+            features.name,
             None,
-            f"the receptive field at `{last.name}` is {fmt_shape(sizes)}, smaller than the "
-            f"{fmt_shape(report.input_shape[1:])} input: only the fully-connected layers after the flatten see the whole image",
+            f"the receptive field at `{features.name}` is {fmt_shape(sizes)}, smaller than the "
+            f"{fmt_shape(report.input_shape[1:])} input: only the fully-connected layers after `{end.name}` see the whole image",
             None,
         )
 
@@ -152,7 +155,9 @@ def stacked_linear_layers(report: Report):
         if not isinstance(info.layer, (Conv2d, Linear)):
             continue
         name = info.inputs[0] if len(info.inputs) == 1 else INPUT
-        while name != INPUT:
+        seen = set()
+        while name != INPUT and name not in seen:  # a cyclic spec (reported as E302) must not loop here
+            seen.add(name)
             before = report.layer(name)
             if before.layer is None or not before.layer.affine_map or len(before.inputs) != 1:
                 break

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from archspec.errors import Diagnostic, SpecError
 from archspec.layers import KIND_BY_TYPE, LayerBase
-from archspec.spec.expand import Expander, RawLayer, Scope
+from archspec.spec.expand import MAX_LAYERS, Expander, RawLayer, Scope, TooManyLayers
 from archspec.spec.load import YDict, YList, mark_of, parse_yaml
 from archspec.spec.locate import fields_at, pydantic_diagnostics, suggest
 from archspec.spec.model import FORMAT_VERSION, BlockDef, Spec, SpecFile
@@ -71,12 +71,20 @@ def parse_spec(text: str, path: str = "<string>") -> tuple[Spec | None, list[Dia
 
     expander = Expander(path, blocks)
     top = Scope("")
-    expander.expand(layers_raw, top)
+    try:
+        expander.expand(layers_raw, top)
+    except TooManyLayers as exc:
+        mark = exc.args[0]
+        diagnostics.append(
+            Diagnostic("E105", f"more than {MAX_LAYERS:,} layers after expanding blocks; refusing", path, mark.line, mark.column)
+        )
+        return None, _dedupe(diagnostics)
     expander.resolve_all(top)
     diagnostics += expander.diagnostics
 
     layers: list[LayerBase] = []
     unparsed: dict[str, list[str] | None] = {}
+    repaired: set[str] = set()
     source: dict[str, YDict] = {}
     block_of: dict[str, tuple[str, ...]] = {}
     for raw in expander.raws:
@@ -89,6 +97,8 @@ def parse_spec(text: str, path: str = "<string>") -> tuple[Spec | None, list[Dia
         if layer is None:
             unparsed[raw.name] = raw.inputs
             continue
+        if found:
+            repaired.add(raw.name)
         layer.name = raw.name
         layer.inputs = raw.inputs
         layers.append(layer)
@@ -108,6 +118,7 @@ def parse_spec(text: str, path: str = "<string>") -> tuple[Spec | None, list[Dia
         block_of=block_of,
         block_types=expander.block_types,
         unparsed=unparsed,
+        repaired=repaired,
     )
     return spec, _dedupe(diagnostics)
 

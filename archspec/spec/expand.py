@@ -20,6 +20,12 @@ from archspec.spec.load import Mark, YDict, YList, mark_of
 from archspec.spec.locate import suggest
 
 CALL_KEYS = {"type", "name", "inputs", "when", "repeat", "first"}
+MAX_REPEAT = 10_000
+MAX_LAYERS = 200_000  # after expansion; far beyond any real network, short of exhausting memory
+
+
+class TooManyLayers(Exception):
+    """Expansion passed MAX_LAYERS; the spec is refused as a whole."""
 
 
 @dataclass
@@ -84,9 +90,20 @@ class Expander:
             when = item.get("when", True)
             if not isinstance(when, bool):
                 self.error("E203", f"`when` must be true or false, got {when!r}", mark_of(item, "when"))
+                del item["when"]  # reported here; the layer's validation must not repeat it
                 when = True
-            for ref in refs:
-                self._checks.append((ref, scope, mark_of(item, "inputs") or item.mark))
+            refs_given = item.get("inputs")
+            for n, ref in enumerate(refs):
+                mark = mark_of(refs_given, n) if isinstance(refs_given, YList) else mark_of(item, "inputs")
+                self._checks.append((ref, scope, mark or item.mark))
+            if kind not in KIND_BY_TYPE and kind not in self.blocks:
+                guess = suggest(kind, [*KIND_BY_TYPE, *self.blocks])
+                self.error(
+                    "E205",
+                    f"unknown layer type `{kind}`" + (f" — did you mean `{guess}`?" if guess else ""),
+                    mark_of(item, "type"),
+                    None if guess else "run `archspec schema` or see the README for the layer kinds",
+                )
             if not when:
                 scope.entries[name] = ("alias", refs[0] if refs else prev)
                 if kind in KIND_BY_TYPE:  # still validated, so a switched-off layer cannot hide a typo
@@ -94,17 +111,11 @@ class Expander:
             elif kind in self.blocks:
                 self._instantiate(item, kind, name, refs, scope, params, stack, blocks)
             else:
-                if kind not in KIND_BY_TYPE:
-                    guess = suggest(kind, [*KIND_BY_TYPE, *self.blocks])
-                    self.error(
-                        "E205",
-                        f"unknown layer type `{kind}`" + (f" — did you mean `{guess}`?" if guess else ""),
-                        mark_of(item, "type"),
-                        None if guess else "run `archspec schema` or see the README for the layer kinds",
-                    )
                 full = scope.prefix + name
                 scope.entries[name] = ("layer", full)
                 self.raws.append(RawLayer(item, full, refs, scope, blocks))
+                if len(self.raws) > MAX_LAYERS:
+                    raise TooManyLayers(item.mark)
             prev = name
         scope.output = prev
 
@@ -143,6 +154,7 @@ class Expander:
         if isinstance(refs, list) and refs and all(isinstance(r, str) for r in refs):
             return list(refs)
         self.error("E203", f"`inputs` must be a layer name or a list of names, got {refs!r}", mark_of(item, "inputs"))
+        del item["inputs"]  # reported here; the layer's validation must not repeat it
         return [prev]
 
     def _instantiate(self, call: YDict, kind: str, name: str, refs, scope: Scope, outer_params, stack, blocks) -> None:
@@ -153,8 +165,8 @@ class Expander:
         body = self.blocks[kind]
         defaults: YDict = body.get("params") or YDict()
         repeat = call.get("repeat", None)
-        if repeat is not None and (not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1):
-            self.error("E204", f"`repeat` must be a positive integer, got {repeat!r}", mark_of(call, "repeat"))
+        if repeat is not None and (not isinstance(repeat, int) or isinstance(repeat, bool) or not 1 <= repeat <= MAX_REPEAT):
+            self.error("E204", f"`repeat` must be an integer from 1 to {MAX_REPEAT:,}, got {repeat!r}", mark_of(call, "repeat"))
             repeat = 1
         first = call.get("first")
         if first is not None and not isinstance(first, YDict):
@@ -164,16 +176,15 @@ class Expander:
             self.error("E204", f"block `{kind}` takes one input, got {len(refs)}", mark_of(call, "inputs"))
         args = {k: (v, mark_of(call, k)) for k, v in call.items() if k not in CALL_KEYS}
         firsts = {k: (v, mark_of(first, k)) for k, v in (first or {}).items()}
-        for key, (_, mark) in [*args.items(), *firsts.items()]:
-            if key not in defaults:
-                guess = suggest(key, list(defaults))
-                known = ", ".join(defaults) or "none"
-                self.error(
-                    "E207",
-                    f"block `{kind}` has no parameter `{key}`" + (f" — did you mean `{guess}`?" if guess else ""),
-                    mark,
-                    None if guess else f"its parameters: {known}",
-                )
+        unknown = [(k, call) for k in args if k not in defaults] + [(k, first) for k in firsts if k not in defaults]
+        for key, where in unknown:
+            guess = suggest(key, list(defaults))
+            self.error(
+                "E207",
+                f"block `{kind}` has no parameter `{key}`" + (f" — did you mean `{guess}`?" if guess else ""),
+                mark_of(where, key, key_side=True),
+                None if guess else f"its parameters: {', '.join(map(str, defaults)) or 'none'}",
+            )
         count = repeat or 1
         previous = refs[0] if refs else "input"
         for j in range(count):

@@ -73,6 +73,9 @@ def mark_of(container: Any, key: Any = None, *, key_side: bool = False) -> Mark 
     return None
 
 
+_PLAIN_COLLECTIONS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
+
+
 class _Builder:
     """Turns composed nodes into YDict/YList/scalars, collecting diagnostics."""
 
@@ -91,6 +94,9 @@ class _Builder:
             raise _TooBig(_mark(node))
         if depth > MAX_DEPTH:
             raise _TooDeep(_mark(node))
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_COLLECTIONS:
+            self.error("E104", f"unsupported YAML tag `{node.tag}`", _mark(node), "archspec reads plain YAML data only; remove the tag")
+            return None
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, depth)
         if isinstance(node, yaml.SequenceNode):
@@ -181,6 +187,8 @@ def parse_yaml(text: str, path: str = "<string>") -> tuple[Any, list[Diagnostic]
         return None, [Diagnostic("E101", f"YAML syntax error: {problem}", path, line, column)]
     except yaml.YAMLError as exc:  # reader errors (bad bytes) carry no mark
         return None, [Diagnostic("E101", f"YAML error: {exc}", path, 1, 1)]
+    except UnicodeError as exc:  # e.g. a lone surrogate the parser cannot encode
+        return None, [Diagnostic("E101", f"invalid character in the text ({exc.reason})", path, 1, 1)]
     except _TooDeep as exc:
         return None, [Diagnostic("E105", f"nesting deeper than {MAX_DEPTH} levels; not a spec", path, *exc.mark)]
     except _TooBig as exc:

@@ -15,7 +15,7 @@ def suggest(word: Any, choices: Iterable[str]) -> str | None:
     """The closest known name, for "did you mean" hints."""
     if not isinstance(word, str):
         return None
-    matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    matches = difflib.get_close_matches(word, [c for c in choices if isinstance(c, str)], n=1, cutoff=0.6)
     return matches[0] if matches else None
 
 
@@ -100,6 +100,8 @@ def pydantic_diagnostics(
         kind = err["type"]
         if kind == "missing" and loc in misspelt:
             continue
+        if isinstance(err.get("input"), str) and err["input"].startswith("$") and kind != "extra_forbidden":
+            continue  # an unresolved $param: already reported (E207) where it was written
         code = _code_for(kind)
         field = ".".join(str(p) for p in (*prefix, *loc)) or "value"
         hint = None

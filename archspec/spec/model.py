@@ -64,6 +64,8 @@ class Spec:
     block_types: dict[str, str] = field(default_factory=dict, repr=False)
     #: layers that failed validation (name -> inputs); empty in any spec that load() returns
     unparsed: dict[str, list[str] | None] = field(default_factory=dict, repr=False)
+    #: layers that failed validation but were repaired (misspelt key renamed, bad optional key dropped)
+    repaired: set[str] = field(default_factory=set, repr=False)
 
     def layer(self, name: str) -> LayerBase:
         return self._by_name()[name]
