@@ -1204,7 +1204,6 @@ def _latin1(seed: int, n: int = 400) -> str:
 
 
 BASE = "archspec: 1\ninput: [3, 8, 8]\nlayers:\n"
-BUG = pytest.mark.xfail
 
 # (text, expected: "error" = at least one E-code, "clean" = no E-code, or a code that must be among them)
 BROKEN = [
