@@ -50,7 +50,9 @@ def window_output_size(
     return span // stride + 1
 
 
-def dropped_by_window(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1, ceil_mode: bool = False) -> int:
+def dropped_by_window(
+    size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1, ceil_mode: bool = False
+) -> int:
     """How many input positions at the far end no window ever reads.
 
     >>> dropped_by_window(5, 2, stride=2)       # 5 rows, 2x2 pooling: the last row is lost

@@ -35,11 +35,26 @@ def _span(size: int, k: int, s: int, p, d: int, ceil: bool = False) -> int:
 
 
 @st.composite
-def layer(draw, shape: tuple[int, int, int], index: int):
+def layer(draw, shape: tuple[int, int, int]):
     """One random layer after a C×H×W tensor; returns (fields, rough next shape)."""
     c, h, w = shape
-    kind = draw(st.sampled_from(["conv2d"] * 4 + ["maxpool2d", "avgpool2d", "batchnorm2d", "act", "act", "dropout", "dropout2d", "localresponsenorm", "identity", "adaptiveavgpool2d"]))
-    name = f"n{index}"
+    kind = draw(
+        st.sampled_from(
+            ["conv2d"] * 4
+            + [
+                "maxpool2d",
+                "avgpool2d",
+                "batchnorm2d",
+                "act",
+                "act",
+                "dropout",
+                "dropout2d",
+                "localresponsenorm",
+                "identity",
+                "adaptiveavgpool2d",
+            ]
+        )
+    )
     if kind == "conv2d":
         k, s, p, d = draw(window(min(h, w), allow_same=True))
         groups = draw(st.sampled_from([1, 1, 1, "depthwise", "divisor"]))
@@ -49,7 +64,16 @@ def layer(draw, shape: tuple[int, int, int], index: int):
             out = c * draw(st.integers(1, 2))
         else:
             out = groups * draw(st.integers(1, 3))
-        fields = {"type": "conv2d", "out_channels": out, "kernel_size": k, "stride": s, "padding": p, "dilation": d, "groups": groups, "bias": draw(st.booleans())}
+        fields = {
+            "type": "conv2d",
+            "out_channels": out,
+            "kernel_size": k,
+            "stride": s,
+            "padding": p,
+            "dilation": d,
+            "groups": groups,
+            "bias": draw(st.booleans()),
+        }
         if draw(st.integers(0, 4)) == 0:  # a rectangular kernel now and then
             fields["kernel_size"] = [k, max(1, k - 1)]
         return fields, (out, _span(h, k, s, p, d), _span(w, k, s, p, d))
@@ -95,13 +119,20 @@ def network(draw, max_layers: int = 7):
             merge = draw(st.sampled_from(["add", "concat"]))
             k = draw(st.sampled_from([1, 3]))
             outs = (shape[0], shape[0]) if merge == "add" else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-            a = {"type": "conv2d", "name": f"n{index}a", "inputs": prev, "out_channels": outs[0], "kernel_size": k, "padding": k // 2}
+            a = {
+                "type": "conv2d",
+                "name": f"n{index}a",
+                "inputs": prev,
+                "out_channels": outs[0],
+                "kernel_size": k,
+                "padding": k // 2,
+            }
             b = {"type": "conv2d", "name": f"n{index}b", "inputs": prev, "out_channels": outs[1], "kernel_size": 3, "padding": 1}
             m = {"type": merge, "name": f"n{index}", "inputs": [f"n{index}a", f"n{index}b"]}
             layers += [a, b, m]
             shape = (sum(outs) if merge == "concat" else shape[0], shape[1], shape[2])
             continue
-        fields, shape = draw(layer(shape, index))
+        fields, shape = draw(layer(shape))
         fields["name"] = f"n{index}"
         layers.append(fields)
         if min(shape[1:]) < 1:

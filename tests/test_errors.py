@@ -13,24 +13,14 @@ import random
 import re
 import subprocess
 import sys
-import textwrap
 import time
 
 import pytest
 
 import archspec
 from archspec.errors import Diagnostic, SpecError
-from archspec.lint import lint_text
 
-PATH = "spec.yaml"
-
-
-def Y(text: str) -> str:
-    return textwrap.dedent(text).lstrip("\n")
-
-
-def lint(text: str, **kw) -> list[Diagnostic]:
-    return lint_text(text, PATH, **kw)
+from spec_text import PATH, Y, lint
 
 
 def errors(ds: list[Diagnostic]) -> list[Diagnostic]:

@@ -6,22 +6,13 @@ common indentation and the first newline, so the first line of each text is line
 
 from __future__ import annotations
 
-import textwrap
 
 import pytest
 
 from archspec.errors import Diagnostic
-from archspec.lint import RULES, lint_text
+from archspec.lint import RULES
 
-PATH = "spec.yaml"
-
-
-def Y(text: str) -> str:
-    return textwrap.dedent(text).lstrip("\n")
-
-
-def lint(text: str, **kw) -> list[Diagnostic]:
-    return lint_text(text, PATH, **kw)
+from spec_text import PATH, Y, lint
 
 
 def codes(ds: list[Diagnostic]) -> list[str]:

@@ -112,7 +112,9 @@ def test_state_dict_round_trip():
     assert torch.equal(a(x), b(x))
 
 
-@pytest.mark.parametrize("name", ["seed_cnn", "lenet5", "alexnet", "alexnet_original", "vgg16", "resnet18", "resnet50", "mobilenet_v2"])
+@pytest.mark.parametrize(
+    "name", ["seed_cnn", "lenet5", "alexnet", "alexnet_original", "vgg16", "resnet18", "resnet50", "mobilenet_v2"]
+)
 def test_torch_compile_has_no_graph_breaks(name):
     import torch._dynamo
 

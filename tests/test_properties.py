@@ -39,7 +39,9 @@ def check_against_torch(spec: dict) -> None:
     if oracle.failed_at is not None:
         assert errors, f"torch refuses `{oracle.failed_at}` ({oracle.error}) but archspec accepts:\n{text}"
         named = {d.layer for d in errors} | {w.strip("`") for d in errors for w in d.message.split() if w.startswith("`")}
-        assert oracle.failed_at in named, f"torch fails at `{oracle.failed_at}`, archspec says {[d.format() for d in errors]}\n{text}"
+        assert oracle.failed_at in named, (
+            f"torch fails at `{oracle.failed_at}`, archspec says {[d.format() for d in errors]}\n{text}"
+        )
         return
     assert not errors, f"archspec rejects a spec torch runs:\n{[d.format() for d in errors]}\n{text}"
     report = archspec.analyze(archspec.loads(text))
@@ -126,7 +128,14 @@ def test_receptive_field_check_is_not_vacuous():
 
 # --- invalid specs: a diagnostic, never a crash; and nothing torch refuses passes as valid ---
 
-JUNK = st.one_of(st.none(), st.booleans(), st.integers(-(10**6), 10**6), st.floats(allow_nan=True), st.text(max_size=8), st.lists(st.integers(-3, 3), max_size=3))
+JUNK = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True),
+    st.text(max_size=8),
+    st.lists(st.integers(-3, 3), max_size=3),
+)
 
 
 @st.composite

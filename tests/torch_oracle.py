@@ -55,9 +55,21 @@ def module_for(fields: dict, xs: list[torch.Tensor]) -> nn.Module:
             bias=fields.get("bias", True),
         )
     if t == "maxpool2d":
-        return nn.MaxPool2d(fields["kernel_size"], fields.get("stride"), fields.get("padding", 0), fields.get("dilation", 1), ceil_mode=fields.get("ceil_mode", False))
+        return nn.MaxPool2d(
+            fields["kernel_size"],
+            fields.get("stride"),
+            fields.get("padding", 0),
+            fields.get("dilation", 1),
+            ceil_mode=fields.get("ceil_mode", False),
+        )
     if t == "avgpool2d":
-        return nn.AvgPool2d(fields["kernel_size"], fields.get("stride"), fields.get("padding", 0), ceil_mode=fields.get("ceil_mode", False), count_include_pad=fields.get("count_include_pad", True))
+        return nn.AvgPool2d(
+            fields["kernel_size"],
+            fields.get("stride"),
+            fields.get("padding", 0),
+            ceil_mode=fields.get("ceil_mode", False),
+            count_include_pad=fields.get("count_include_pad", True),
+        )
     if t == "adaptiveavgpool2d":
         return nn.AdaptiveAvgPool2d(fields["output_size"])
     if t == "globalavgpool2d":

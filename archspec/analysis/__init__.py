@@ -73,7 +73,9 @@ def _check_arity(layer: LayerBase, n: int) -> None:
 
 def _layer_diagnostic(spec: Spec, layer: LayerBase, exc: LayerError) -> Diagnostic:
     mark = layer_mark(spec, layer.name, exc.field)
-    return Diagnostic(exc.code, f"layer `{layer.name}`: {exc.message}", spec.path, mark.line, mark.column, exc.hint, layer=layer.name)
+    return Diagnostic(
+        exc.code, f"layer `{layer.name}`: {exc.message}", spec.path, mark.line, mark.column, exc.hint, layer=layer.name
+    )
 
 
 def _merge_diagnostic(spec: Spec, layer: LayerBase, inputs: list[str], shapes: dict, exc: MergeError) -> Diagnostic:

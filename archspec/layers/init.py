@@ -12,7 +12,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from archspec.layers.fields import Float
 
-WeightInit = Literal["kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform", "normal", "orthogonal", "zeros", "ones"]
+WeightInit = Literal[
+    "kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform", "normal", "orthogonal", "zeros", "ones"
+]
 BiasInit = Literal["zeros", "ones", "normal"]
 
 
@@ -23,7 +25,9 @@ class Init(BaseModel):
 
     weight: WeightInit | None = None
     bias: BiasInit | None = None
-    mode: Literal["fan_in", "fan_out"] = Field(default="fan_in", description="Kaiming: preserve the variance forwards or backwards.")
+    mode: Literal["fan_in", "fan_out"] = Field(
+        default="fan_in", description="Kaiming: preserve the variance forwards or backwards."
+    )
     nonlinearity: Literal["relu", "leaky_relu", "linear", "tanh", "sigmoid", "selu"] = Field(
         default="relu", description="Kaiming gain for the activation that follows."
     )
@@ -50,7 +54,9 @@ class Init(BaseModel):
             }[self.weight]
             init(weight)
         if self.bias is not None and bias is not None:
-            {"zeros": nn.init.zeros_, "ones": nn.init.ones_, "normal": lambda b: nn.init.normal_(b, self.mean, self.std)}[self.bias](bias)
+            {"zeros": nn.init.zeros_, "ones": nn.init.ones_, "normal": lambda b: nn.init.normal_(b, self.mean, self.std)}[
+                self.bias
+            ](bias)
 
 
 def _shorthand(value: Any) -> Any:

@@ -43,7 +43,9 @@ class _BatchNorm(LayerBase):
         from torch import nn
 
         module = nn.BatchNorm2d if self.kind() == "batchnorm2d" else nn.BatchNorm1d
-        return module(ins[0][0], eps=self.eps, momentum=self.momentum, affine=self.affine, track_running_stats=self.track_running_stats)
+        return module(
+            ins[0][0], eps=self.eps, momentum=self.momentum, affine=self.affine, track_running_stats=self.track_running_stats
+        )
 
     def label(self) -> str:
         return "batchnorm"

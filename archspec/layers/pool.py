@@ -148,4 +148,3 @@ class GlobalAvgPool2d(LayerBase):
         from archspec.runtime.modules import GlobalAvgPool2d as Module
 
         return Module()
-

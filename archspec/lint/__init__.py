@@ -30,7 +30,9 @@ def lint_file(path: str, *, select: set[str] | None = None, ignore: set[str] = f
     return lint_text(text, path, select=select, ignore=ignore)
 
 
-def lint_text(text: str, path: str = "<string>", *, select: set[str] | None = None, ignore: set[str] = frozenset()) -> list[Diagnostic]:
+def lint_text(
+    text: str, path: str = "<string>", *, select: set[str] | None = None, ignore: set[str] = frozenset()
+) -> list[Diagnostic]:
     """Every diagnostic of one spec text: errors first found, then rule findings, sorted by position."""
     spec, diagnostics = parse_spec(text, path)
     if spec is not None and spec.input_shape and spec.output:

@@ -135,7 +135,12 @@ def small_receptive_field(report: Report):
         )
 
 
-@rule("I503", "local-features-to-classifier", "the last spatial features see less than the whole input; only the flattened head combines them", whole=True)
+@rule(
+    "I503",
+    "local-features-to-classifier",
+    "the last spatial features see less than the whole input; only the flattened head combines them",
+    whole=True,
+)
 def local_features_to_classifier(report: Report):
     found = _where_space_ends(report)
     if found and isinstance(found[1].layer, (Flatten, Linear)):
@@ -149,7 +154,11 @@ def local_features_to_classifier(report: Report):
         )
 
 
-@rule("W405", "stacked-linear-layers", "two convolutions/linear layers with only affine layers between them (they collapse into one)")
+@rule(
+    "W405",
+    "stacked-linear-layers",
+    "two convolutions/linear layers with only affine layers between them (they collapse into one)",
+)
 def stacked_linear_layers(report: Report):
     for info in report.layers:
         if not isinstance(info.layer, (Conv2d, Linear)):
@@ -213,7 +222,12 @@ def unused_layer(report: Report):
     needed = nx.ancestors(graph, report.output) | {report.output}
     for info in report.layers:
         if info.name not in needed:
-            yield (info.name, None, f"`{info.name}` does not contribute to the output `{report.output}`", "remove it or connect it")
+            yield (
+                info.name,
+                None,
+                f"`{info.name}` does not contribute to the output `{report.output}`",
+                "remove it or connect it",
+            )
 
 
 @rule("I501", "classifier-dominates", "a fully-connected layer holds most of the parameters (as in the seed's CNN)", whole=True)
@@ -244,4 +258,3 @@ def softmax_output(report: Report):
 
 def report_shape(report: Report, name: str):
     return report.input_shape if name == INPUT else report.layer(name).output_shape
-

@@ -18,7 +18,14 @@ def rows(report: Report) -> list[tuple[str, ...]]:
     for info in report.layers:
         rf = dims(tuple(a.size for a in info.rf)) if info.rf is not None else "—"
         out.append(
-            (info.name, info.label, fmt_shape(info.output_shape) if info.output_shape else "?", f"{info.params:,}", rf, f"{info.macs:,}")
+            (
+                info.name,
+                info.label,
+                fmt_shape(info.output_shape) if info.output_shape else "?",
+                f"{info.params:,}",
+                rf,
+                f"{info.macs:,}",
+            )
         )
     return out
 
@@ -60,7 +67,12 @@ def to_text(report: Report, *, color: bool = False, width: int | None = None) ->
 
 
 def to_markdown(report: Report) -> str:
-    lines = [f"### {report.name}", "", "| " + " | ".join(COLUMNS) + " |", "|" + "|".join(["---"] * 2 + ["---"] + ["---:"] * 3) + "|"]
+    lines = [
+        f"### {report.name}",
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "|".join(["---"] * 2 + ["---"] + ["---:"] * 3) + "|",
+    ]
     for row in rows(report):
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
     lines += ["", "| Total | |", "|---|---:|"]
@@ -80,7 +92,17 @@ def to_csv(report: Report) -> str:
         rf = [h.size, w.size, h.stride, w.stride, h.padding, w.padding] if info.rf else [""] * 6
         shape = "x".join(map(str, info.output_shape or ()))
         writer.writerow(
-            [info.name, info.type, " ".join(info.inputs), shape, info.params, info.trainable_params, info.buffer_elements, info.macs, *rf]
+            [
+                info.name,
+                info.type,
+                " ".join(info.inputs),
+                shape,
+                info.params,
+                info.trainable_params,
+                info.buffer_elements,
+                info.macs,
+                *rf,
+            ]
         )
     return buffer.getvalue()
 

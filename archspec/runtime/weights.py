@@ -61,7 +61,9 @@ def load_weights(
         raise WeightsError(_diff_message(missing, unexpected))
     for key, tensor in mapped.items():
         if tuple(tensor.shape) != tuple(target[key].shape):
-            raise WeightsError(f"`{key}`: the weights have shape {tuple(tensor.shape)}, the model wants {tuple(target[key].shape)}")
+            raise WeightsError(
+                f"`{key}`: the weights have shape {tuple(tensor.shape)}, the model wants {tuple(target[key].shape)}"
+            )
     model.load_state_dict(mapped, strict=True)
     return model
 

@@ -136,7 +136,14 @@ def _top_level_diagnostics(exc: ValidationError, data: YDict, path: str) -> list
                 f"write `archspec: {FORMAT_VERSION}`",
             )
         elif d.message == "missing required field `archspec`":
-            d = Diagnostic(d.code, d.message, path, d.line, d.column, f"start the file with `archspec: {FORMAT_VERSION}` (the format version)")
+            d = Diagnostic(
+                d.code,
+                d.message,
+                path,
+                d.line,
+                d.column,
+                f"start the file with `archspec: {FORMAT_VERSION}` (the format version)",
+            )
         out.append(d)
     return out
 
@@ -149,7 +156,9 @@ def _usable_blocks(blocks, path: str, diagnostics: list[Diagnostic]) -> YDict:
         if key in KIND_BY_TYPE:
             mark = mark_of(blocks, key, key_side=True)
             diagnostics.append(
-                Diagnostic("E204", f"block name `{key}` is a built-in layer type", path, mark.line, mark.column, "rename the block")
+                Diagnostic(
+                    "E204", f"block name `{key}` is a built-in layer type", path, mark.line, mark.column, "rename the block"
+                )
             )
             continue
         if isinstance(body, YDict) and isinstance(body.get("layers"), YList) and isinstance(body.get("params", YDict()), YDict):
@@ -203,7 +212,9 @@ def _output(data: YDict, top: Scope, expander: Expander, path: str, diagnostics:
             mark = mark_of(data, "output")
             guess = suggest(wanted, list(top.entries))
             diagnostics.append(
-                Diagnostic("E301", f"unknown output layer `{wanted}`" + (f" — did you mean `{guess}`?" if guess else ""), path, *mark)
+                Diagnostic(
+                    "E301", f"unknown output layer `{wanted}`" + (f" — did you mean `{guess}`?" if guess else ""), path, *mark
+                )
             )
         return resolved
     return expander.resolve(top.output, top)

@@ -95,7 +95,9 @@ class _Builder:
         if depth > MAX_DEPTH:
             raise _TooDeep(_mark(node))
         if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_COLLECTIONS:
-            self.error("E104", f"unsupported YAML tag `{node.tag}`", _mark(node), "archspec reads plain YAML data only; remove the tag")
+            self.error(
+                "E104", f"unsupported YAML tag `{node.tag}`", _mark(node), "archspec reads plain YAML data only; remove the tag"
+            )
             return None
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, depth)

@@ -38,7 +38,9 @@ class SpecFile(_Strict):
         description="Per-sample input shape, batch left out: [C, H, W] for images or [F] for vectors."
     )
     blocks: dict[str, BlockDef] = Field(default_factory=dict, description="Reusable blocks, by name.")
-    layers: Annotated[list[Any], Field(min_length=1)] = Field(description="The layers, in order (a chain unless `inputs` say otherwise).")
+    layers: Annotated[list[Any], Field(min_length=1)] = Field(
+        description="The layers, in order (a chain unless `inputs` say otherwise)."
+    )
     output: str | None = Field(default=None, description="Name of the output layer (default: the last layer).")
 
 

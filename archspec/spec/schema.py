@@ -35,7 +35,10 @@ def json_schema() -> dict[str, Any]:
         loose = copy.deepcopy(body)
         for prop, sub in loose.get("properties", {}).items():
             if prop != "type":
-                loose["properties"][prop] = {"anyOf": [sub, PARAM_REF], **({"description": sub["description"]} if "description" in sub else {})}
+                loose["properties"][prop] = {
+                    "anyOf": [sub, PARAM_REF],
+                    **({"description": sub["description"]} if "description" in sub else {}),
+                }
         defs[name + "InBlock"] = loose
     _retarget(block_layer, {f"#/$defs/{n}": f"#/$defs/{n}InBlock" for n in kind_defs})
     defs["LayerInBlock"] = block_layer
