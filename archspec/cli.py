@@ -45,6 +45,17 @@ def _parser() -> argparse.ArgumentParser:
     lint.add_argument("--ignore", type=_code_list, default=frozenset(), help="skip these codes or prefixes")
     lint.set_defaults(run=_lint)
 
+    diagram = sub.add_parser("diagram", help="draw the data flow (svg, png, pdf or dot)")
+    diagram.add_argument("spec", metavar="SPEC")
+    diagram.add_argument("-o", "--output", required=True, help="file to write (`-` for DOT on stdout)")
+    diagram.add_argument("--style", choices=("tensors", "layers", "params", "rf"), default="layers")
+    diagram.add_argument("--format", choices=("svg", "png", "pdf", "dot"), default=None, help="default: from the file suffix")
+    diagram.add_argument("--direction", choices=("LR", "TB"), default="LR", help="left to right, or top to bottom")
+    blocks = diagram.add_mutually_exclusive_group()
+    blocks.add_argument("--collapse-blocks", dest="collapse", action="store_const", const=True, help="one node per use of a block")
+    blocks.add_argument("--expand-blocks", dest="collapse", action="store_const", const=False, help="every layer, blocks as clusters")
+    diagram.set_defaults(run=_diagram, collapse=None)
+
     schema = sub.add_parser("schema", help="print the JSON Schema of the spec format (for editors)")
     schema.set_defaults(run=_schema)
     return parser
@@ -120,6 +131,34 @@ def _lint(args) -> int:
         return EXIT_ERROR
     failing = {"error"} | ({"warning"} if args.strict else set())
     return EXIT_FINDINGS if any(d.severity.value in failing for d in found) else EXIT_OK
+
+
+def _diagram(args) -> int:
+    from archspec.analysis import analyze
+    from archspec.errors import SpecError
+    from archspec.render import diagnostics as diag
+    from archspec.render.diagram import DiagramError, render, to_dot
+    from archspec.spec import load
+
+    try:
+        report = analyze(load(args.spec))
+    except SpecError as exc:
+        sys.stderr.write(diag.to_text(exc.diagnostics))
+        return EXIT_ERROR if _io_only(exc.diagnostics) else EXIT_FINDINGS
+    source = to_dot(report, args.style, args.direction, args.collapse)
+    if args.output == "-":
+        sys.stdout.write(source)
+        return EXIT_OK
+    try:
+        path = render(source, args.output, args.format)
+    except DiagramError as exc:
+        print(f"archspec: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:
+        print(f"archspec: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"wrote {path} ({args.style} style)", file=sys.stderr)
+    return EXIT_OK
 
 
 def _schema(args) -> int:

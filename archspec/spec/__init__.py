@@ -117,6 +117,7 @@ def parse_spec(text: str, path: str = "<string>") -> tuple[Spec | None, list[Dia
         source=source,
         block_of=block_of,
         block_types=expander.block_types,
+        block_calls=expander.block_calls,
         unparsed=unparsed,
         repaired=repaired,
     )

@@ -57,7 +57,8 @@ class Expander:
         self.diagnostics: list[Diagnostic] = []
         self.raws: list[RawLayer] = []
         self.names: dict[str, Mark] = {}  # every full layer name -> where it was declared
-        self.block_types: dict[str, str] = {}
+        self.block_types: dict[str, str] = {}  # instance -> block name
+        self.block_calls: dict[str, tuple[str, ...]] = {}  # call (e.g. layer1) -> its instances in order
         self._checks: list[tuple[str, Scope, Mark]] = []  # references to verify once all names exist
 
     # --- diagnostics ---
@@ -200,6 +201,8 @@ class Expander:
             child = Scope(f"{scope.prefix}{local}.", scope, previous)
             instance = scope.prefix + local
             self.block_types[instance] = kind
+            self.block_calls.setdefault(scope.prefix + name, ())
+            self.block_calls[scope.prefix + name] += (instance,)
             self.expand(body["layers"], child, values, (*stack, kind), (*blocks, instance))
             scope.entries[local] = ("block", child)
             previous = local

@@ -64,6 +64,8 @@ class Spec:
     source: dict[str, YDict] = field(default_factory=dict, repr=False)
     block_of: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
     block_types: dict[str, str] = field(default_factory=dict, repr=False)
+    #: each use of a block (``layer1``) -> its instances (``layer1.0``, ``layer1.1``, ...)
+    block_calls: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
     #: layers that failed validation (name -> inputs); empty in any spec that load() returns
     unparsed: dict[str, list[str] | None] = field(default_factory=dict, repr=False)
     #: layers that failed validation but were repaired (misspelt key renamed, bad optional key dropped)

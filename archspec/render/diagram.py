@@ -1,0 +1,351 @@
+"""Data-flow diagrams in the styles of the introductory text's figures, as Graphviz DOT.
+
+- ``tensors`` (its Figure 4): tensors are the nodes, labelled with their sizes; operations on the edges.
+- ``layers`` (Figure 5): operations are the nodes; tensor sizes on the edges.
+- ``params`` (Figure 6): as ``layers``, each node with its parameter count and how it is made up.
+- ``rf`` (Figure 11): as ``layers``, each node with its receptive field.
+
+Block instances are drawn as clusters, or collapsed to one node per use (``layer1: bottleneck ×3``).
+DOT needs only the pure-Python ``graphviz`` package; SVG/PNG/PDF need Graphviz itself, which the
+``pygraphviz`` wheel bundles (``pip install 'archspec[diagram]'``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import graphviz
+
+from archspec.analysis.report import Report
+from archspec.errors import ArchspecError
+from archspec.graph import INPUT
+from archspec.layers import LayerBase, fmt_shape
+from archspec.layers.conv import Conv2d
+from archspec.layers.pool import _WindowPool
+from archspec.render.numbers import dims
+
+STYLES = ("tensors", "layers", "params", "rf")
+FORMATS = ("svg", "png", "pdf", "dot")
+AUTO_COLLAPSE_ABOVE = 60  # layers; beyond this a network is drawn with its blocks collapsed
+
+COLOURS = {  # fill colours by layer family
+    "conv": "#cfe2f3",
+    "pool": "#d9ead3",
+    "norm": "#fff2cc",
+    "act": "#eeeeee",
+    "drop": "#f4cccc",
+    "shape": "#ffffff",
+    "linear": "#fce5cd",
+    "merge": "#ead1dc",
+    "block": "#d0e0e3",
+    "io": "#e0e0e0",
+}
+FAMILY = {
+    "conv2d": "conv",
+    "maxpool2d": "pool",
+    "avgpool2d": "pool",
+    "adaptiveavgpool2d": "pool",
+    "adaptivemaxpool2d": "pool",
+    "globalavgpool2d": "pool",
+    "batchnorm2d": "norm",
+    "batchnorm1d": "norm",
+    "localresponsenorm": "norm",
+    "dropout": "drop",
+    "dropout2d": "drop",
+    "flatten": "shape",
+    "identity": "shape",
+    "linear": "linear",
+    "add": "merge",
+    "concat": "merge",
+}
+
+
+class DiagramError(ArchspecError):
+    """A diagram could not be rendered (typically: no Graphviz)."""
+
+
+@dataclass
+class Unit:
+    """One node of the drawing: a layer, or a whole use of a block when collapsed."""
+
+    id: str
+    op: str
+    family: str
+    inputs: list[str]
+    shape: tuple | None
+    params: int
+    formula: str | None
+    rf: tuple | None
+    clusters: tuple[str, ...] = ()
+    layers: list[str] = field(default_factory=list)
+
+
+def op_text(layer: LayerBase) -> str:
+    """The operation as the text's figures write it: ``conv 3×3, stride 1, pad 1``."""
+    if isinstance(layer, (Conv2d, _WindowPool)):
+        window = layer.receptive([])  # geometry only; no shapes needed
+        parts = [layer.label().split(" /")[0], f"stride {dims(window.stride)}"]
+        if isinstance(layer, Conv2d):
+            parts.append("pad same" if layer.padding == "same" else f"pad {dims(layer.leading_padding())}")
+        elif window.padding != (0, 0):
+            parts.append(f"pad {dims(window.padding)}")
+        if window.dilation != (1, 1):
+            parts.append(f"dilation {dims(window.dilation)}")
+        return ", ".join(parts)
+    return layer.label()
+
+
+def formula(weights: dict[str, tuple]) -> str | None:
+    """How a layer's parameter count is made up, as the text writes it: ``3×4×9 + 4 = 112``.
+
+    >>> formula({"weight": (4, 3, 3, 3), "bias": (4,)})
+    '3×4×9 + 4 = 112'
+    >>> formula({"weight": (10, 2048), "bias": (10,)})
+    '2048×10 + 10 = 20,490'
+    >>> formula({}) is None
+    True
+    """
+    if not weights:
+        return None
+    terms, total = [], 0
+    for shape in weights.values():
+        if len(shape) == 4:  # conv: in × out × (weights per kernel)
+            terms.append(f"{shape[1]}×{shape[0]}×{shape[2] * shape[3]}")
+        elif len(shape) == 2:  # linear: in × out
+            terms.append(f"{shape[1]}×{shape[0]}")
+        else:
+            terms.append("×".join(map(str, shape)) or "1")
+        n = 1
+        for d in shape:
+            n *= d
+        total += n
+    return " + ".join(terms) + f" = {total:,}"
+
+
+def units(report: Report, collapse: bool) -> list[Unit]:
+    """The nodes to draw, in topological order, with inputs mapped onto drawn nodes."""
+    spec = report.spec
+    call_of = {inst: call for call, insts in spec.block_calls.items() for inst in insts}
+    owner: dict[str, str] = {INPUT: INPUT}
+    for info in report.layers:
+        chain = spec.block_of.get(info.name, ())
+        owner[info.name] = call_of[chain[0]] if collapse and chain else info.name
+
+    out: dict[str, Unit] = {}
+    for info in report.layers:
+        uid = owner[info.name]
+        inputs = [owner[i] for i in info.inputs if owner[i] != uid]
+        if uid == info.name:
+            out[uid] = Unit(
+                uid,
+                op_text(info.layer) if info.layer is not None else info.type,
+                FAMILY.get(info.type, "act"),
+                _unique(inputs),
+                info.output_shape,
+                info.params,
+                formula(info.weights),
+                info.rf,
+                spec.block_of.get(info.name, ()),
+                [info.name],
+            )
+            continue
+        unit = out.get(uid)
+        if unit is None:
+            instances = spec.block_calls[uid]
+            kind = spec.block_types[instances[0]]
+            op = f"{kind} ×{len(instances)}" if len(instances) > 1 else kind
+            unit = out[uid] = Unit(uid, op, "block", [], None, 0, None, None)
+        unit.inputs = _unique(unit.inputs + inputs)
+        unit.params += info.params
+        unit.layers.append(info.name)
+    for unit in out.values():  # a collapsed block's output is its last layer read from outside
+        if unit.family == "block":
+            last = _block_output(report, unit, owner)
+            unit.shape, unit.rf = last.output_shape, last.rf
+            unit.formula = f"{unit.params:,} parameters"
+    return list(out.values())
+
+
+def _block_output(report: Report, unit: Unit, owner: dict[str, str]):
+    read_outside = [
+        n for n in unit.layers if n == report.output or any(owner.get(c) != unit.id for c in report.graph.successors(n))
+    ]
+    return report.layer(read_outside[-1] if read_outside else unit.layers[-1])
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def to_dot(report: Report, style: str = "layers", direction: str = "LR", collapse: bool | None = None) -> str:
+    """The diagram of a report as DOT text (deterministic: same spec, same text)."""
+    if style not in STYLES:
+        raise DiagramError(f"unknown style {style!r}; choose from {', '.join(STYLES)}")
+    if collapse is None:
+        collapse = len(report.layers) > AUTO_COLLAPSE_ABOVE
+    drawn = units(report, collapse)
+    graph = graphviz.Digraph(name=report.name, comment=f"archspec diagram of {report.name} ({style})")
+    graph.attr(rankdir=direction, fontname="Helvetica", nodesep="0.25", ranksep="0.35", labelloc="t")
+    graph.attr(label=f"{report.name} — {_caption(style)}", fontsize="14")
+    graph.attr("node", shape="box", style="rounded,filled", fontname="Helvetica", fontsize="11", color="#666666")
+    graph.attr("edge", fontname="Helvetica", fontsize="9", color="#555555", arrowsize="0.7")
+    if style == "tensors":
+        _draw_tensors(graph, report, drawn)
+    else:
+        _draw_operations(graph, report, drawn, style)
+    return graph.source
+
+
+def _caption(style: str) -> str:
+    return {
+        "tensors": "tensor sizes (nodes) and operations (edges)",
+        "layers": "operations (nodes) and tensor sizes (edges)",
+        "params": "parameters of each operation",
+        "rf": "receptive field after each operation",
+    }[style]
+
+
+def _draw_operations(graph: graphviz.Digraph, report: Report, drawn: list[Unit], style: str) -> None:
+    shapes = {INPUT: report.input_shape, **{u.id: u.shape for u in drawn}}
+    graph.node(INPUT, _lines("input", fmt_shape(report.input_shape)), fillcolor=COLOURS["io"])
+    _clustered(graph, drawn, lambda sub, u: sub.node(u.id, _operation_label(u, style), fillcolor=COLOURS[u.family]))
+    for u in drawn:
+        for i in u.inputs:
+            graph.edge(i, u.id, label=fmt_shape(shapes[i]) if shapes[i] else "?")
+    final = next(u for u in reversed(drawn) if report.output in u.layers)
+    if style == "params":
+        total = report.totals()["params"]
+        graph.node("output", _lines("output", f"total {total:,} parameters"), fillcolor=COLOURS["io"])
+    else:
+        graph.node("output", "output", fillcolor=COLOURS["io"])
+    graph.edge(final.id, "output", label=fmt_shape(final.shape) if final.shape else "?")
+
+
+def _operation_label(u: Unit, style: str) -> str:
+    lines = [u.id] if u.op == u.id else [u.id, u.op]  # `flatten` named flatten: say it once
+    if style == "params":
+        lines.append(u.formula if u.formula else "no parameters")
+    elif style == "rf":
+        lines.append(f"RF {fmt_shape(tuple(a.size for a in u.rf))}" if u.rf else "RF —")
+    return _lines(*lines)
+
+
+def _lines(*lines: str) -> str:
+    """A multi-line Graphviz label (DOT's own line-break escape, so the text stays one line)."""
+    return "\\n".join(lines)
+
+
+def _draw_tensors(graph: graphviz.Digraph, report: Report, drawn: list[Unit]) -> None:
+    """Figure 4: a node per tensor; a shape-preserving step after a tensor only it reads is folded into the edge."""
+    readers: dict[str, int] = {}
+    for u in drawn:
+        for i in u.inputs:
+            readers[i] = readers.get(i, 0) + 1
+    tensor = {INPUT: INPUT}
+    ops: dict[str, list[str]] = {}
+    sources: dict[str, list[str]] = {}
+    shapes = {INPUT: report.input_shape}
+    for u in drawn:
+        folds = (
+            len(u.inputs) == 1
+            and u.inputs[0] != INPUT
+            and u.shape == shapes.get(tensor[u.inputs[0]])
+            and readers.get(u.inputs[0], 0) == 1
+            and u.family != "block"
+        )
+        if folds:
+            tensor[u.id] = tensor[u.inputs[0]]
+            ops[tensor[u.id]].append(u.op)
+            continue
+        tensor[u.id] = u.id
+        ops[u.id] = [u.op]
+        sources[u.id] = [tensor[i] for i in u.inputs]
+        shapes[u.id] = u.shape
+    graph.node(
+        INPUT,
+        _lines(fmt_shape(report.input_shape), "input"),
+        fillcolor=COLOURS["io"],
+        shape="box3d" if len(report.input_shape) == 3 else "box",
+    )
+    for tid, shape in shapes.items():
+        if tid == INPUT:
+            continue
+        box = "box3d" if shape is not None and len(shape) == 3 else "box"
+        graph.node(tid, _lines(fmt_shape(shape) if shape else "?", tid), fillcolor=COLOURS["shape"], shape=box)
+        for source in sources[tid]:
+            graph.edge(source, tid, label=" → ".join(ops[tid]))
+
+
+def _clustered(graph: graphviz.Digraph, drawn: list[Unit], add) -> None:
+    """Add nodes inside nested clusters, one per block instance (outermost first)."""
+    tree: dict = {}
+    for u in drawn:
+        node = tree
+        for inst in u.clusters:
+            node = node.setdefault(inst, {})
+        node.setdefault(None, []).append(u)
+
+    def emit(sub, node):
+        for u in node.get(None, []):
+            add(sub, u)
+        for inst, child in node.items():
+            if inst is not None:
+                with sub.subgraph(name=f"cluster_{inst}") as c:
+                    c.attr(label=inst, style="rounded,dashed", color="#999999", fontsize="10")
+                    emit(c, child)
+
+    emit(graph, tree)
+
+
+def render(source: str, path: str | Path, fmt: str | None = None) -> Path:
+    """Write a DOT diagram to ``path`` as svg/png/pdf/dot (format from the suffix unless given)."""
+    path = Path(path)
+    fmt = (fmt or path.suffix.lstrip(".") or "svg").lower()
+    if fmt not in FORMATS:
+        raise DiagramError(f"unknown diagram format {fmt!r}; choose from {', '.join(FORMATS)}")
+    if fmt == "dot":
+        data = source.encode("utf-8")
+    else:
+        data = _graphviz_render(source, fmt)
+    _write_atomically(path, data)
+    return path
+
+
+def _graphviz_render(source: str, fmt: str) -> bytes:
+    try:
+        import pygraphviz
+    except ImportError:
+        pygraphviz = None
+    if pygraphviz is not None:
+        agraph = pygraphviz.AGraph(string=source)
+        if fmt == "png":
+            agraph.graph_attr["dpi"] = "144"
+        return agraph.draw(format=fmt, prog="dot")
+    dot = shutil.which("dot")
+    if dot is None:
+        raise DiagramError(
+            f"rendering {fmt.upper()} needs Graphviz: `pip install 'archspec[diagram]'` installs pygraphviz, "
+            "which bundles it (no system package needed); or install Graphviz's `dot`. `--format dot` needs neither."
+        )
+    args = [dot, f"-T{fmt}"] + (["-Gdpi=144"] if fmt == "png" else [])
+    return subprocess.run(args, input=source.encode("utf-8"), capture_output=True, check=True).stdout
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a drawing is an ordinary file
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

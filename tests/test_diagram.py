@@ -1,0 +1,152 @@
+"""Diagrams: structure (every layer, every edge, the static figures on the labels), golden DOT, rendering."""
+
+from __future__ import annotations
+
+import builtins
+from pathlib import Path
+
+import pytest
+
+import archspec
+from archspec.cli import main
+from archspec.render import diagram as dg
+
+pgv = pytest.importorskip("pygraphviz")
+
+SPECS = Path(__file__).resolve().parent.parent / "specs"
+GOLDEN = Path(__file__).resolve().parent / "golden" / "diagrams"
+
+
+def report(name: str):
+    return archspec.analyze(archspec.load(SPECS / f"{name}.yaml"))
+
+
+def parsed(dot: str):
+    g = pgv.AGraph(string=dot)
+    nodes = {n: g.get_node(n).attr["label"].replace("\\n", "\n") for n in g.nodes()}
+    edges = {(u, v): g.get_edge(u, v).attr["label"] for u, v in g.edges()}
+    return g, nodes, edges
+
+
+def test_layers_style_has_every_layer_and_every_edge():
+    r = report("seed_cnn")
+    _, nodes, edges = parsed(dg.to_dot(r, "layers"))
+    assert set(nodes) == {i.name for i in r.layers} | {"input", "output"}
+    expected = {(p, i.name) for i in r.layers for p in i.inputs} | {("softmax", "output")}
+    assert set(edges) == expected
+    # Figure 5: sizes on the connections, the function in the node
+    assert edges[("input", "conv1")] == "3×64×64"
+    assert edges[("pool2", "flatten")] == "8×16×16"
+    assert edges[("flatten", "fc")] == "2048"
+    assert nodes["conv1"] == "conv1\nconv 3×3, stride 1, pad 1"
+    assert nodes["pool1"] == "pool1\nmaxpool 2×2, stride 2"
+
+
+def test_params_style_carries_figure_6s_numbers():
+    _, nodes, _ = parsed(dg.to_dot(report("seed_cnn"), "params"))
+    assert nodes["conv1"].endswith("3×4×9 + 4 = 112")
+    assert nodes["conv2"].endswith("4×8×9 + 8 = 296")
+    assert nodes["fc"].endswith("2048×10 + 10 = 20,490")
+    assert nodes["pool1"].endswith("no parameters")
+    assert nodes["output"] == "output\ntotal 20,898 parameters"
+
+
+def test_rf_style_carries_figure_11s_fields():
+    _, nodes, _ = parsed(dg.to_dot(report("receptive_field"), "rf"))
+    assert [nodes[n].splitlines()[-1] for n in ("conv3x3", "conv4x4", "pool")] == ["RF 3×3", "RF 6×6", "RF 7×7"]
+
+
+def test_tensors_style_tells_figure_4s_story():
+    g, nodes, edges = parsed(dg.to_dot(report("seed_cnn"), "tensors"))
+    # walk the chain of tensors from the input
+    order, node = [], "input"
+    while True:
+        order.append(nodes[node].splitlines()[0])
+        nxt = [v for (u, v) in edges if u == node]
+        if not nxt:
+            break
+        (node,) = nxt
+    assert order == ["3×64×64", "4×64×64", "4×32×32", "8×32×32", "8×16×16", "2048", "10"]
+    assert edges[("input", "conv1")] == "conv 3×3, stride 1, pad 1 → relu"  # relu folded into the edge
+    assert edges[("flatten", "fc")] == "linear →10 → softmax"
+
+
+def test_resnet_branches_are_real_branches():
+    r = report("resnet18")
+    _, nodes, edges = parsed(dg.to_dot(r, "layers", collapse=False))
+    assert ("layer2.0.downsample_bn", "layer2.0.add") in edges and ("layer2.0.bn2", "layer2.0.add") in edges
+    assert ("layer1.0.relu2", "layer1.1.add") in edges  # identity shortcut
+    assert len(nodes) == len(r.layers) + 2
+
+
+def test_expanded_blocks_are_clusters():
+    g = pgv.AGraph(string=dg.to_dot(report("resnet18"), "layers", collapse=False))
+    clusters = {s.name: {n for n in s.nodes()} for s in g.subgraphs()}
+    assert set(clusters) == {f"cluster_layer{i}.{j}" for i in range(1, 5) for j in range(2)}
+    assert "layer3.1.conv2" in clusters["cluster_layer3.1"]
+
+
+def test_resnet50_collapses_to_one_node_per_stage():
+    r = report("resnet50")
+    _, nodes, edges = parsed(dg.to_dot(r))  # auto: 175 layers > 60, collapsed
+    stages = {n: nodes[n].splitlines()[1] for n in nodes if n.startswith("layer")}
+    assert stages == {"layer1": "bottleneck ×3", "layer2": "bottleneck ×4", "layer3": "bottleneck ×6", "layer4": "bottleneck ×3"}
+    assert edges[("maxpool", "layer1")] == "64×56×56"
+    assert edges[("layer1", "layer2")] == "256×56×56"
+    assert edges[("layer4", "avgpool")] == "2048×7×7"
+    assert len(nodes) == 4 + 7 + 2  # stages, stem/head layers, input/output
+    _, nodes, _ = parsed(dg.to_dot(r, "params", collapse=True))
+    assert nodes["layer1"].endswith(f"{sum(i.params for i in r.layers if i.name.startswith('layer1.')):,} parameters")
+
+
+def test_deterministic():
+    r = report("mobilenet_v2")
+    assert dg.to_dot(r, "params") == dg.to_dot(report("mobilenet_v2"), "params")
+
+
+@pytest.mark.parametrize("spec", sorted(p.stem for p in SPECS.glob("*.yaml")))
+def test_golden_dot(spec, regen_golden):
+    styles = ("tensors", "layers", "params", "rf") if spec in ("seed_cnn", "receptive_field") else ("layers",)
+    for style in styles:
+        text = dg.to_dot(report(spec), style)
+        golden = GOLDEN / f"{spec}.{style}.dot"
+        if regen_golden:
+            golden.write_text(text, encoding="utf-8")
+        assert text == golden.read_text(encoding="utf-8"), f"{golden.name}: run pytest --regen-golden after an intended change"
+
+
+@pytest.mark.parametrize("fmt, magic", [("svg", b"<?xml"), ("png", b"\x89PNG"), ("pdf", b"%PDF")])
+def test_rendering(tmp_path, fmt, magic):
+    path = dg.render(dg.to_dot(report("resnet18"), "layers"), tmp_path / f"r18.{fmt}")
+    data = path.read_bytes()
+    assert data.startswith(magic) and len(data) > 2000
+    again = dg.render(dg.to_dot(report("resnet18"), "layers"), tmp_path / f"again.{fmt}")
+    if fmt != "pdf":  # PDFs carry a creation date
+        assert again.read_bytes() == data
+
+
+def test_no_renderer_says_what_to_install(tmp_path, monkeypatch):
+    real_import = builtins.__import__
+
+    def no_pygraphviz(name, *args, **kw):
+        if name == "pygraphviz":
+            raise ImportError(name)
+        return real_import(name, *args, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", no_pygraphviz)
+    monkeypatch.setattr(dg.shutil, "which", lambda _: None)
+    with pytest.raises(dg.DiagramError, match=r"pip install 'archspec\[diagram\]'"):
+        dg.render(dg.to_dot(report("seed_cnn")), tmp_path / "x.svg")
+    assert dg.render(dg.to_dot(report("seed_cnn")), tmp_path / "x.dot").read_text().startswith("// archspec")
+
+
+def test_cli(tmp_path, capsys):
+    assert main(["diagram", str(SPECS / "seed_cnn.yaml"), "-o", "-", "--style", "tensors"]) == 0
+    assert capsys.readouterr().out.startswith("// archspec diagram of seed-cnn (tensors)")
+    out = tmp_path / "seed.svg"
+    assert main(["diagram", str(SPECS / "seed_cnn.yaml"), "-o", str(out), "--style", "params", "--direction", "TB"]) == 0
+    assert "20,898" in out.read_text()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("archspec: 1\ninput: [3, 4, 4]\nlayers:\n  - {type: conv2d, out_channels: 1, kernel_size: 9}\n")
+    assert main(["diagram", str(bad), "-o", str(tmp_path / "bad.svg")]) == 1
+    assert "E305" in capsys.readouterr().err
