@@ -56,6 +56,45 @@ def _parser() -> argparse.ArgumentParser:
     blocks.add_argument("--expand-blocks", dest="collapse", action="store_const", const=False, help="every layer, blocks as clusters")
     diagram.set_defaults(run=_diagram, collapse=None)
 
+    train = sub.add_parser("train", help="train a spec (built-in synthetic data unless told otherwise)")
+    train.add_argument("spec", metavar="SPEC")
+    train.add_argument("--out", metavar="RUN_DIR", help="run folder (default: runs/NAME)")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--lr", type=float)
+    train.add_argument("--optimizer", choices=("sgd", "adam", "adamw"))
+    train.add_argument("--schedule", choices=("constant", "step", "cosine", "onecycle"))
+    train.add_argument("--data", choices=("synthetic", "folder", "cifar10"), help="data source")
+    train.add_argument("--data-root", help="image folder or CIFAR-10 folder")
+    train.add_argument("--train-size", type=int, help="synthetic training images")
+    train.add_argument("--test-size", type=int, help="synthetic test images")
+    train.add_argument("--device", help="auto, cpu, cuda, cuda:1, mps")
+    train.add_argument("--precision", choices=("fp32", "bf16", "fp16"))
+    train.add_argument("--channels-last", action="store_true", default=None)
+    train.add_argument("--compile", action="store_true", default=None)
+    train.add_argument("--early-stopping", type=int, metavar="EPOCHS")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--no-augment", action="store_true", help="ignore the spec's augmentation")
+    train.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from last.pt")
+    train.add_argument("--force", action="store_true", help="start over in a RUN_DIR that holds a run")
+    train.add_argument("--quiet", action="store_true")
+    train.set_defaults(run=_train)
+
+    evaluate = sub.add_parser("evaluate", help="accuracy, per-class accuracy and confusion matrix of a checkpoint")
+    evaluate.add_argument("spec", metavar="SPEC")
+    evaluate.add_argument("--checkpoint", required=True)
+    evaluate.add_argument("--confusion", metavar="PNG", help="write the confusion matrix here")
+    evaluate.add_argument("--format", choices=("text", "json"), default="text")
+    evaluate.set_defaults(run=_evaluate)
+
+    predict = sub.add_parser("predict", help="top-k classes of image files")
+    predict.add_argument("spec", metavar="SPEC")
+    predict.add_argument("images", nargs="+", metavar="IMAGE")
+    predict.add_argument("--checkpoint", required=True)
+    predict.add_argument("--top-k", type=int, default=5)
+    predict.add_argument("--format", choices=("text", "json"), default="text")
+    predict.set_defaults(run=_predict)
+
     schema = sub.add_parser("schema", help="print the JSON Schema of the spec format (for editors)")
     schema.set_defaults(run=_schema)
     return parser
@@ -158,6 +197,113 @@ def _diagram(args) -> int:
         print(f"archspec: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_ERROR
     print(f"wrote {path} ({args.style} style)", file=sys.stderr)
+    return EXIT_OK
+
+
+_TRAIN_FLAGS = {  # flag -> dotted path in the spec's training section
+    "epochs": "epochs",
+    "batch_size": "batch_size",
+    "lr": "optimizer.lr",
+    "optimizer": "optimizer.name",
+    "schedule": "schedule.name",
+    "data": "data.source",
+    "data_root": "data.root",
+    "train_size": "data.train_size",
+    "test_size": "data.test_size",
+    "device": "device",
+    "precision": "precision",
+    "channels_last": "channels_last",
+    "compile": "compile",
+    "early_stopping": "early_stopping",
+    "seed": "seed",
+}
+
+
+def _load_for_torch(path: str):
+    """(spec, None) or (None, exit code) after printing the diagnostics."""
+    from archspec.errors import SpecError
+    from archspec.render import diagnostics as diag
+    from archspec.spec import load
+
+    try:
+        return load(path), None
+    except SpecError as exc:
+        sys.stderr.write(diag.to_text(exc.diagnostics))
+        return None, EXIT_ERROR if _io_only(exc.diagnostics) else EXIT_FINDINGS
+
+
+def _train(args) -> int:
+    from archspec.errors import ArchspecError
+
+    spec, code = _load_for_torch(args.spec)
+    if spec is None:
+        return code
+    overrides = {path: getattr(args, flag) for flag, path in _TRAIN_FLAGS.items() if getattr(args, flag) is not None}
+    if args.no_augment:
+        overrides["augment"] = []
+    try:
+        from archspec.runtime.train import train
+
+        result = train(spec, args.out, overrides=overrides, resume=args.resume, force=args.force, quiet=args.quiet)
+    except ArchspecError as exc:
+        print(f"archspec: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"wrote {result.run_dir}/metrics.jsonl, metrics.csv, curves.png, last.pt, best.pt", file=sys.stderr)
+    return EXIT_OK
+
+
+def _evaluate(args) -> int:
+    import json
+
+    from archspec.errors import ArchspecError
+
+    spec, code = _load_for_torch(args.spec)
+    if spec is None:
+        return code
+    try:
+        from archspec.runtime.evaluate import evaluate
+
+        result = evaluate(spec, args.checkpoint)
+        if args.confusion:
+            from archspec.runtime.plots import confusion
+
+            confusion(result["confusion"], result["classes"], args.confusion, f"{spec.name}: confusion matrix (epoch {result['epoch']})")
+    except ArchspecError as exc:
+        print(f"archspec: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    if args.format == "json":
+        sys.stdout.write(json.dumps(result, indent=2) + "\n")
+        return EXIT_OK
+    print(f"accuracy {result['accuracy']:.2%} on {result['images']:,} test images (checkpoint epoch {result['epoch']})")
+    width = max(len(c) for c in result["classes"])
+    for name, acc in result["per_class"].items():
+        print(f"  {name:<{width}}  {acc:.2%}")
+    return EXIT_OK
+
+
+def _predict(args) -> int:
+    import json
+
+    from archspec.errors import ArchspecError
+
+    spec, code = _load_for_torch(args.spec)
+    if spec is None:
+        return code
+    try:
+        from archspec.runtime.evaluate import predict
+
+        results = predict(spec, args.checkpoint, args.images, args.top_k)
+    except ArchspecError as exc:
+        print(f"archspec: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    if args.format == "json":
+        sys.stdout.write(json.dumps(results, indent=2) + "\n")
+        return EXIT_OK
+    for r in results:
+        note = " (resized to the spec's input)" if r["resized"] else ""
+        print(f"{r['image']}{note}")
+        for t in r["top"]:
+            print(f"  {t['probability']:7.2%}  {t['class']}")
     return EXIT_OK
 
 

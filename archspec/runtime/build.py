@@ -35,6 +35,11 @@ class SpecModule(nn.Module):
             steps.append((info.name, module, tuple(info.inputs)))
         self._steps = steps
         self._drops = _last_uses(steps, self.output_name)
+        # training feeds logits to the loss: a final softmax stays for inference only
+        last = report.layer(self.output_name)
+        self.logits_name = last.inputs[0] if last.type in ("softmax", "log_softmax") else self.output_name
+        self._logit_steps = steps[: [n for n, _, _ in steps].index(self.logits_name) + 1] if self.logits_name != INPUT else []
+        self._logit_drops = _last_uses(self._logit_steps, self.logits_name)
 
     def _register(self, dotted: str, module: nn.Module) -> None:
         parent: nn.Module = self
@@ -48,12 +53,11 @@ class SpecModule(nn.Module):
         parent.add_module(leaf, module)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        values = {INPUT: x}
-        for (name, module, inputs), drops in zip(self._steps, self._drops):
-            values[name] = module(*[values[i] for i in inputs])
-            for done in drops:  # free activations nobody reads any more
-                del values[done]
-        return values[self.output_name]
+        return _run(x, self._steps, self._drops, self.output_name)
+
+    def forward_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The output before a final softmax (what cross-entropy wants); ``forward`` when there is none."""
+        return _run(x, self._logit_steps, self._logit_drops, self.logits_name)
 
     def forward_all(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every layer's output by layer name (in topological order)."""
@@ -69,6 +73,15 @@ class SpecModule(nn.Module):
 
     def extra_repr(self) -> str:
         return f"spec={self.report.name!r}, input={list(self.report.input_shape)}"
+
+
+def _run(x: torch.Tensor, steps, drops, output: str) -> torch.Tensor:
+    values = {INPUT: x}
+    for (name, module, inputs), done in zip(steps, drops):
+        values[name] = module(*[values[i] for i in inputs])
+        for value in done:  # free activations nobody reads any more
+            del values[value]
+    return values[output]
 
 
 def _last_uses(steps, output: str) -> list[tuple[str, ...]]:

@@ -58,8 +58,9 @@ def parse_spec(text: str, path: str = "<string>") -> tuple[Spec | None, list[Dia
     if not isinstance(data, YDict):
         diagnostics.append(Diagnostic("E103", "the top level must be a mapping (archspec:, input:, layers:)", path, 1, 1))
         return None, diagnostics
+    header: SpecFile | None = None
     try:
-        SpecFile.model_validate(data)
+        header = SpecFile.model_validate(data)
     except ValidationError as exc:
         diagnostics += _top_level_diagnostics(exc, data, path)
 
@@ -118,6 +119,7 @@ def parse_spec(text: str, path: str = "<string>") -> tuple[Spec | None, list[Dia
         block_of=block_of,
         block_types=expander.block_types,
         block_calls=expander.block_calls,
+        training=header.training if header is not None else None,
         unparsed=unparsed,
         repaired=repaired,
     )

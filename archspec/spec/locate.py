@@ -115,6 +115,13 @@ def pydantic_diagnostics(
         elif kind == "missing":
             mark = locate(root, loc[:-1])
             message = f"missing required field `{field}`"
+        elif kind == "union_tag_invalid":  # a `type:` naming no member of a tagged union
+            code = "E205"
+            mark = locate(root, (*loc, "type"))
+            tags = [t.strip().strip("'") for t in err["ctx"]["expected_tags"].split(",")]
+            guess = suggest(err["ctx"]["tag"], tags)
+            message = f"{field}: unknown type `{err['ctx']['tag']}`" + (f" — did you mean `{guess}`?" if guess else "")
+            hint = None if guess else "known types: " + ", ".join(tags)
         else:
             mark = locate(root, loc)
             text = err["msg"]

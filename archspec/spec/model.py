@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict
 from archspec.layers import LayerBase, Shape
 from archspec.layers.fields import PosInt
 from archspec.spec.load import YDict
+from archspec.spec.training import Training
 
 FORMAT_VERSION = 1
 
@@ -42,6 +43,7 @@ class SpecFile(_Strict):
         description="The layers, in order (a chain unless `inputs` say otherwise)."
     )
     output: str | None = Field(default=None, description="Name of the output layer (default: the last layer).")
+    training: Training | None = Field(default=None, description="How `archspec train` trains this network.")
 
 
 @dataclass
@@ -67,6 +69,7 @@ class Spec:
     #: each use of a block (``layer1``) -> its instances (``layer1.0``, ``layer1.1``, ...)
     block_calls: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
     #: layers that failed validation (name -> inputs); empty in any spec that load() returns
+    training: Training | None = None
     unparsed: dict[str, list[str] | None] = field(default_factory=dict, repr=False)
     #: layers that failed validation but were repaired (misspelt key renamed, bad optional key dropped)
     repaired: set[str] = field(default_factory=set, repr=False)

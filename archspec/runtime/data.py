@@ -1,0 +1,202 @@
+"""Image data for training: a built-in synthetic set (no download), image folders and local CIFAR-10.
+
+Every source ends as an ``ImageSet``: uint8 images N×C×H×W, int64 labels, class
+names and, for the synthetic set, each object's bounding box.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from archspec.errors import ArchspecError
+
+SHAPES = ("circle", "square", "triangle", "plus", "ring", "diamond", "bar", "cross", "half-disc", "frame")
+
+
+class DataError(ArchspecError):
+    """The data cannot be used with this spec (missing, wrong shape, unreadable)."""
+
+
+@dataclass
+class ImageSet:
+    images: torch.Tensor  # uint8, N×C×H×W
+    labels: torch.Tensor  # int64, N
+    classes: list[str]
+    boxes: torch.Tensor | None = None  # int64, N×4: x0, y0, x1, y1 (inclusive), where known
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, index: torch.Tensor) -> "ImageSet":
+        return ImageSet(self.images[index], self.labels[index], self.classes, None if self.boxes is None else self.boxes[index])
+
+
+def synthetic(count: int, shape: tuple[int, int, int] = (3, 64, 64), seed: int = 0, chunk: int = 512) -> ImageSet:
+    """Coloured shapes of ten kinds on textured backgrounds, with their bounding boxes.
+
+    Deterministic for a given (count, shape, seed). The class is the shape; colours,
+    position, size, rotation and background vary, so colour alone never tells the class.
+    """
+    channels, height, width = shape
+    generator = torch.Generator().manual_seed(seed)
+    images, labels, boxes = [], [], []
+    for start in range(0, count, chunk):
+        n = min(chunk, count - start)
+        x, y, b = _draw(n, channels, height, width, generator)
+        images.append(x)
+        labels.append(y)
+        boxes.append(b)
+    return ImageSet(torch.cat(images), torch.cat(labels), list(SHAPES), torch.cat(boxes))
+
+
+def _draw(n: int, channels: int, height: int, width: int, g: torch.Generator):
+    rand = lambda *size: torch.rand(*size, generator=g)  # noqa: E731
+    labels = torch.randint(0, len(SHAPES), (n,), generator=g)
+    size = min(height, width)
+    radius = (0.16 + 0.14 * rand(n)) * size  # object half-size in pixels
+    cx = radius + rand(n) * (width - 2 * radius)
+    cy = radius + rand(n) * (height - 2 * radius)
+    angle = (rand(n) - 0.5) * (math.pi / 4)
+    ys = torch.arange(height, dtype=torch.float32).view(1, height, 1)
+    xs = torch.arange(width, dtype=torch.float32).view(1, 1, width)
+    dx, dy = xs - cx.view(n, 1, 1), ys - cy.view(n, 1, 1)
+    cos, sin = angle.cos().view(n, 1, 1), angle.sin().view(n, 1, 1)
+    u = (dx * cos + dy * sin) / radius.view(n, 1, 1)
+    v = (-dx * sin + dy * cos) / radius.view(n, 1, 1)
+    mask = torch.zeros(n, height, width, dtype=torch.bool)
+    for k in range(len(SHAPES)):  # each image's own shape only: ten times less work than all ten masks
+        chosen = (labels == k).nonzero().flatten()
+        if len(chosen):
+            mask[chosen] = _shape_mask(k, u[chosen], v[chosen])
+    # background: a smooth random field plus stripes, around a random base colour
+    base = rand(n, channels, 1, 1)
+    smooth = torch.nn.functional.interpolate(rand(n, channels, 6, 6) - 0.5, size=(height, width), mode="bilinear", align_corners=False)
+    freq = (0.1 + 0.3 * rand(n, 1, 1, 1)) * (2 * math.pi)
+    theta = rand(n, 1, 1, 1) * math.pi
+    stripes = torch.sin(freq * (xs.unsqueeze(0) * theta.cos() + ys.unsqueeze(0) * theta.sin()))
+    background = base + 0.35 * smooth + 0.08 * stripes
+    colour = (base + 0.35 + 0.3 * rand(n, channels, 1, 1)) % 1.0  # far enough from the background
+    shade = 1.0 + 0.1 * (u.unsqueeze(1) * 0.5)  # a little shading so objects are not flat stickers
+    image = torch.where(mask.unsqueeze(1), colour * shade, background)
+    image = (image + 0.03 * torch.randn(image.shape, generator=g)).clamp(0, 1)
+    rows, cols = mask.any(dim=2), mask.any(dim=1)
+    first = lambda m: m.float().argmax(dim=1)  # noqa: E731
+    last = lambda m: m.shape[1] - 1 - m.flip(1).float().argmax(dim=1)  # noqa: E731
+    boxes = torch.stack([first(cols), first(rows), last(cols), last(rows)], dim=1)
+    return (image * 255).round().to(torch.uint8), labels, boxes
+
+
+def _shape_mask(kind: int, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Shape ``kind`` in object coordinates (u, v), where the object spans about [-1, 1]²."""
+    r = (u * u + v * v).sqrt()
+    square = torch.maximum(u.abs(), v.abs())
+    if kind == 0:  # circle
+        return r <= 1.0
+    if kind == 1:  # square
+        return square <= 0.8
+    if kind == 2:  # triangle
+        return (v <= 0.75) & (v >= -0.85) & (u.abs() <= (0.75 - v) * 0.55)
+    if kind == 3:  # plus
+        return ((u.abs() <= 0.28) & (v.abs() <= 0.95)) | ((v.abs() <= 0.28) & (u.abs() <= 0.95))
+    if kind == 4:  # ring
+        return (r <= 1.0) & (r >= 0.55)
+    if kind == 5:  # diamond
+        return u.abs() + v.abs() <= 1.0
+    if kind == 6:  # bar
+        return (u.abs() <= 0.95) & (v.abs() <= 0.32)
+    if kind == 7:  # cross
+        return (((u - v).abs() <= 0.35) | ((u + v).abs() <= 0.35)) & (square <= 0.8)
+    if kind == 8:  # half-disc
+        return (r <= 1.0) & (v >= 0.0)
+    return (square <= 0.9) & (square >= 0.6)  # frame
+
+
+def image_folder(root: str | Path, shape: tuple[int, ...]) -> ImageSet:
+    """All images under ``root/CLASS/*`` (torchvision's ImageFolder layout), decoded to uint8 tensors."""
+    from torchvision.datasets import ImageFolder
+    from torchvision.io import ImageReadMode, decode_image
+
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"image folder {root} not found")
+    folder = ImageFolder(str(root), loader=lambda p: p)  # we decode ourselves, as tensors
+    mode = ImageReadMode.RGB if shape[0] == 3 else ImageReadMode.GRAY
+    images = []
+    for path, _ in folder.samples:
+        try:
+            image = decode_image(path, mode=mode)
+        except Exception as exc:
+            raise DataError(f"{path}: not a readable image ({exc})") from None
+        _check_shape(tuple(image.shape), shape, path)
+        images.append(image)
+    if not images:
+        raise DataError(f"no images under {root}")
+    return ImageSet(torch.stack(images), torch.tensor(folder.targets), list(folder.classes))
+
+
+def cifar10(root: str | Path, train: bool) -> ImageSet:
+    """CIFAR-10 from a local copy in its standard python format (``ROOT/cifar-10-batches-py``)."""
+    from torchvision.datasets import CIFAR10
+
+    try:
+        data = CIFAR10(str(root), train=train, download=False)
+    except RuntimeError:
+        raise DataError(
+            f"CIFAR-10 not found under {root}: put the python version there (the folder cifar-10-batches-py "
+            "from cifar-10-python.tar.gz); archspec never downloads data"
+        ) from None
+    images = torch.from_numpy(data.data).permute(0, 3, 1, 2).contiguous()
+    return ImageSet(images, torch.tensor(data.targets), list(data.classes))
+
+
+def _check_shape(got: tuple[int, ...], wanted: tuple[int, ...], where: str | Path) -> None:
+    if got != tuple(wanted):
+        fmt = lambda s: "×".join(map(str, s))  # noqa: E731
+        raise DataError(f"spec wants {fmt(wanted)}, images are {fmt(got)} ({where})")
+
+
+def split(data: ImageSet, test_fraction: float, seed: int) -> tuple[ImageSet, ImageSet]:
+    """A seeded random train/test split."""
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
+    n_test = max(1, round(len(data) * test_fraction))
+    return data.subset(order[n_test:]), data.subset(order[:n_test])
+
+
+def load_data(config, shape: tuple[int, ...]) -> tuple[ImageSet, ImageSet]:
+    """(train, test) for a ``training.data`` section; the images are checked against the spec's input."""
+    if len(shape) != 3:
+        raise DataError(f"training needs an image input C×H×W; the spec's input is {'×'.join(map(str, shape))}")
+    if config.source == "synthetic":
+        train = synthetic(config.train_size, shape, seed=config.seed)
+        test = synthetic(config.test_size, shape, seed=config.seed + 1_000_003)
+    elif config.source == "folder":
+        if config.root is None:
+            raise DataError("data source `folder` needs `root` (--data-root)")
+        root = Path(config.root)
+        if (root / "train").is_dir() and (root / "test").is_dir():
+            train, test = image_folder(root / "train", shape), image_folder(root / "test", shape)
+        else:
+            train, test = split(image_folder(root, shape), config.test_fraction, config.seed)
+    else:
+        root = config.root or "data"
+        train, test = cifar10(root, True), cifar10(root, False)
+    _check_shape(tuple(train.images.shape[1:]), shape, config.root or config.source)
+    return train, test
+
+
+def channel_stats(images: torch.Tensor, chunk: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and standard deviation of uint8 images, as fractions of 255."""
+    total = torch.zeros(images.shape[1], dtype=torch.float64)
+    squares = torch.zeros_like(total)
+    for start in range(0, len(images), chunk):
+        x = images[start : start + chunk].double() / 255
+        total += x.sum(dim=(0, 2, 3))
+        squares += (x * x).sum(dim=(0, 2, 3))
+    n = len(images) * images.shape[2] * images.shape[3]
+    mean = total / n
+    std = (squares / n - mean * mean).clamp_min(1e-12).sqrt()
+    return mean.float(), std.float()

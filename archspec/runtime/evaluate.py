@@ -1,0 +1,77 @@
+"""``archspec evaluate`` (accuracy, per-class accuracy, confusion matrix) and ``archspec predict`` (top-k)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from archspec.analysis import analyze
+from archspec.runtime import checkpoint
+from archspec.runtime.augment import TensorBatches, normalise
+from archspec.runtime.build import SpecModule
+from archspec.runtime.data import DataError, load_data
+from archspec.spec import Spec
+from archspec.spec.training import Training
+
+
+def restore(spec: Spec, checkpoint_path: str | Path, device: str = "cpu") -> tuple[SpecModule, dict]:
+    """The trained model of a checkpoint (refused if the checkpoint belongs to another spec), in eval mode."""
+    state = checkpoint.load(checkpoint_path, spec.text)
+    model = SpecModule(analyze(spec))
+    model.load_state_dict(state["model"])
+    return model.to(device).eval(), state
+
+
+@torch.no_grad()
+def evaluate(spec: Spec, checkpoint_path: str | Path, overrides: dict | None = None, batch_size: int = 256) -> dict:
+    """Accuracy, per-class accuracy and the confusion matrix on the test data of the checkpoint's settings."""
+    model, state = restore(spec, checkpoint_path)
+    settings = Training.model_validate(state["settings"])
+    data_settings = settings.data.model_copy(update=overrides or {})
+    _, test = load_data(data_settings, model.report.input_shape)
+    classes = state["classes"]
+    k = len(classes)
+    matrix = torch.zeros(k, k, dtype=torch.long)
+    for x, y in TensorBatches(test, batch_size, "cpu", state["mean"], state["std"]):
+        predicted = model.forward_logits(x).argmax(1)
+        matrix += torch.bincount(y * k + predicted, minlength=k * k).view(k, k)
+    per_class = (matrix.diag().double() / matrix.sum(1).clamp_min(1)).tolist()
+    return {
+        "accuracy": matrix.diag().sum().item() / matrix.sum().item(),
+        "per_class": dict(zip(classes, per_class)),
+        "confusion": matrix.tolist(),
+        "classes": classes,
+        "images": int(matrix.sum()),
+        "epoch": state["epoch"],
+    }
+
+
+@torch.no_grad()
+def predict(spec: Spec, checkpoint_path: str | Path, images: list[str | Path], top_k: int = 5) -> list[dict]:
+    """Top-k classes with probabilities for image files (resized to the spec's input where they differ)."""
+    from torchvision.io import ImageReadMode, decode_image
+    from torchvision.transforms.v2 import functional as F
+
+    model, state = restore(spec, checkpoint_path)
+    channels, height, width = model.report.input_shape
+    classes = state["classes"]
+    results = []
+    for path in images:
+        try:
+            image = decode_image(str(path), mode=ImageReadMode.RGB if channels == 3 else ImageReadMode.GRAY)
+        except Exception as exc:
+            raise DataError(f"{path}: not a readable image ({exc})") from None
+        resized = tuple(image.shape[1:]) != (height, width)
+        if resized:
+            image = F.resize(image, [height, width], antialias=True)
+        probs = model.forward_logits(normalise(image[None], state["mean"], state["std"])).softmax(1)[0]
+        top = probs.topk(min(top_k, len(classes)))
+        results.append(
+            {
+                "image": str(path),
+                "resized": resized,
+                "top": [{"class": classes[i], "probability": p} for p, i in zip(top.values.tolist(), top.indices.tolist())],
+            }
+        )
+    return results
