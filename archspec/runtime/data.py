@@ -118,24 +118,38 @@ def _shape_mask(kind: int, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 def image_folder(root: str | Path, shape: tuple[int, ...]) -> ImageSet:
     """All images under ``root/CLASS/*`` (torchvision's ImageFolder layout), decoded to uint8 tensors."""
     from torchvision.datasets import ImageFolder
-    from torchvision.io import ImageReadMode, decode_image
 
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"image folder {root} not found")
     folder = ImageFolder(str(root), loader=lambda p: p)  # we decode ourselves, as tensors
-    mode = ImageReadMode.RGB if shape[0] == 3 else ImageReadMode.GRAY
     images = []
     for path, _ in folder.samples:
-        try:
-            image = decode_image(path, mode=mode)
-        except Exception as exc:
-            raise DataError(f"{path}: not a readable image ({exc})") from None
+        image = read_image(path, shape[0])
         _check_shape(tuple(image.shape), shape, path)
         images.append(image)
     if not images:
         raise DataError(f"no images under {root}")
     return ImageSet(torch.stack(images), torch.tensor(folder.targets), list(folder.classes))
+
+
+def read_image(path: str | Path, channels: int) -> torch.Tensor:
+    """An image file as a uint8 C×H×W tensor with ``channels`` channels (3: RGB, 1: grey)."""
+    from PIL import Image, UnidentifiedImageError
+    from torchvision.transforms.v2.functional import pil_to_tensor
+
+    try:
+        with Image.open(path) as image:
+            return pil_to_tensor(image.convert("RGB" if channels == 3 else "L"))
+    except (OSError, UnidentifiedImageError) as exc:
+        raise DataError(f"{path}: not a readable image ({exc})") from None
+
+
+def write_image(image: torch.Tensor, path: str | Path) -> None:
+    """A uint8 C×H×W tensor to an image file (format from the suffix)."""
+    from torchvision.transforms.v2.functional import to_pil_image
+
+    to_pil_image(image).save(path)
 
 
 def cifar10(root: str | Path, train: bool) -> ImageSet:

@@ -10,7 +10,7 @@ from archspec.analysis import analyze
 from archspec.runtime import checkpoint
 from archspec.runtime.augment import TensorBatches, normalise
 from archspec.runtime.build import SpecModule
-from archspec.runtime.data import DataError, load_data
+from archspec.runtime.data import load_data, read_image
 from archspec.spec import Spec
 from archspec.spec.training import Training
 
@@ -50,7 +50,6 @@ def evaluate(spec: Spec, checkpoint_path: str | Path, overrides: dict | None = N
 @torch.no_grad()
 def predict(spec: Spec, checkpoint_path: str | Path, images: list[str | Path], top_k: int = 5) -> list[dict]:
     """Top-k classes with probabilities for image files (resized to the spec's input where they differ)."""
-    from torchvision.io import ImageReadMode, decode_image
     from torchvision.transforms.v2 import functional as F
 
     model, state = restore(spec, checkpoint_path)
@@ -58,10 +57,7 @@ def predict(spec: Spec, checkpoint_path: str | Path, images: list[str | Path], t
     classes = state["classes"]
     results = []
     for path in images:
-        try:
-            image = decode_image(str(path), mode=ImageReadMode.RGB if channels == 3 else ImageReadMode.GRAY)
-        except Exception as exc:
-            raise DataError(f"{path}: not a readable image ({exc})") from None
+        image = read_image(path, channels)
         resized = tuple(image.shape[1:]) != (height, width)
         if resized:
             image = F.resize(image, [height, width], antialias=True)
