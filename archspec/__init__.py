@@ -25,6 +25,7 @@ __all__ = [
     "analyze",
     "build",
     "load_weights",
+    "train",
     "Spec",
     "Report",
     "Diagnostic",
@@ -39,6 +40,13 @@ def build(spec: Spec | Report, device=None):
     from archspec.runtime import build as _build
 
     return _build(spec, device)
+
+
+def train(spec: Spec, run_dir=None, **kw):
+    """Train a spec (needs the ``torch`` extra); see ``archspec.runtime.train.train``."""
+    from archspec.runtime.train import train as _train
+
+    return _train(spec, run_dir, **kw)
 
 
 def load_weights(model, state_dict_or_path, source: str = "torchvision"):

@@ -193,15 +193,19 @@ def test_settings_overrides_are_validated():
 
 
 def test_overfitting_verdict_by_hand():
-    losses = [(1.0, 1.0), (0.8, 0.9), (0.6, 0.85), (0.5, 0.9), (0.4, 0.95), (0.3, 1.0)]  # (train, test)
+    losses = [(1.0, 1.0), (0.8, 0.9), (0.6, 0.85), (0.5, 0.86), (0.4, 0.95), (0.3, 1.0), (0.25, 1.1)]  # (train, test)
     history = [
-        {"epoch": e, "train_loss": tr, "test_loss": te, "train_acc": 1 - tr / 2, "test_acc": 0.6 if e == 3 else 0.5}
+        {"epoch": e, "train_loss": tr, "test_loss": te, "train_acc": 1 - tr / 2, "test_acc": 0.6 if e == 4 else 0.5}
         for e, (tr, te) in enumerate(losses, 1)
     ]
     v = verdict(history)
-    assert v["best_epoch"] == 3
-    assert v["overfitting"] and v["overfitting_from"] == 3  # test loss rises from epoch 3 on while train loss falls
-    assert v["final_gap"] == pytest.approx((1 - 0.3 / 2) - 0.5)
+    assert v["best_epoch"] == 4 and v["lowest_test_loss_epoch"] == 3
+    # epoch 4 is within 2% of the minimum 0.85 (noise); epochs 5-7 are above 0.867 with training loss below 0.6
+    assert v["rising_test_loss_epochs"] == 3 and v["overfitting"] and v["overfitting_from"] == 3
+    assert v["final_gap"] == pytest.approx((1 - 0.25 / 2) - 0.5)
+    assert not verdict(history[:6])["overfitting"]  # only two epochs clearly above the minimum
+    flat = [{**h, "test_loss": 2.30 + 0.001 * (h["epoch"] % 2)} for h in history]  # wiggles are not over-fitting
+    assert not verdict(flat)["overfitting"]
 
 
 def test_warmup_and_cosine_schedule(tmp_path):
@@ -236,7 +240,6 @@ def test_cli_train_evaluate_predict(tmp_path, capsys):
     assert "already holds a run" in capsys.readouterr().err
 
 
-@pytest.mark.slow
 def test_two_processes_match_one(tmp_path):
     """torchrun with 2 CPU processes (gloo) gives the metrics of one process with the same global batch."""
     common = ["--epochs", "2", "--train-size", "256", "--test-size", "128", "--batch-size", "64", "--device", "cpu", "--quiet", "--no-augment"]

@@ -151,29 +151,34 @@ def _optimizer(params, settings: Training):
 # --- over-fitting ---
 
 
-def verdict(history: list[dict], patience: int = 3) -> dict:
-    """Best test epoch, the final train–test gap, and where test loss started rising while training loss fell."""
+def verdict(history: list[dict], patience: int = 3, tolerance: float = 0.02) -> dict:
+    """Best test epoch, the final train–test gap, and over-fitting.
+
+    Over-fitting (the text's Figure 8): the test loss has stayed more than ``tolerance``
+    above its minimum for the last ``patience`` epochs while the training loss kept
+    falling below its value at that minimum. Its onset is the epoch of the minimum.
+    """
     if not history:
         return {}
     best = max(history, key=lambda h: (h["test_acc"], -h["epoch"]))
-    last = history[-1]
-    onset = None
-    run = 0
-    for prev, cur in zip(history, history[1:]):
-        if cur["test_loss"] > prev["test_loss"] and cur["train_loss"] < prev["train_loss"]:
-            run += 1
-            if run >= patience and onset is None:
-                onset = cur["epoch"] - run
+    lowest = min(history, key=lambda h: (h["test_loss"], h["epoch"]))
+    after = [h for h in history if h["epoch"] > lowest["epoch"]]
+    rising = 0
+    for h in reversed(after):  # consecutive epochs, counted back from the last
+        if h["test_loss"] > lowest["test_loss"] * (1 + tolerance) and h["train_loss"] < lowest["train_loss"]:
+            rising += 1
         else:
-            run = 0
-            onset = None if onset is None else onset
+            break
+    overfitting = rising >= patience
+    last = history[-1]
     return {
         "best_epoch": best["epoch"],
         "best_test_acc": best["test_acc"],
+        "lowest_test_loss_epoch": lowest["epoch"],
         "final_gap": last["train_acc"] - last["test_acc"],
-        "overfitting": onset is not None,
-        "overfitting_from": onset,
-        "rising_test_loss_epochs": run,
+        "overfitting": overfitting,
+        "overfitting_from": lowest["epoch"] if overfitting else None,
+        "rising_test_loss_epochs": rising,
     }
 
 
@@ -330,10 +335,10 @@ def train(
                 from archspec.runtime.plots import curves
 
                 curves(history, run_dir / "curves.png", f"{spec.name}: loss and accuracy per epoch", result.verdict)
-            if result.verdict.get("overfitting") and result.verdict.get("rising_test_loss_epochs") == 3:
-                say(f"warning: over-fitting — test loss rising since epoch {result.verdict['overfitting_from']} while training loss falls")
+            if result.verdict["overfitting"] and result.verdict["rising_test_loss_epochs"] == 3:  # say it once, live
+                say(f"warning: over-fitting — test loss above its minimum (epoch {result.verdict['overfitting_from']}) while training loss falls")
             patience = settings.early_stopping
-            if patience and result.verdict.get("rising_test_loss_epochs", 0) >= patience:
+            if patience and result.verdict["rising_test_loss_epochs"] >= patience:
                 result.stopped = f"early stopping: test loss rose {patience} epochs in a row while training loss fell"
                 say(result.stopped)
                 break
