@@ -95,6 +95,54 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--format", choices=("text", "json"), default="text")
     predict.set_defaults(run=_predict)
 
+    def image_source(p, checkpoint: str):
+        p.add_argument("spec", metavar="SPEC")
+        p.add_argument("--checkpoint", required=checkpoint == "required", help="a checkpoint of `archspec train`")
+        p.add_argument("--image", nargs="+", metavar="FILE", help="image files (resized to the spec's input if needed)")
+        p.add_argument("--index", type=int, help="use the test data's image number INDEX instead (default 0)")
+        p.add_argument("-o", "--output", required=True, help="PNG to write")
+
+    gradcam = sub.add_parser("gradcam", help="Grad-CAM heat maps, or their pointing-game score (--evaluate)")
+    image_source(gradcam, "required")
+    gradcam.add_argument("--count", type=int, default=4, help="images from the test data (with --index)")
+    gradcam.add_argument("--class", dest="target", default="top", help="top (default), true, a class index or name")
+    gradcam.add_argument("--layer", help="target layer (default: the last spatial layer before pooling/flatten)")
+    gradcam.add_argument("--evaluate", action="store_true", help="score on the test data's object boxes instead")
+    gradcam.add_argument("--limit", type=int, help="--evaluate on the first LIMIT test images only")
+    gradcam.add_argument("--format", choices=("text", "json"), default="text")
+    gradcam.set_defaults(run=_gradcam)
+    gradcam._actions[[a.dest for a in gradcam._actions].index("output")].required = False
+
+    kernels = sub.add_parser("kernels", help="a convolution's kernels as images (first conv by default)")
+    kernels.add_argument("spec", metavar="SPEC")
+    kernels.add_argument("--checkpoint", help="a checkpoint of `archspec train`")
+    kernels.add_argument("--weights", help="a torchvision weights file instead (e.g. AlexNet's)")
+    kernels.add_argument("--layer")
+    kernels.add_argument("-o", "--output", required=True)
+    kernels.set_defaults(run=_inspect("run_kernels", "checkpoint", "weights", "layer"))
+
+    features = sub.add_parser("features", help="one layer's feature maps for one image")
+    image_source(features, "optional")
+    features.add_argument("--layer", help="default: the first convolution")
+    features.set_defaults(run=_inspect("run_features", "checkpoint", "paths", "index", "layer"))
+
+    rf = sub.add_parser("rf", help="a unit's receptive field drawn on an image (from the static r, S, P)")
+    rf.add_argument("spec", metavar="SPEC")
+    rf.add_argument("--image", nargs=1, metavar="FILE")
+    rf.add_argument("--index", type=int)
+    rf.add_argument("--layer", help="default: the last spatial layer before pooling/flatten")
+    rf.add_argument("--unit", type=int, nargs=2, metavar=("ROW", "COL"), help="default: the centre unit")
+    rf.add_argument("-o", "--output", required=True)
+    rf.set_defaults(run=_inspect("run_rf", "paths", "index", "layer", "unit"))
+
+    augment = sub.add_parser("augment", help="the spec's augmentation applied to one image, n times")
+    augment.add_argument("spec", metavar="SPEC")
+    augment.add_argument("--image", nargs=1, metavar="FILE")
+    augment.add_argument("--index", type=int)
+    augment.add_argument("-n", type=int, default=12)
+    augment.add_argument("-o", "--output", required=True)
+    augment.set_defaults(run=_inspect("run_augment", "paths", "index", "n"))
+
     schema = sub.add_parser("schema", help="print the JSON Schema of the spec format (for editors)")
     schema.set_defaults(run=_schema)
     return parser
@@ -304,6 +352,67 @@ def _predict(args) -> int:
         print(f"{r['image']}{note}")
         for t in r["top"]:
             print(f"  {t['probability']:7.2%}  {t['class']}")
+    return EXIT_OK
+
+
+def _inspect(function: str, *options: str):
+    """A command that loads the spec, calls archspec.runtime.inspect.<function> and reports the file written."""
+
+    def run(args) -> int:
+        from archspec.errors import ArchspecError
+
+        spec, code = _load_for_torch(args.spec)
+        if spec is None:
+            return code
+        values = {o: (getattr(args, "image", None) if o == "paths" else getattr(args, o)) for o in options}
+        try:
+            from archspec.runtime import inspect
+
+            getattr(inspect, function)(spec, args.output, **values)
+        except ArchspecError as exc:
+            print(f"archspec: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        print(f"wrote {args.output}", file=sys.stderr)
+        return EXIT_OK
+
+    return run
+
+
+def _gradcam(args) -> int:
+    import json
+
+    from archspec.errors import ArchspecError
+
+    spec, code = _load_for_torch(args.spec)
+    if spec is None:
+        return code
+    try:
+        from archspec.runtime import inspect
+
+        if args.evaluate:
+            result = inspect.run_gradcam_evaluation(spec, args.checkpoint, args.layer, args.limit)
+            if args.format == "json":
+                sys.stdout.write(json.dumps(result, indent=2) + "\n")
+            else:
+                print(
+                    f"Grad-CAM at `{result['layer']}` on {result['images']:,} test images (true class):\n"
+                    f"  pointing game  {result['pointing_game']:.3f}   (uniform-random map: {result['random_pointing_game']:.3f})\n"
+                    f"  heat in box    {result['heat_in_box']:.3f}   (uniform-random map: {result['random_heat_in_box']:.3f})"
+                )
+            return EXIT_OK
+        if not args.output:
+            print("archspec: gradcam needs -o OUT.png (or --evaluate)", file=sys.stderr)
+            return EXIT_ERROR
+        result = inspect.run_gradcam(
+            spec, args.checkpoint, args.output, paths=args.image, index=args.index, count=args.count, target=args.target, layer=args.layer
+        )
+    except ArchspecError as exc:
+        print(f"archspec: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"Grad-CAM target layer: `{result['layer']}`", file=sys.stderr)
+    for title in result["titles"]:
+        print(f"  {title}", file=sys.stderr)
+    print(f"wrote {args.output}", file=sys.stderr)
     return EXIT_OK
 
 

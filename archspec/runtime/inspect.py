@@ -1,0 +1,184 @@
+"""The commands that look inside a spec: gradcam, kernels, features, rf, augment (their logic; the CLI stays thin)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from archspec.analysis import analyze
+from archspec.errors import ArchspecError
+from archspec.runtime import checkpoint as ckpt
+from archspec.runtime import visualise
+from archspec.runtime.augment import normalise, pipeline
+from archspec.runtime.build import SpecModule
+from archspec.runtime.data import channel_stats, load_data, read_image
+from archspec.runtime.gradcam import evaluate_boxes, gradcam
+from archspec.spec import Spec
+from archspec.spec.training import Training
+
+
+class InspectError(ArchspecError):
+    pass
+
+
+def model_and_state(spec: Spec, checkpoint: str | None, weights: str | None = None) -> tuple[SpecModule, dict | None]:
+    """The spec's model: trained (checkpoint), with imported weights, or freshly initialised."""
+    report = analyze(spec)
+    model = SpecModule(report)
+    state = None
+    if checkpoint:
+        state = ckpt.load(checkpoint, spec.text)
+        model.load_state_dict(state["model"])
+    elif weights:
+        from archspec.runtime.weights import load_weights
+
+        load_weights(model, weights, source="torchvision")
+    return model.eval(), state
+
+
+def images_for(spec: Spec, state: dict | None, paths: list[str] | None, index: int | None, count: int) -> dict:
+    """Images to look at: files (resized to the input if needed) or items of the test data, with labels/boxes if known."""
+    shape = analyze(spec).input_shape
+    if paths:
+        from torchvision.transforms.v2 import functional as F
+
+        images, resized = [], []
+        for p in paths:
+            image = read_image(p, shape[0])
+            resized.append(tuple(image.shape[1:]) != tuple(shape[1:]))
+            images.append(F.resize(image, list(shape[1:]), antialias=True) if resized[-1] else image)
+        return {"images": torch.stack(images), "names": [Path(p).name for p in paths], "labels": None, "boxes": None, "resized": any(resized)}
+    settings = Training.model_validate(state["settings"]) if state else (spec.training or Training())
+    _, test = load_data(settings.data, shape)
+    start = index or 0
+    if not 0 <= start < len(test):
+        raise InspectError(f"--index {start} is outside the test data (0 … {len(test) - 1})")
+    chosen = test.subset(torch.arange(start, min(start + count, len(test))))
+    return {
+        "images": chosen.images,
+        "names": [f"test #{start + k}" for k in range(len(chosen))],
+        "labels": chosen.labels,
+        "boxes": chosen.boxes,
+        "classes": test.classes,
+        "resized": False,
+    }
+
+
+def _stats(state, images):
+    return (state["mean"], state["std"]) if state else channel_stats(images)
+
+
+def class_names(state: dict | None, n: int) -> list[str]:
+    return list(state["classes"]) if state and "classes" in state else [str(k) for k in range(n)]
+
+
+def run_gradcam(spec: Spec, checkpoint: str, out: str, *, paths=None, index=None, count=4, target="top", layer=None) -> dict:
+    model, state = model_and_state(spec, checkpoint)
+    picked = images_for(spec, state, paths, index, count)
+    mean, std = _stats(state, picked["images"])
+    x = normalise(picked["images"], mean, std)
+    names = class_names(state, model.report.layer(model.logits_name).output_shape[-1])
+    classes = None
+    if target == "true":
+        if picked["labels"] is None:
+            raise InspectError("--class true needs images of the test data (--index), whose labels are known")
+        classes = picked["labels"]
+    elif target != "top":
+        classes = int(target) if str(target).isdigit() else _class_index(target, names)
+    cam = gradcam(model, x, layer, classes)
+    titles = [f"{n}: {names[int(c)]} ({p:.0%})" for n, c, p in zip(picked["names"], cam.classes, cam.scores)]
+    if picked["labels"] is not None:  # say what the image really shows
+        titles = [f"{t}; true: {names[int(y)]}" for t, y in zip(titles, picked["labels"])]
+    visualise.gradcam_overlays(picked["images"], cam.upsampled, titles, out, f"{spec.name}: Grad-CAM at `{cam.layer}`")
+    return {"layer": cam.layer, "maps": cam.maps, "classes": cam.classes.tolist(), "titles": titles}
+
+
+def _class_index(name: str, names: list[str]) -> int:
+    if name in names:
+        return names.index(name)
+    raise InspectError(f"unknown class `{name}`; classes: {', '.join(names)}")
+
+
+def run_gradcam_evaluation(spec: Spec, checkpoint: str, layer=None, limit: int | None = None) -> dict:
+    model, state = model_and_state(spec, checkpoint)
+    settings = Training.model_validate(state["settings"])
+    _, test = load_data(settings.data, model.report.input_shape)
+    if test.boxes is None:
+        raise InspectError("--evaluate needs data with object boxes: the built-in synthetic data has them")
+    if limit:
+        test = test.subset(torch.arange(min(limit, len(test))))
+    return evaluate_boxes(model, test.images, test.boxes, test.labels, state["mean"], state["std"], layer)
+
+
+def first_conv(report) -> str:
+    for info in report.layers:
+        if info.type == "conv2d":
+            return info.name
+    raise InspectError("the spec has no conv2d layer")
+
+
+def run_kernels(spec: Spec, out: str, *, checkpoint=None, weights=None, layer=None) -> dict:
+    model, _ = model_and_state(spec, checkpoint, weights)
+    layer = layer or first_conv(model.report)
+    info = model.report.get(layer)
+    if info is None or info.type != "conv2d":
+        raise InspectError(f"`{layer}` is not a conv2d layer")
+    weight = model.get_submodule(layer).weight
+    source = "trained" if checkpoint else "imported" if weights else "untrained (initial)"
+    out_c, in_c, kh, kw = weight.shape
+    low, high = visualise.kernels(weight, out, f"{spec.name}: the {out_c} {kh}×{kw} kernels of `{layer}` over {in_c} channels, {source}")
+    return {"layer": layer, "kernels": out_c, "min": low, "max": high}
+
+
+def run_features(spec: Spec, out: str, *, checkpoint=None, paths=None, index=None, layer=None) -> dict:
+    model, state = model_and_state(spec, checkpoint)
+    layer = layer or first_conv(model.report)
+    picked = images_for(spec, state, paths, index, 1)
+    mean, std = _stats(state, picked["images"])
+    with torch.no_grad():
+        maps = model.forward_all(normalise(picked["images"], mean, std))[layer][0]
+    if maps.dim() != 3:
+        raise InspectError(f"`{layer}` has no feature maps (its output is {tuple(maps.shape)})")
+    visualise.feature_maps(maps, out, f"{spec.name}: the {len(maps)} feature maps of `{layer}` for {picked['names'][0]}")
+    return {"layer": layer, "maps": len(maps)}
+
+
+def run_rf(spec: Spec, out: str, *, paths=None, index=None, layer=None, unit=None) -> dict:
+    from archspec.runtime.gradcam import default_layer
+
+    report = analyze(spec)
+    layer = layer or default_layer(report)
+    info = report.get(layer)
+    if info is None or info.rf is None:
+        raise InspectError(f"`{layer}` has no receptive field (no such layer, or its spatial layout is gone)")
+    picked = images_for(spec, None, paths, index, 1)
+    h, w = info.output_shape[1:]
+    i, j = unit if unit is not None else (h // 2, w // 2)
+    if not (0 <= i < h and 0 <= j < w):
+        raise InspectError(f"unit ({i}, {j}) is outside `{layer}`'s {h}×{w} output")
+    boxes, labels = [], []
+    for (ui, uj), what in (((0, 0), "first unit"), ((i, j), "chosen unit")):
+        rh, rw = info.rf
+        y0, x0 = -rh.padding + ui * rh.stride, -rw.padding + uj * rw.stride
+        boxes.append((x0, y0, x0 + rw.size - 1, y0 + rh.size - 1))
+        labels.append(f"{what} ({ui}, {uj}): rows {y0}…{y0 + rh.size - 1}, columns {x0}…{x0 + rw.size - 1}")
+    title = f"{spec.name}: receptive field of `{layer}` (r={rh.size}×{rw.size}, S={rh.stride}, P={rh.padding})"
+    visualise.receptive_field(picked["images"][0], boxes, labels, out, title)
+    return {"layer": layer, "unit": (i, j), "boxes": boxes}
+
+
+def run_augment(spec: Spec, out: str, *, paths=None, index=None, n: int = 12, seed: int = 0) -> dict:
+    settings = spec.training or Training()
+    if not settings.augment:
+        raise InspectError("the spec's training section lists no augmentation (training.augment)")
+    picked = images_for(spec, None, paths, index, 1)
+    image = picked["images"][0]
+    torch.manual_seed(seed)
+    singles = []
+    for step in settings.augment:
+        forced = step.model_copy(update={"p": 1.0}) if hasattr(step, "p") else step  # show each transform acting
+        singles.append((step.type, pipeline([forced])(image)))
+    composed = [pipeline(settings.augment)(image) for _ in range(n)]
+    visualise.augmentations(image, singles, composed, out, f"{spec.name}: augmentation — each transform alone, then {n} random compositions")
+    return {"singles": [s for s, _ in singles], "composed": n}
