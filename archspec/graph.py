@@ -37,6 +37,8 @@ def _all_inputs(spec: Spec):
 
 def _break_cycles(graph: nx.DiGraph, spec: Spec) -> list[Diagnostic]:
     diagnostics = []
+    if nx.is_directed_acyclic_graph(graph):  # the usual case, and much cheaper than a cycle search
+        return diagnostics
     for _ in range(100):  # each pass reports one cycle and cuts it
         try:
             cycle = nx.find_cycle(graph)

@@ -7,7 +7,7 @@ from archspec.analysis.report import LayerInfo, Report
 from archspec.errors import Diagnostic, SpecError, one_per_place
 from archspec.graph import INPUT, build_graph, layer_mark, topological
 from archspec.layers import LayerBase, LayerError, MergeError, fmt_shape
-from archspec.spec import Spec
+from archspec.spec import Spec, no_gc
 
 __all__ = ["analyze", "run_analysis", "Report", "LayerInfo"]
 
@@ -23,6 +23,11 @@ def analyze(spec: Spec) -> Report:
 
 def run_analysis(spec: Spec) -> Report:
     """Best-effort analysis that never raises: layers downstream of a problem get no shape."""
+    with no_gc():
+        return _run_analysis(spec)
+
+
+def _run_analysis(spec: Spec) -> Report:
     graph, diagnostics = build_graph(spec)
     shapes: dict[str, tuple | None] = {INPUT: spec.input_shape or None}
     fields: dict[str, rf.Field2 | None] = {INPUT: rf.input_field(spec.input_shape)}

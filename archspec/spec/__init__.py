@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -52,6 +54,24 @@ def parse_spec(text: str, path: str = "<string>") -> tuple[Spec | None, list[Dia
     The spec may hold layers that failed validation (``spec.unparsed``) so that
     later stages can still check the rest of the file.
     """
+    with no_gc():
+        return _parse_spec(text, path)
+
+
+@contextlib.contextmanager
+def no_gc():
+    """Pause the cyclic garbage collector: loading makes many small acyclic objects, and its
+    repeated full passes over them would cost more than the loading itself on big specs."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _parse_spec(text: str, path: str) -> tuple[Spec | None, list[Diagnostic]]:
     data, diagnostics = parse_yaml(text, path)
     if data is None:
         return None, diagnostics

@@ -50,6 +50,26 @@ class RawLayer:
     inputs: list[str] | None = None  # resolved names; None if a reference could not be resolved
 
 
+def _has_params(data: Any) -> bool:
+    """Does any value in ``data`` look like a `$param`? (Then it needs substituting, or an error.)"""
+    if isinstance(data, str):
+        return data.startswith("$") and len(data) > 1
+    if isinstance(data, dict):
+        return any(_has_params(v) for v in data.values())
+    if isinstance(data, list):
+        return any(_has_params(v) for v in data)
+    return False
+
+
+def _without(item: YDict, key: str) -> YDict:
+    """A copy of a layer mapping without ``key`` (the file's own mapping is never changed)."""
+    out = YDict(item.mark)
+    for k, v in item.items():
+        if k != key:
+            out.set(k, v, item.key_marks[k], item.value_marks[k])
+    return out
+
+
 class Expander:
     def __init__(self, path: str, blocks: YDict | None):
         self.path = path
@@ -78,7 +98,7 @@ class Expander:
             if not isinstance(item, YDict):
                 self.error("E203", f"a layer must be a mapping with a `type`, got {item!r}", item_mark)
                 continue
-            item = self.substitute(item, params, stack[-1] if stack else None)
+            item = self.substitute(item, params, stack[-1] if stack else None) if params is not None or _has_params(item) else item
             kind = item.get("type")
             if kind is None:
                 self.error("E202", "missing required field `type`", item.mark, "every layer needs `type:` (conv2d, relu, ...)")
@@ -88,10 +108,12 @@ class Expander:
                 continue
             name = self._name(item, kind, given, counters, scope)
             refs = self._refs(item, prev)
+            if refs is None:
+                item, refs = _without(item, "inputs"), [prev]  # reported; validation must not repeat it
             when = item.get("when", True)
             if not isinstance(when, bool):
                 self.error("E203", f"`when` must be true or false, got {when!r}", mark_of(item, "when"))
-                del item["when"]  # reported here; the layer's validation must not repeat it
+                item = _without(item, "when")  # reported here; the layer's validation must not repeat it
                 when = True
             refs_given = item.get("inputs")
             for n, ref in enumerate(refs):
@@ -146,7 +168,7 @@ class Expander:
         self.names[full] = mark_of(item, "name") or item.mark
         return name
 
-    def _refs(self, item: YDict, prev: str) -> list[str]:
+    def _refs(self, item: YDict, prev: str) -> list[str] | None:
         refs = item.get("inputs")
         if refs is None:
             return [prev]
@@ -155,8 +177,7 @@ class Expander:
         if isinstance(refs, list) and refs and all(isinstance(r, str) for r in refs):
             return list(refs)
         self.error("E203", f"`inputs` must be a layer name or a list of names, got {refs!r}", mark_of(item, "inputs"))
-        del item["inputs"]  # reported here; the layer's validation must not repeat it
-        return [prev]
+        return None
 
     def _instantiate(self, call: YDict, kind: str, name: str, refs, scope: Scope, outer_params, stack, blocks) -> None:
         if kind in stack:

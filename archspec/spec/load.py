@@ -15,9 +15,30 @@ import yaml
 from archspec.errors import Diagnostic
 
 try:  # the C composer is much faster and keeps the same marks
-    from yaml import CSafeLoader as _Loader
+    from yaml import CSafeLoader as _BaseLoader
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeLoader as _Loader
+    from yaml import SafeLoader as _BaseLoader
+
+
+class _Loader(_BaseLoader):
+    """Safe loading with the tag resolution of repeated scalars ("conv2d", "3", "true") memoised.
+
+    Resolving a plain scalar runs YAML's implicit-type regexes in Python; specs repeat the
+    same few words thousands of times, so caching the answer makes big specs linear and fast.
+    """
+
+    _resolved: dict = {}
+
+    def resolve(self, kind, value, implicit):
+        if kind is not yaml.ScalarNode or not isinstance(value, str) or len(value) > 64:
+            return super().resolve(kind, value, implicit)
+        key = (value, implicit)
+        tag = self._resolved.get(key)
+        if tag is None:
+            tag = self._resolved[key] = super().resolve(kind, value, implicit)
+            if len(self._resolved) > 10_000:  # bounded: hostile files cannot grow it without end
+                self._resolved.clear()
+        return tag
 
 MAX_BYTES = 4 * 1024 * 1024  # a spec is a few KiB; anything this large is not one
 MAX_NODES = 1_000_000  # values produced after alias expansion (stops "billion laughs")
