@@ -35,11 +35,13 @@ __all__ = [
 ]
 
 
-def build(spec: Spec | Report, device=None):
-    """Lower a spec to a ``torch.nn.Module`` (needs the ``torch`` extra); ``device="meta"`` allocates nothing."""
+def build(spec: Spec | Report, device=None, force: bool = False):
+    """Lower a spec to a ``torch.nn.Module`` (needs the ``torch`` extra); ``device="meta"`` allocates nothing.
+
+    Refuses (archspec.runtime.build.MemoryRefused) a model too big for the device's free memory unless ``force``."""
     from archspec.runtime import build as _build
 
-    return _build(spec, device)
+    return _build(spec, device, force)
 
 
 def train(spec: Spec, run_dir=None, **kw):

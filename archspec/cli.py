@@ -35,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     describe.add_argument(
         "--check", action="store_true", help="confirm every figure against torch, layer by layer (needs the torch extra)"
     )
+    describe.add_argument("--batch-size", type=int, help="also estimate the memory of a training step at this batch size")
+    describe.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), default="adam", help="for the memory estimate")
+    describe.add_argument("--memory-budget", metavar="SIZE", help="the largest batch whose training step fits, e.g. 16GiB")
     describe.set_defaults(run=_describe)
 
     lint = sub.add_parser("lint", help="validate specs and report problems with their positions")
@@ -77,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--no-augment", action="store_true", help="ignore the spec's augmentation")
     train.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from last.pt")
     train.add_argument("--force", action="store_true", help="start over in a RUN_DIR that holds a run")
+    train.add_argument("--force-memory", action="store_true", help="train even if the memory estimate exceeds what is free")
     train.add_argument("--quiet", action="store_true")
     train.set_defaults(run=_train)
 
@@ -168,8 +172,13 @@ def _describe(args) -> int:
             sys.stderr.write(diag.to_text(exc.diagnostics))
             status = max(status, EXIT_ERROR if _io_only(exc.diagnostics) else EXIT_FINDINGS)
             continue
-        if args.format == "text":
-            outputs.append(RENDERERS["text"](report, color=sys.stdout.isatty()))
+        memory = _memory(report, args)
+        if memory is None:
+            return EXIT_ERROR
+        if args.format == "json":
+            outputs.append(RENDERERS["json"](report, memory=memory))
+        elif args.format == "text":
+            outputs.append(RENDERERS["text"](report, color=sys.stdout.isatty(), memory=memory))
         else:
             outputs.append(RENDERERS[args.format](report))
         if args.check:
@@ -179,6 +188,24 @@ def _describe(args) -> int:
     else:
         sys.stdout.write("\n".join(outputs))
     return status
+
+
+def _memory(report, args) -> dict | None:
+    """The training-memory estimate asked for by --batch-size / --memory-budget ({} if none; None on a bad size)."""
+    from archspec.analysis.memory import largest_batch, parse_size, training_memory
+
+    memory: dict = {}
+    if args.memory_budget:
+        try:
+            budget = parse_size(args.memory_budget)
+        except ValueError as exc:
+            print(f"archspec: {exc}", file=sys.stderr)
+            return None
+        memory["budget"] = budget
+        memory["largest_batch"] = largest_batch(report, budget, args.optimizer)
+    if args.batch_size or args.memory_budget:
+        memory["training_step"] = training_memory(report, args.batch_size or max(1, memory["largest_batch"]), args.optimizer)
+    return memory
 
 
 def _check(report, path: str) -> int:
@@ -292,7 +319,9 @@ def _train(args) -> int:
     try:
         from archspec.runtime.train import train
 
-        result = train(spec, args.out, overrides=overrides, resume=args.resume, force=args.force, quiet=args.quiet)
+        result = train(
+            spec, args.out, overrides=overrides, resume=args.resume, force=args.force, quiet=args.quiet, force_memory=args.force_memory
+        )
     except ArchspecError as exc:
         print(f"archspec: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -12,6 +12,7 @@ from archspec.layers.fields import Float, Int
 
 class _Activation(LayerBase):
     torch_class: ClassVar[str]
+    saves = ("input",)  # most derivatives need the input; relu/sigmoid/tanh/softmax keep their output instead
 
     def lower(self, ins: list[Shape]):
         from torch import nn
@@ -20,6 +21,7 @@ class _Activation(LayerBase):
 
 
 class ReLU(_Activation):
+    saves = ("output",)
     type: Literal["relu"]
     torch_class = "ReLU"
 
@@ -36,6 +38,7 @@ class LeakyReLU(_Activation):
 
 
 class ELU(_Activation):
+    saves = ("output",)
     type: Literal["elu"]
     alpha: Float = 1.0
     torch_class = "ELU"
@@ -63,16 +66,19 @@ class Hardsigmoid(_Activation):
 
 
 class Sigmoid(_Activation):
+    saves = ("output",)
     type: Literal["sigmoid"]
     torch_class = "Sigmoid"
 
 
 class Tanh(_Activation):
+    saves = ("output",)
     type: Literal["tanh"]
     torch_class = "Tanh"
 
 
 class _SoftmaxLike(_Activation):
+    saves = ("output",)
     axis: Int = Field(default=0, description="Axis of the per-sample shape (0 = channels / classes), batch left out.")
 
     def check_inputs(self, ins: list[Shape]) -> None:

@@ -65,6 +65,11 @@ class LayerBase(BaseModel):
     #: True when the layer is an affine map of its input (lint: two convs/linears with
     #: only affine layers between them collapse into one)
     affine_map: ClassVar[bool] = False
+    #: what autograd keeps of this layer for the backward pass: "input" and/or "output"
+    #: (memory model of training; see analysis/memory.py)
+    saves: ClassVar[tuple[str, ...]] = ()
+    #: the output is a view of the input (no memory of its own)
+    aliases_input: ClassVar[bool] = False
 
     @classmethod
     def kind(cls) -> str:
@@ -95,6 +100,10 @@ class LayerBase(BaseModel):
 
     def receptive(self, ins: list[Shape]) -> Window | str:
         return Receptive.KEEP
+
+    def extra_saved_bytes(self, ins: list[Shape], out: Shape) -> int:
+        """Bytes autograd keeps besides whole inputs/outputs (pooling indices, dropout masks), one sample."""
+        return 0
 
     def macs(self, ins: list[Shape], out: Shape) -> int:
         """Multiply-accumulates of the weights for one sample (bias and elementwise work excluded)."""

@@ -46,6 +46,7 @@ class Conv2d(LayerBase):
 
     ranks = (3,)
     affine_map = True
+    saves = ("input",)
 
     @model_validator(mode="after")
     def _same_needs_stride_one(self):

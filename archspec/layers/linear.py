@@ -18,6 +18,7 @@ class Flatten(LayerBase):
     start_axis: Int = Field(default=0, description="First axis to flatten, batch left out (torch's start_dim - 1).")
     end_axis: Int = Field(default=-1, description="Last axis to flatten, batch left out.")
     affine_map = True
+    aliases_input = True
 
     def _axes(self, shape: Shape) -> tuple[int, int]:
         rank = len(shape)
@@ -51,6 +52,7 @@ class Linear(LayerBase):
     bias: Bool = True
     in_features: PosInt | None = Field(default=None, description="Optional; inferred from the input and checked if given.")
     affine_map = True
+    saves = ("input",)
 
     def output_shape(self, ins: list[Shape]) -> Shape:
         (shape,) = ins
@@ -89,6 +91,7 @@ class Identity(LayerBase):
 
     type: Literal["identity"]
     affine_map = True
+    aliases_input = True
 
     def lower(self, ins: list[Shape]):
         from torch import nn

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from archspec.layers.base import LayerBase, LayerError, Shape, fmt_shape
+from archspec.layers.base import LayerBase, LayerError, Shape, count, fmt_shape
 from archspec.layers.fields import Bool, Float, PosInt, Probability
 
 
@@ -17,6 +17,7 @@ class _BatchNorm(LayerBase):
     track_running_stats: Bool = Field(default=True, description="Keep running mean/variance for evaluation mode.")
     num_features: PosInt | None = Field(default=None, description="Optional; inferred from the input and checked if given.")
     affine_map = True  # at inference: a per-channel scale and shift
+    saves = ("input",)
 
     def output_shape(self, ins: list[Shape]) -> Shape:
         (shape,) = ins
@@ -75,6 +76,8 @@ class LocalResponseNorm(LayerBase):
     k: Float = 1.0
     ranks = (3,)
 
+    saves = ("input", "output")  # lowered as several ops, which keep about two tensors of this size
+
     def label(self) -> str:
         return f"LRN {self.size}"
 
@@ -90,6 +93,9 @@ class Dropout(LayerBase):
     type: Literal["dropout"]
     p: Probability = 0.5
     affine_map = True  # identity at inference
+
+    def extra_saved_bytes(self, ins: list[Shape], out: Shape) -> int:
+        return count({"mask": out})  # a bool mask, one byte per element
 
     def label(self) -> str:
         return f"dropout {self.p:g}"

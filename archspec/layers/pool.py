@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from archspec.arith import adaptive_window, effective_kernel
+from archspec.arith import adaptive_window, effective_kernel, product
 from archspec.layers.base import LayerBase, Receptive, Shape, Window
 from archspec.layers.conv import spatial_out
 from archspec.layers.fields import Bool, NonNegPair, Pair, PosInt
@@ -57,7 +57,10 @@ class MaxPool2d(_WindowPool):
     type: Literal["maxpool2d"]
     dilation: Pair = (1, 1)
     short = "maxpool"
+    saves = ("input",)
 
+    def extra_saved_bytes(self, ins: list[Shape], out: Shape) -> int:
+        return 8 * product(out)  # int64 indices of the maxima
     @property
     def dilations(self) -> tuple[int, int]:
         return self.dilation
@@ -121,7 +124,10 @@ class AdaptiveMaxPool2d(_AdaptivePool):
 
     type: Literal["adaptivemaxpool2d"]
     short = "adaptive maxpool"
+    saves = ("input",)
 
+    def extra_saved_bytes(self, ins: list[Shape], out: Shape) -> int:
+        return 8 * product(out)  # int64 indices of the maxima
     def lower(self, ins: list[Shape]):
         from torch import nn
 

@@ -230,6 +230,26 @@ def unused_layer(report: Report):
             )
 
 
+HUGE_PARAM_BYTES = 2**36  # 64 GiB of float32 parameters
+HUGE_ACTIVATION_BYTES = 2**34  # 16 GiB of activations for a single sample
+
+
+@rule("W409", "oversized", "parameters or per-sample activations far beyond any accelerator's memory (a units mistake?)", whole=True)
+def oversized(report: Report):
+    from archspec.render.numbers import size
+
+    t = report.totals()
+    if t["param_bytes"] > HUGE_PARAM_BYTES or t["activation_bytes"] > HUGE_ACTIVATION_BYTES:
+        big = max(report.layers, key=lambda i: max(i.params, i.activation_elements))
+        yield (
+            big.name,
+            None,
+            f"the network holds {size(t['param_bytes'])} of parameters and {size(t['activation_bytes'])} of activations per sample "
+            f"(largest: `{big.name}`); no device holds that",
+            "check the sizes; `archspec build`/`train` will refuse it unless forced",
+        )
+
+
 @rule("I501", "classifier-dominates", "a fully-connected layer holds most of the parameters (as in the seed's CNN)", whole=True)
 def classifier_dominates(report: Report):
     total = report.totals()["params"]

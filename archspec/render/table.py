@@ -47,7 +47,24 @@ def total_lines(report: Report) -> list[tuple[str, str]]:
     ]
 
 
-def to_text(report: Report, *, color: bool = False, width: int | None = None) -> str:
+def memory_lines(memory: dict) -> list[tuple[str, str]]:
+    if not memory:
+        return []
+    step = memory["training_step"]
+    lines = []
+    if "budget" in memory:
+        lines.append((f"Largest batch in {size(memory['budget'])}", f"{memory['largest_batch']:,} ({step['optimizer']})"))
+    lines += [
+        (f"Training step, batch {step['batch_size']:,}", f"{size(step['total'])} ({step['optimizer']}, float32)"),
+        ("  params + gradients", size(step["params"] + step["gradients"])),
+        ("  optimizer state", size(step["optimizer_state"])),
+        ("  saved activations", size(step["saved_activations"])),
+        ("  backward gradient buffers", size(step["backward_buffers"])),
+    ]
+    return lines
+
+
+def to_text(report: Report, *, color: bool = False, width: int | None = None, memory: dict | None = None) -> str:
     from rich import box
     from rich.console import Console
     from rich.table import Table
@@ -60,8 +77,9 @@ def to_text(report: Report, *, color: bool = False, width: int | None = None) ->
     buffer = io.StringIO()
     console = Console(file=buffer, width=width or 200, force_terminal=color, no_color=not color, highlight=False)
     console.print(table)
-    label_width = max(len(k) for k, _ in total_lines(report))
-    for key, value in total_lines(report):
+    lines = total_lines(report) + memory_lines(memory or {})
+    label_width = max(len(k) for k, _ in lines)
+    for key, value in lines:
         console.print(f"{key:<{label_width}}  {value}")
     return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
 
@@ -107,8 +125,11 @@ def to_csv(report: Report) -> str:
     return buffer.getvalue()
 
 
-def to_json(report: Report) -> str:
-    return json.dumps(report.to_dict(), indent=2) + "\n"
+def to_json(report: Report, memory: dict | None = None) -> str:
+    data = report.to_dict()
+    if memory:
+        data["training_memory"] = memory
+    return json.dumps(data, indent=2) + "\n"
 
 
 RENDERERS = {"text": to_text, "markdown": to_markdown, "csv": to_csv, "json": to_json}

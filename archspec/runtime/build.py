@@ -6,12 +6,14 @@ Each layer becomes a submodule registered under its spec name, nested at the dot
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 
 import torch
 from torch import nn
 
 from archspec.analysis import Report, analyze
+from archspec.errors import ArchspecError
 from archspec.graph import INPUT
 from archspec.spec import Spec
 
@@ -98,9 +100,56 @@ def _last_uses(steps, output: str) -> list[tuple[str, ...]]:
     return [tuple(d) for d in drops]
 
 
-def build(spec: Spec | Report, device: str | torch.device | None = None) -> SpecModule:
-    """Lower a spec (or its report) to a SpecModule, constructed on ``device`` (e.g. "meta")."""
+class MemoryRefused(ArchspecError):
+    """The static estimate says the model (or its training) would not fit in the device's memory."""
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Bytes free on ``device`` (None when unknown, e.g. meta or mps)."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    if device.type == "cpu":
+        try:
+            with open("/proc/meminfo") as f:
+                for line in f:
+                    if line.startswith("MemAvailable:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        try:
+            return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            return None
+    return None
+
+
+def refuse_if_too_big(needed: int, device: torch.device, what: str) -> None:
+    """Raise MemoryRefused when ``needed`` bytes exceed what ``device`` has free."""
+    free = available_memory(device)
+    if free is not None and needed > free:
+        raise MemoryRefused(
+            f"{what} needs about {_size(needed)} but {device} has {_size(free)} available "
+            "(archspec's static estimate); pass force=True (--force-memory) to try anyway"
+        )
+
+
+def _size(n: int) -> str:
+    from archspec.render.numbers import size
+
+    return size(n)
+
+
+def build(spec: Spec | Report, device: str | torch.device | None = None, force: bool = False) -> SpecModule:
+    """Lower a spec (or its report) to a SpecModule, constructed on ``device`` (e.g. "meta").
+
+    A model whose parameters and buffers alone exceed the device's free memory is refused
+    (before anything is allocated) unless ``force``.
+    """
     report = spec if isinstance(spec, Report) else analyze(spec)
+    target = torch.device(device) if device is not None else torch.device("cpu")
+    if not force and target.type != "meta":
+        totals = report.totals()
+        refuse_if_too_big(totals["param_bytes"] + totals["buffer_bytes"], target, f"`{report.name}`'s parameters and buffers")
     if device is None:
         return SpecModule(report)
     with torch.device(device):

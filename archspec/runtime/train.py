@@ -27,7 +27,7 @@ from archspec.analysis import analyze
 from archspec.errors import ArchspecError
 from archspec.runtime import checkpoint
 from archspec.runtime.augment import StreamBatches, TensorBatches, epoch_order, pipeline
-from archspec.runtime.build import SpecModule
+from archspec.runtime.build import SpecModule, refuse_if_too_big
 from archspec.runtime.data import channel_stats, load_data
 from archspec.spec import Spec
 from archspec.spec.training import Training
@@ -193,6 +193,7 @@ def train(
     resume: bool = False,
     force: bool = False,
     quiet: bool = False,
+    force_memory: bool = False,
     log=None,
 ) -> RunResult:
     """Train ``spec``; write metrics.jsonl/csv, curves.png, last.pt and best.pt to ``run_dir``."""
@@ -216,6 +217,12 @@ def train(
 
     device = pick_device(settings.device, ranks.local if ranks.world > 1 else None)
     report = analyze(spec)
+    if not force_memory:
+        from archspec.analysis.memory import training_memory
+
+        optimizer_name = settings.optimizer.name if settings.optimizer.name != "sgd" or settings.optimizer.momentum else "sgd-nomomentum"
+        needed = training_memory(report, settings.batch_size // ranks.world, optimizer_name)["total"]
+        refuse_if_too_big(needed, device, f"training `{spec.name}` at batch {settings.batch_size // ranks.world}")
     torch.manual_seed(settings.seed)
     model = SpecModule(report).to(device)
     if report.output != model.logits_name:
@@ -242,6 +249,7 @@ def train(
     steps_per_epoch = -(-len(train_set) // settings.batch_size)
     optimizer = _optimizer(model.parameters(), settings)
     scheduler = _scheduler(optimizer, settings, steps_per_epoch)
+    steps_lr = settings.schedule.name != "constant" or settings.schedule.warmup_epochs > 0
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(settings.precision)
     scaler = torch.amp.GradScaler(device.type, enabled=settings.precision == "fp16" and device.type == "cuda")
     criterion = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
@@ -274,7 +282,9 @@ def train(
             batches = Batches(train_set, per_rank, device, mean, std, transform, order)
             task = progress.add_task(f"epoch {epoch}/{settings.epochs}", total=len(batches))
             net.train()
-            sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss·n, correct, n
+            loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+            correct = torch.zeros((), dtype=torch.int64, device=device)
+            seen = 0
             for step, (x, y) in enumerate(batches, 1):
                 if settings.channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
@@ -289,17 +299,21 @@ def train(
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)
                 scaler.update()
-                scheduler.step()
-                sums += torch.stack([loss.detach().double() * len(y), (logits.argmax(1) == y).sum().double(), torch.tensor(len(y), dtype=torch.float64, device=device)])
+                if steps_lr:
+                    scheduler.step()
+                loss_sum += loss.detach() * len(y)  # on the device: no synchronisation per step
+                correct += (logits.argmax(1) == y).sum()
+                seen += len(y)
                 progress.advance(task)
             train_seconds = time.perf_counter() - began
-            loss_n, correct, n = ranks.sum(sums).tolist()
+            totals = torch.stack([loss_sum, correct.double(), torch.tensor(float(seen), dtype=torch.float64, device=device)])
+            loss_n, n_correct, n = ranks.sum(totals).tolist()
             test_loss, test_acc = _evaluate(net, test_set, per_rank, device, mean, std, ranks, plain, amp_dtype)
             progress.remove_task(task)
             row = {
                 "epoch": epoch,
                 "train_loss": loss_n / n,
-                "train_acc": correct / n,
+                "train_acc": n_correct / n,
                 "test_loss": test_loss,
                 "test_acc": test_acc,
                 "lr": optimizer.param_groups[0]["lr"],

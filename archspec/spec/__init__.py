@@ -22,8 +22,11 @@ def read_text(path: str | Path) -> str:
     """A spec file's text; IO problems raise SpecError with an E100 diagnostic."""
     try:
         return Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise SpecError([Diagnostic("E100", f"not UTF-8 text ({exc.reason} at byte {exc.start})", str(path))]) from None
+    except UnicodeDecodeError as exc:  # a bad spec, not an IO problem: a finding (exit 1) with its position
+        raw = Path(path).read_bytes()[: exc.start]
+        line = raw.count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n") + 1) + 1
+        raise SpecError([Diagnostic("E101", f"not UTF-8 text ({exc.reason} at byte {exc.start})", str(path), line, column)]) from None
     except OSError as exc:
         raise SpecError([Diagnostic("E100", f"cannot read file: {exc.strerror or exc}", str(path))]) from None
 

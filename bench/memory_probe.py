@@ -1,0 +1,51 @@
+"""Measure one spec's training-step memory on the CPU, in a fresh process (run by bench/run.py).
+
+The honest CPU proxy for ``torch.cuda.max_memory_allocated``: the process's peak
+resident memory (ru_maxrss) during two training steps, minus its resident memory
+just before the model, optimiser and batch exist. Large tensors are mmap-backed and
+returned to the system when freed, so the peak follows the live tensors closely.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize()
+
+
+def main(spec_path: str, batch: int, optimizer: str) -> None:
+    import torch
+
+    import archspec
+
+    torch.set_num_threads(1)  # one thread: no per-thread scratch buffers in the figure
+    report = archspec.analyze(archspec.load(spec_path))
+    torch.manual_seed(0)
+    make_opt = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9)}[optimizer]
+    classes = report.layer(archspec.build(report, device="meta").logits_name).output_shape[-1]
+
+    def steps(model, n: int, size: int) -> None:
+        opt = make_opt(model.parameters())
+        x = torch.randn(size, *report.input_shape)
+        y = torch.randint(0, classes, (size,))
+        for _ in range(n):
+            opt.zero_grad(set_to_none=True)
+            torch.nn.functional.cross_entropy(model.forward_logits(x), y).backward()
+            opt.step()
+
+    # warm every kernel (and the allocator) on a narrow copy first, so one-off costs are not counted:
+    # a batch of one on the same architecture, then everything freed
+    steps(archspec.build(report), 1, 1)
+    base = rss_bytes()
+    steps(archspec.build(report), 2, batch)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"measured": peak - base}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]), sys.argv[3])
