@@ -176,20 +176,29 @@ def train_step_ratio(repeat: int, batch: int, size: int) -> dict:
 def loop_overhead(train_size: int, epochs: int) -> dict:
     import tempfile
 
-    import torch
-
-    from archspec.runtime.augment import epoch_order, normalise
     from archspec.runtime.data import channel_stats, synthetic
     from archspec.runtime.train import train
 
     spec = archspec.load(ROOT / "specs" / "seed_cnn.yaml")
     overrides = {"epochs": epochs, "data.train_size": train_size, "data.test_size": 256, "augment": [], "in_memory": "yes"}
-    with tempfile.TemporaryDirectory() as run:
-        history = train(spec, run, overrides=overrides, quiet=True).history
-    ours = statistics.median(h["images_per_s"] for h in history)
-
     data = synthetic(train_size, (3, 64, 64), seed=0)
     mean, std = channel_stats(data.images)
+    hand_rates = hand_loop(spec, data, mean, std, epochs)  # before and after ours, so drift hits both alike
+    with tempfile.TemporaryDirectory() as run:
+        history = train(spec, run, overrides=overrides, quiet=True).history
+    hand_rates += hand_loop(spec, data, mean, std, epochs)
+    ours = statistics.median(h["images_per_s"] for h in history)
+    hand = statistics.median(hand_rates)
+    return {"archspec": ours, "hand": hand, "ratio": ours / hand}
+
+
+def hand_loop(spec, data, mean, std, epochs: int) -> list[float]:
+    """The minimal loop a user would write: same model, data order, Adam, batch 64; images/s per epoch."""
+    import torch
+
+    from archspec.runtime.augment import epoch_order, normalise
+
+    train_size = len(data)
     torch.manual_seed(0)
     model = archspec.build(spec)
     opt = torch.optim.Adam(model.parameters(), lr=0.003)
@@ -206,8 +215,7 @@ def loop_overhead(train_size: int, epochs: int) -> dict:
             loss.backward()
             opt.step()
         rates.append(train_size / (time.perf_counter() - start))
-    hand = statistics.median(rates)
-    return {"archspec": ours, "hand": hand, "ratio": ours / hand}
+    return rates
 
 
 def data_paths(train_size: int) -> dict:
@@ -347,15 +355,24 @@ def write(results: dict, path: Path) -> None:
 
 NOTES = """## What limits the figures that miss their target
 
+- **Static analysis of vgg16 against peers (7–8×, target 20×)**: torch builds VGG-16's 40 modules on the meta device in
+  about 16 ms, while archspec's time for a small spec is mostly fixed cost: reading the YAML into position-keeping
+  containers (~30% of it in the profile), block expansion (~20%), analysis (~30%) and the garbage collector's pass
+  once loading is done (~10%). For the deeper networks (resnet50, mobilenet_v2), where torch's per-module cost adds
+  up, archspec is 15–36× faster; torchinfo on resnet50 sits just under the target at ~15×.
 - **Memory of the two small networks (seed_cnn, lenet5) on the CPU**: their convolutions have few channels, and
   PyTorch's CPU convolution then unfolds the input (im2col) for the backward pass: a workspace of
-  in_channels·k²·H·W values per sample that the model does not count (it is an implementation detail of the
-  CPU kernel, absent on GPUs and from the mkldnn path the bigger networks take). The torchvision networks,
-  where activations and parameters dominate, are within the target.
-- **Scaling**: load + analyze is linear in its algorithms (no step walks the graph more than once per layer); the
-  10k/1k ratio above 10 comes from memory effects of the larger working set (the profile shows every function's
-  time growing alike, 11–14×, not one growing faster), and is held down by pausing the cyclic garbage
-  collector while loading and analysing.
+  in_channels·k²·H·W values per sample that the model does not count (it belongs to that CPU kernel, not to the
+  network; GPUs and the mkldnn path that the bigger networks take do not use it). The torchvision networks, where
+  activations and parameters dominate, are within the target.
+- **Training loop overhead**: the per-step work archspec adds (accuracy counting, a finite-loss check, the
+  scheduler) is a fraction of a percent of a step; what remains is run-to-run drift on this shared machine
+  (epoch to epoch the same loop varies by ±3%), which is why the hand-written loop is measured before and after.
+- **Data paths on the CPU**: without a device to copy to, the in-memory path saves only the DataLoader's worker
+  hand-off; its ≥ 5× target is for a GPU, where it also removes the host-to-device copy of every batch.
+- **Scaling**: load + analyze walks each layer a bounded number of times; the 10k/1k ratio just above 10 comes from
+  memory effects of the larger working set (every function's time grows alike in the profile), held down by pausing
+  the cyclic garbage collector while loading and analysing.
 """
 
 
