@@ -209,6 +209,21 @@ POSITIVE: dict[str, tuple[str, int, int, str, list[str]]] = {
         "softmax_1",
         ["the output layer `softmax_1` is a softmax", "logits"],
     ),
+    # 10^6 inputs × 10^9 outputs: 10^15 parameters, about 3.6 PiB of float32
+    "W409": (
+        Y(
+            """
+            archspec: 1
+            input: [1000000]
+            layers:
+              - {type: linear, out_features: 1000000000}
+            """
+        ),
+        4,
+        5,
+        "linear_1",
+        ["of parameters", "largest: `linear_1`", "no device holds that"],
+    ),
     # conv 3x3 (RF 3) -> relu -> flatten of an 8x8 input
     "I503": (
         Y(
@@ -534,6 +549,19 @@ NEGATIVE = [
             """
         ),
         id="I503-field-covers-input",
+    ),
+    # a big but real classifier: 25,088 × 4,096 (VGG's first fully-connected layer, 411 MB) is not absurd
+    pytest.param(
+        "W409",
+        Y(
+            """
+            archspec: 1
+            input: [25088]
+            layers:
+              - {type: linear, out_features: 4096}
+            """
+        ),
+        id="W409-vgg-sized-layer",
     ),
 ]
 
