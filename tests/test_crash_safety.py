@@ -40,7 +40,7 @@ def test_sigkill_at_random_moments_always_resumes(tmp_path):
     run = tmp_path / "killed"
     rng = random.Random(11)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    for attempt in range(4):
+    for _ in range(4):
         resume = (run / "last.pt").exists()
         proc = subprocess.Popen(train_cmd(run, *(["--resume"] if resume else ["--force"])), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(1.0, 4.0))

@@ -84,7 +84,7 @@ def check_receptive_fields(spec: dict) -> int:
         out = values[info.name]
         unit = (out.shape[2] // 2, out.shape[3] // 2)
         expected = []
-        for axis, (rf, i) in enumerate(zip(info.rf, unit)):
+        for rf, i in zip(info.rf, unit):
             start = -rf.padding + i * rf.stride
             expected.append((start, start + rf.size - 1))
         if any(lo < 0 or hi > x.shape[2 + a] - 1 for a, (lo, hi) in enumerate(expected)):

@@ -80,7 +80,7 @@ def _unsuppressed(diagnostics: list[Diagnostic], text: str, spec) -> list[Diagno
         if not m or _FILE_NOQA.match(lines[line_no - 1]):
             return False
         if m.group("colon") and not m.group("codes"):
-            return False  # `# noqa: W4O1`: a mistyped code silences nothing rather than everything
+            return False  # a noqa colon followed by a mistyped code (W4O1) silences nothing, not everything
         codes = _codes(m.group("codes")) if m.group("codes") else {ALL}
         return ALL in codes or code in codes
 

@@ -50,6 +50,9 @@ class Mark(NamedTuple):
     column: int  # 1-based
 
 
+NO_MARK = Mark(0, 0)
+
+
 def _mark(node: yaml.Node) -> Mark:
     return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
 
@@ -59,7 +62,7 @@ class YDict(dict):
 
     __slots__ = ("mark", "key_marks", "value_marks")
 
-    def __init__(self, mark: Mark = Mark(0, 0)):
+    def __init__(self, mark: Mark = NO_MARK):
         super().__init__()
         self.mark = mark
         self.key_marks: dict[Any, Mark] = {}
@@ -76,7 +79,7 @@ class YList(list):
 
     __slots__ = ("mark", "item_marks")
 
-    def __init__(self, mark: Mark = Mark(0, 0)):
+    def __init__(self, mark: Mark = NO_MARK):
         super().__init__()
         self.mark = mark
         self.item_marks: list[Mark] = []

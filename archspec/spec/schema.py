@@ -15,7 +15,7 @@ from pydantic import TypeAdapter
 from archspec.layers import KIND_BY_TYPE, Layer
 from archspec.spec.model import SpecFile
 
-SCHEMA_ID = "https://archspec.dev/schema/v1.json"
+SCHEMA_ID = "urn:archspec:spec-format:1"
 PARAM_REF = {"type": "string", "pattern": r"^\$[A-Za-z_][A-Za-z0-9_]*$", "description": "A block parameter."}
 
 

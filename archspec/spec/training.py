@@ -10,7 +10,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from archspec.layers.fields import Bool, Float, NonNegInt, PosInt, Probability
+from archspec.layers.fields import Bool, NonNegInt, PosInt, Probability
 
 Pair = tuple[float, float]
 
