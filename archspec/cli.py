@@ -14,6 +14,7 @@ import traceback
 from archspec import __version__
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+_EXTRAS = {"torch": "torch", "torchvision": "torch", "matplotlib": "torch", "pygraphviz": "diagram"}  # module -> extra
 
 
 class _Parser(argparse.ArgumentParser):
@@ -466,7 +467,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
-    except Exception:  # a bug in archspec, never a user's mistake: say so, keep the trace for the report
+    except Exception as exc:
+        missing = exc.name.split(".")[0] if isinstance(exc, ModuleNotFoundError) and exc.name else None
+        if missing in _EXTRAS:  # an optional dependency, not a bug
+            print(f"archspec: `{args.command}` needs {missing}: pip install 'archspec[{_EXTRAS[missing]}]'", file=sys.stderr)
+            return EXIT_ERROR
+        # a bug in archspec, never a user's mistake: say so, keep the trace for the report
         print("archspec: internal error (please report it with the spec that caused it):", file=sys.stderr)
         traceback.print_exc()
         return EXIT_ERROR

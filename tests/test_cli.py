@@ -173,3 +173,21 @@ def test_console_script_lint_exit_codes(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "archspec", "lint", str(spec)], capture_output=True, text=True)
     assert (ok.returncode, bad.returncode) == (0, 1)
     assert "Traceback" not in bad.stderr + bad.stdout
+
+
+def test_a_missing_extra_is_named_not_a_traceback(capsys, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_torch(name, *args, **kw):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(f"No module named '{name}'", name=name)
+        return real_import(name, *args, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", no_torch)
+    for module in [m for m in sys.modules if m.startswith("archspec.runtime")]:
+        monkeypatch.delitem(sys.modules, module)
+    assert main(["train", str(SPECS / "seed_cnn.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "needs torch: pip install 'archspec[torch]'" in err and "Traceback" not in err
