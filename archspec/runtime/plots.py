@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import matplotlib
@@ -31,8 +32,11 @@ def curves(history: list[dict], path: str | Path, title: str, verdict: dict | No
     loss_ax.legend(loc="best", fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path)
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, format="png")  # then renamed: a killed run never leaves half a picture
     plt.close(fig)
+    os.replace(tmp, path)
 
 
 def confusion(matrix, classes: list[str], path: str | Path, title: str) -> None:

@@ -210,6 +210,9 @@ def train(
         settings = settings_for(spec, overrides)
         if ranks.main:
             _prepare_run_dir(run_dir, force)
+    if ranks.main and run_dir.is_dir():
+        for stale in run_dir.glob(".*.tmp"):  # half-written files of a killed run (never the real ones)
+            stale.unlink(missing_ok=True)
     if ranks.world > 1 and not torch_dist.is_initialized():
         torch_dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     if settings.batch_size % ranks.world:
@@ -342,13 +345,15 @@ def train(
                     "std": std,
                     "classes": train_set.classes,
                 }
-                checkpoint.save(payload, run_dir / "last.pt")
-                if improved:
-                    checkpoint.save(payload, run_dir / "best.pt")
+                # metrics first, checkpoint last: a kill in between leaves metrics one epoch ahead of last.pt,
+                # never behind it, and --resume rewrites them from the checkpoint's history
                 _write_metrics(history, run_dir)
                 from archspec.runtime.plots import curves
 
                 curves(history, run_dir / "curves.png", f"{spec.name}: loss and accuracy per epoch", result.verdict)
+                if improved:
+                    checkpoint.save(payload, run_dir / "best.pt")
+                checkpoint.save(payload, run_dir / "last.pt")
             if result.verdict["overfitting"] and result.verdict["rising_test_loss_epochs"] == 3:  # say it once, live
                 say(f"warning: over-fitting — test loss above its minimum (epoch {result.verdict['overfitting_from']}) while training loss falls")
             patience = settings.early_stopping
