@@ -12,10 +12,8 @@ DOT needs only the pure-Python ``graphviz`` package; SVG/PNG/PDF need Graphviz i
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +21,7 @@ import graphviz
 
 from archspec.analysis.report import Report
 from archspec.errors import ArchspecError
+from archspec.fileio import write_atomically
 from archspec.graph import INPUT
 from archspec.layers import LayerBase, fmt_shape
 from archspec.layers.conv import Conv2d
@@ -312,7 +311,7 @@ def render(source: str, path: str | Path, fmt: str | None = None) -> Path:
         data = source.encode("utf-8")
     else:
         data = _graphviz_render(source, fmt)
-    _write_atomically(path, data)
+    write_atomically(path, data)
     return path
 
 
@@ -334,18 +333,3 @@ def _graphviz_render(source: str, fmt: str) -> bytes:
         )
     args = [dot, f"-T{fmt}"] + (["-Gdpi=144"] if fmt == "png" else [])
     return subprocess.run(args, input=source.encode("utf-8"), capture_output=True, check=True).stdout
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a drawing is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -9,14 +9,13 @@ nothing else. It is refused for a spec whose text hashes differently.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from archspec.errors import ArchspecError
+from archspec.fileio import atomic_file
 
 FORMAT = 1
 
@@ -30,23 +29,9 @@ def spec_hash(text: str) -> str:
 
 
 def save(state: dict[str, Any], path: str | Path) -> None:
-    """Write ``state`` to ``path`` atomically: a temporary file, fsync, rename, fsync of the folder."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save({"format": FORMAT, **state}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    """Write ``state`` to ``path`` atomically (see archspec.fileio.atomic_file)."""
+    with atomic_file(path) as handle:
+        torch.save({"format": FORMAT, **state}, handle)
 
 
 def load(path: str | Path, text: str | None = None) -> dict[str, Any]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only; never a window
 import matplotlib.pyplot as plt  # noqa: E402
+
+from archspec.fileio import atomic_file  # noqa: E402
 
 
 def curves(history: list[dict], path: str | Path, title: str, verdict: dict | None = None) -> None:
@@ -22,9 +23,17 @@ def curves(history: list[dict], path: str | Path, title: str, verdict: dict | No
         ax.set_title(label)
         ax.grid(alpha=0.3)
         if verdict and verdict.get("best_epoch") is not None:
-            ax.axvline(verdict["best_epoch"], color="#2ca02c", linestyle="--", linewidth=1, label=f"best test epoch ({verdict['best_epoch']})")
+            ax.axvline(
+                verdict["best_epoch"],
+                color="#2ca02c",
+                linestyle="--",
+                linewidth=1,
+                label=f"best test epoch ({verdict['best_epoch']})",
+            )
         if verdict and verdict.get("overfitting_from") is not None:
-            ax.axvspan(verdict["overfitting_from"], epochs[-1], color="#ff7f0e", alpha=0.12, label="test loss rising, train loss falling")
+            ax.axvspan(
+                verdict["overfitting_from"], epochs[-1], color="#ff7f0e", alpha=0.12, label="test loss rising, train loss falling"
+            )
         if len(epochs) < 15:
             ax.set_xticks(epochs)
     acc_ax.set_ylim(0, 1)
@@ -32,11 +41,9 @@ def curves(history: list[dict], path: str | Path, title: str, verdict: dict | No
     loss_ax.legend(loc="best", fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png")  # then renamed: a killed run never leaves half a picture
+    with atomic_file(path) as handle:  # a killed run never leaves half a picture
+        fig.savefig(handle, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def confusion(matrix, classes: list[str], path: str | Path, title: str) -> None:
@@ -56,7 +63,15 @@ def confusion(matrix, classes: list[str], path: str | Path, title: str) -> None:
         for i in range(len(classes)):
             for j in range(len(classes)):
                 if counts[i, j]:
-                    ax.text(j, i, int(counts[i, j]), ha="center", va="center", fontsize=7, color="white" if shares[i, j] > 0.5 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        int(counts[i, j]),
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="white" if shares[i, j] > 0.5 else "black",
+                    )
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
     ax.set_title(title)
     fig.tight_layout()

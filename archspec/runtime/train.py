@@ -25,9 +25,10 @@ from torch import nn
 
 from archspec.analysis import analyze
 from archspec.errors import ArchspecError
+from archspec.fileio import write_atomically
 from archspec.runtime import checkpoint
 from archspec.runtime.augment import StreamBatches, TensorBatches, epoch_order, pipeline
-from archspec.runtime.build import SpecModule, refuse_if_too_big
+from archspec.runtime.build import SpecModule, available_memory, refuse_if_too_big
 from archspec.runtime.data import channel_stats, load_data
 from archspec.spec import Spec
 from archspec.spec.training import Training
@@ -142,7 +143,9 @@ def _scheduler(optimizer, settings: Training, steps_per_epoch: int):
 def _optimizer(params, settings: Training):
     o = settings.optimizer
     if o.name == "sgd":
-        return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov and o.momentum > 0, weight_decay=o.weight_decay)
+        return torch.optim.SGD(
+            params, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov and o.momentum > 0, weight_decay=o.weight_decay
+        )
     if o.name == "adamw":
         return torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay)
     return torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay)
@@ -223,7 +226,9 @@ def train(
     if not force_memory:
         from archspec.analysis.memory import training_memory
 
-        optimizer_name = settings.optimizer.name if settings.optimizer.name != "sgd" or settings.optimizer.momentum else "sgd-nomomentum"
+        optimizer_name = (
+            settings.optimizer.name if settings.optimizer.name != "sgd" or settings.optimizer.momentum else "sgd-nomomentum"
+        )
         needed = training_memory(report, settings.batch_size // ranks.world, optimizer_name)["total"]
         refuse_if_too_big(needed, device, f"training `{spec.name}` at batch {settings.batch_size // ranks.world}")
     torch.manual_seed(settings.seed)
@@ -311,7 +316,7 @@ def train(
             train_seconds = time.perf_counter() - began
             totals = torch.stack([loss_sum, correct.double(), torch.tensor(float(seen), dtype=torch.float64, device=device)])
             loss_n, n_correct, n = ranks.sum(totals).tolist()
-            test_loss, test_acc = _evaluate(net, test_set, per_rank, device, mean, std, ranks, plain, amp_dtype)
+            test_loss, test_acc = _evaluate(net, test_set, per_rank, device, mean, std, ranks, plain, amp_dtype, Batches)
             progress.remove_task(task)
             row = {
                 "epoch": epoch,
@@ -355,7 +360,9 @@ def train(
                     checkpoint.save(payload, run_dir / "best.pt")
                 checkpoint.save(payload, run_dir / "last.pt")
             if result.verdict["overfitting"] and result.verdict["rising_test_loss_epochs"] == 3:  # say it once, live
-                say(f"warning: over-fitting — test loss above its minimum (epoch {result.verdict['overfitting_from']}) while training loss falls")
+                say(
+                    f"warning: over-fitting — test loss above its minimum (epoch {result.verdict['overfitting_from']}) while training loss falls"
+                )
             patience = settings.early_stopping
             if patience and result.verdict["rising_test_loss_epochs"] >= patience:
                 result.stopped = f"early stopping: test loss rose {patience} epochs in a row while training loss fell"
@@ -379,29 +386,29 @@ def _rank_order(order: torch.Tensor, batch: int, ranks: Ranks) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _evaluate(net, data, batch, device, mean, std, ranks, loss_fn, amp_dtype) -> tuple[float, float]:
+def _evaluate(net, data, batch, device, mean, std, ranks, loss_fn, amp_dtype, Batches) -> tuple[float, float]:
+    """Test loss and accuracy (this rank's share of the test set, summed over ranks), without augmentation."""
     net.eval()
     order = torch.arange(len(data))[ranks.rank :: ranks.world]
     sums = torch.zeros(3, dtype=torch.float64, device=device)
-    for x, y in TensorBatches(data, batch, device, mean, std, None, order) if _fits(data, device) else StreamBatches(data, batch, device, mean, std, None, order):
+    for x, y in Batches(data, batch, device, mean, std, None, order):
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             logits = net(x).float()
-        sums += torch.stack([loss_fn(logits, y).double(), (logits.argmax(1) == y).sum().double(), torch.tensor(len(y), dtype=torch.float64, device=device)])
+        sums += torch.stack(
+            [
+                loss_fn(logits, y).double(),
+                (logits.argmax(1) == y).sum().double(),
+                torch.tensor(len(y), dtype=torch.float64, device=device),
+            ]
+        )
     loss_sum, correct, n = ranks.sum(sums).tolist()
     return loss_sum / n, correct / n
 
 
 def _fits(data, device: torch.device) -> bool:
     """Hold the set on the device when it takes under a quarter of the free memory there."""
-    need = data.images.numel() * data.images.element_size()
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return need < free / 4
-    try:
-        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        free = 8 * 2**30
-    return need < free / 4
+    free = available_memory(device)
+    return data.images.numel() * data.images.element_size() < (free if free is not None else 8 * 2**30) / 4
 
 
 def _prepare_run_dir(run_dir: Path, force: bool) -> None:
@@ -421,9 +428,7 @@ def _write_metrics(history: list[dict], run_dir: Path) -> None:
     writer.writeheader()
     writer.writerows({k: row[k] for k in METRIC_KEYS} for row in history)
     for name, text in (("metrics.jsonl", lines), ("metrics.csv", buffer.getvalue())):
-        tmp = run_dir / f".{name}.tmp"
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, run_dir / name)
+        write_atomically(run_dir / name, text.encode("utf-8"))
 
 
 def _epoch_line(row: dict, epochs: int) -> str:
@@ -458,4 +463,11 @@ def _progress(disabled: bool):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
