@@ -1,13 +1,18 @@
-"""Pure size and receptive-field arithmetic, one axis at a time.
+"""Pure size and receptive-field arithmetic: per axis, and one window rule over N spatial axes.
 
-These are the formulas of the PyTorch documentation for Conv2d / MaxPool2d /
-AvgPool2d / AdaptiveAvgPool2d, and of Araujo, Norris & Sim, "Computing Receptive
+These are the formulas of the PyTorch documentation for ConvNd / MaxPoolNd /
+AvgPoolNd / AdaptiveAvgPoolNd, and of Araujo, Norris & Sim, "Computing Receptive
 Fields of Convolutional Neural Networks", Distill 2019, for receptive fields.
 Everything here works on Python ints, so huge sizes never overflow.
+
+``Window`` is the one rule every sliding-window kind of every rank uses (as ONNX's
+``convPoolShapeInference`` serves Conv and every pool): output sizes, the positions
+a window never reads, the receptive-field step and the MACs, axis by axis.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import NamedTuple
 
 
@@ -120,6 +125,19 @@ class RF(NamedTuple):
             self.padding + padding * self.stride,
         )
 
+    def across(self, positions: int) -> "RF":
+        """The field of a unit that mixes all ``positions`` units of an axis (softmax over it, attention).
+
+        Every output unit then sees the same input span: stride 0 says so, and a later
+        window cannot widen it.
+
+        >>> RF(3, 1, 1).across(8)                 # softmax over 8 columns after a 3-wide conv
+        RF(size=10, stride=0, padding=1)
+        >>> RF(3, 1, 1).across(8).through(3)      # nothing more to see
+        RF(size=10, stride=0, padding=1)
+        """
+        return RF(self.size + (positions - 1) * self.stride, 0, self.padding)
+
     @staticmethod
     def union(fields: list["RF"]) -> "RF":
         """Field of a unit that merges several paths (add, concat): the span of all of them.
@@ -139,7 +157,86 @@ class RF(NamedTuple):
 INITIAL_RF = RF(1, 1, 0)
 
 
-def product(values) -> int:
+class Window(NamedTuple):
+    """A sliding window over N spatial axes, one value per axis; ``padding`` is the leading padding.
+
+    >>> w = Window(kernel=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1))
+    >>> w.rank, w.spans
+    (2, (3, 3))
+    """
+
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    dilation: tuple[int, ...] = ()
+
+    @property
+    def rank(self) -> int:
+        return len(self.kernel)
+
+    @property
+    def dilations(self) -> tuple[int, ...]:
+        return self.dilation or (1,) * self.rank
+
+    @property
+    def spans(self) -> tuple[int, ...]:
+        """Extent of the (dilated) window on each axis."""
+        return tuple(effective_kernel(k, d) for k, d in zip(self.kernel, self.dilations))
+
+    def output_sizes(self, sizes: Iterable[int], ceil_mode: bool = False) -> tuple[int, ...]:
+        """Output length on every axis (symmetric padding), possibly below one.
+
+        >>> Window((3,), (1,), (1,)).output_sizes((16000,))                       # 1-D, 'same'-like
+        (16000,)
+        >>> Window((3, 7, 7), (1, 2, 2), (1, 3, 3)).output_sizes((16, 112, 112))  # r3d_18's stem
+        (16, 56, 56)
+        >>> Window((2, 2), (2, 2), (0, 0)).output_sizes((5, 5), ceil_mode=True)
+        (3, 3)
+        """
+        return tuple(
+            window_output_size(n, k, s, p, d, ceil_mode)
+            for n, k, s, p, d in zip(sizes, self.kernel, self.stride, self.padding, self.dilations)
+        )
+
+    def dropped(self, sizes: Iterable[int], outs: Iterable[int]) -> tuple[int, ...]:
+        """Input positions at the far end of each axis that no window reads, given the output sizes.
+
+        >>> Window((2, 2), (2, 2), (0, 0)).dropped((5, 4), (2, 2))
+        (1, 0)
+        """
+        return tuple(
+            max(0, n - 1 - ((o - 1) * s + span - 1 - p)) if o > 0 else 0
+            for n, o, s, p, span in zip(sizes, outs, self.stride, self.padding, self.spans)
+        )
+
+    def strides_past_kernel(self) -> bool:
+        """Does some axis step further than the window reaches (leaving positions unread)?
+
+        >>> Window((1, 1), (2, 2), (0, 0)).strides_past_kernel(), Window((3,), (2,), (1,)).strides_past_kernel()
+        (True, False)
+        """
+        return any(s > span for s, span in zip(self.stride, self.spans))
+
+    def field(self, fields: Iterable[RF]) -> tuple[RF, ...]:
+        """The receptive field after this window, axis by axis.
+
+        >>> Window((3, 3), (2, 2), (1, 1)).field((RF(7, 2, 3), RF(7, 2, 3)))
+        (RF(size=11, stride=4, padding=5), RF(size=11, stride=4, padding=5))
+        """
+        return tuple(
+            rf.through(k, s, p, d) for rf, k, s, p, d in zip(fields, self.kernel, self.stride, self.padding, self.dilations)
+        )
+
+    def macs(self, out_shape: Iterable[int], inputs_per_output: int) -> int:
+        """Multiply-accumulates of a convolution: each output value reads ``inputs_per_output`` channels x the kernel.
+
+        >>> Window((3, 3), (1, 1), (1, 1)).macs((4, 64, 64), 3)   # the seed's conv1: 4·64·64 · 3·3·3
+        442368
+        """
+        return product(out_shape) * inputs_per_output * product(self.kernel)
+
+
+def product(values: Iterable[int]) -> int:
     """Product of ints (1 for none), exact at any size.
 
     >>> product((3, 64, 64)), product(())

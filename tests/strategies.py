@@ -14,7 +14,7 @@ ACTIVATIONS = ["relu", "relu6", "leakyrelu", "elu", "gelu", "silu", "hardswish",
 
 @st.composite
 def window(draw, size: int, allow_same: bool):
-    """kernel/stride/padding/dilation for one conv or pool over a size×size map."""
+    """kernel/stride/padding/dilation for one conv or pool over a map whose smallest side is ``size``."""
     k = draw(st.integers(1, 5))
     d = draw(st.sampled_from([1, 1, 1, 2]))
     s = draw(st.sampled_from([1, 1, 2, 3]))
@@ -34,29 +34,29 @@ def _span(size: int, k: int, s: int, p, d: int, ceil: bool = False) -> int:
     return max(0, (-(-span // s) if ceil else span // s) + 1)
 
 
+def _spans(sizes: tuple[int, ...], ks, s: int, p, d: int, ceil: bool = False) -> tuple[int, ...]:
+    ks = ks if isinstance(ks, list) else [ks] * len(sizes)
+    return tuple(_span(n, k, s, p, d, ceil) for n, k in zip(sizes, ks))
+
+
+#: spatial ranks the generator draws, and the ranks whose convolution it knows
+RANKS = [1, 2, 2, 2, 3]
+CONV_RANKS = (1, 2)
+
+
 @st.composite
-def layer(draw, shape: tuple[int, int, int]):
-    """One random layer after a C×H×W tensor; returns (fields, rough next shape)."""
-    c, h, w = shape
-    kind = draw(
-        st.sampled_from(
-            ["conv2d"] * 4
-            + [
-                "maxpool2d",
-                "avgpool2d",
-                "batchnorm2d",
-                "act",
-                "act",
-                "dropout",
-                "dropout2d",
-                "localresponsenorm",
-                "identity",
-                "adaptiveavgpool2d",
-            ]
-        )
-    )
-    if kind == "conv2d":
-        k, s, p, d = draw(window(min(h, w), allow_same=True))
+def layer(draw, shape: tuple[int, ...]):
+    """One random layer after a C×(spatial) tensor of 1 to 3 spatial axes; returns (fields, rough next shape)."""
+    c, sizes = shape[0], shape[1:]
+    n = len(sizes)
+    kinds = ["maxpool", "avgpool", "batchnorm", "act", "act", "dropout", "channel_dropout", "identity", "adaptive", "softmax"]
+    if n in CONV_RANKS:
+        kinds += ["conv"] * 4
+    if n == 2:
+        kinds.append("localresponsenorm")
+    kind = draw(st.sampled_from(kinds))
+    if kind == "conv":
+        k, s, p, d = draw(window(min(sizes), allow_same=True))
         groups = draw(st.sampled_from([1, 1, 1, "depthwise", "divisor"]))
         if groups == "divisor":
             groups = draw(st.sampled_from([g for g in range(1, c + 1) if c % g == 0]))
@@ -65,7 +65,7 @@ def layer(draw, shape: tuple[int, int, int]):
         else:
             out = groups * draw(st.integers(1, 3))
         fields = {
-            "type": "conv2d",
+            "type": f"conv{n}d",
             "out_channels": out,
             "kernel_size": k,
             "stride": s,
@@ -74,63 +74,83 @@ def layer(draw, shape: tuple[int, int, int]):
             "groups": groups,
             "bias": draw(st.booleans()),
         }
-        if draw(st.integers(0, 4)) == 0:  # a rectangular kernel now and then
-            fields["kernel_size"] = [k, max(1, k - 1)]
-        return fields, (out, _span(h, k, s, p, d), _span(w, k, s, p, d))
-    if kind in ("maxpool2d", "avgpool2d"):
-        k, s, p, d = draw(window(min(h, w), allow_same=False))
+        if n > 1 and draw(st.integers(0, 4)) == 0:  # a rectangular kernel now and then
+            fields["kernel_size"] = [k] * (n - 1) + [max(1, k - 1)]
+        return fields, (out, *_spans(sizes, fields["kernel_size"], s, p, d))
+    if kind in ("maxpool", "avgpool"):
+        k, s, p, d = draw(window(min(sizes), allow_same=False))
         k = max(k, 2 * p)  # torch: padding at most half the kernel
         ceil = draw(st.booleans())
-        fields = {"type": kind, "kernel_size": k, "stride": s, "padding": p, "ceil_mode": ceil}
-        if kind == "maxpool2d":
+        fields = {"type": f"{kind}{n}d", "kernel_size": k, "stride": s, "padding": p, "ceil_mode": ceil}
+        if kind == "maxpool":
             fields["dilation"] = d
-            if 2 * p > d * (k - 1) + 1:
-                fields["padding"] = p = 0
         else:
             d = 1
             fields["count_include_pad"] = draw(st.booleans())
-        return fields, (c, _span(h, k, s, p, d, ceil), _span(w, k, s, p, d, ceil))
-    if kind == "adaptiveavgpool2d":
-        out = draw(st.integers(1, max(1, min(h, w))))
-        return {"type": "adaptiveavgpool2d", "output_size": out}, (c, out, out)
+        return fields, (c, *_spans(sizes, k, s, p, d, ceil))
+    if kind == "adaptive":
+        out = draw(st.integers(1, max(1, min(sizes))))
+        return {"type": f"adaptive{draw(st.sampled_from(['avg', 'max']))}pool{n}d", "output_size": out}, (c, *[out] * n)
     if kind == "act":
         return {"type": draw(st.sampled_from(ACTIVATIONS))}, shape
+    if kind == "softmax":  # over the channels, or over one spatial axis
+        return {"type": draw(st.sampled_from(["softmax", "log_softmax"])), "axis": draw(st.integers(-n - 1, n))}, shape
     if kind == "localresponsenorm":
         return {"type": kind, "size": draw(st.integers(1, 5)), "k": 2.0}, shape
-    if kind in ("dropout", "dropout2d"):
-        return {"type": kind, "p": draw(st.sampled_from([0.0, 0.1, 0.5]))}, shape
-    if kind == "batchnorm2d":
-        return {"type": kind, "affine": draw(st.booleans())}, shape
+    if kind in ("dropout", "channel_dropout"):
+        name = "dropout" if kind == "dropout" else f"dropout{n}d"
+        return {"type": name, "p": draw(st.sampled_from([0.0, 0.1, 0.5]))}, shape
+    if kind == "batchnorm":
+        return {"type": f"batchnorm{n}d", "affine": draw(st.booleans())}, shape
     return {"type": kind}, shape
 
 
-@st.composite
-def network(draw, max_layers: int = 7):
-    """A spec dict: a chain with optional residual adds and concats, then an optional head."""
+#: every layer type the generator can draw (the meta-test checks each kind is here)
+GENERATED_TYPES = frozenset(
+    [f"{k}{n}d" for n in CONV_RANKS for k in ("conv",)]
+    + [f"{k}{n}d" for n in (1, 2, 3) for k in ("maxpool", "avgpool", "adaptiveavgpool", "adaptivemaxpool", "globalavgpool",
+                                               "globalmaxpool", "batchnorm", "dropout")]
+    + ACTIVATIONS
+    + ["softmax", "log_softmax", "localresponsenorm", "dropout", "identity", "flatten", "linear", "add", "concat", "batchnorm1d"]
+)
+
+
+def _input_shape(draw, n: int) -> tuple[int, ...]:
     c = draw(st.integers(1, 4))
+    if n == 1:
+        return (c, draw(st.integers(8, 40)))
+    if n == 3:
+        return (c, *[draw(st.integers(3, 8)) for _ in range(3)])
     h = draw(st.integers(6, 20))
-    w = draw(st.sampled_from([h, draw(st.integers(6, 20))]))
-    shape = (c, h, w)
+    return (c, h, draw(st.sampled_from([h, draw(st.integers(6, 20))])))
+
+
+@st.composite
+def network(draw, max_layers: int = 7, ranks: list[int] | None = None):
+    """A spec dict: a chain with optional residual adds and concats, then an optional head."""
+    n = draw(st.sampled_from(ranks or RANKS))
+    shape = _input_shape(draw, n)
+    input_shape = shape
     layers: list[dict] = []
     for index in range(draw(st.integers(1, max_layers))):
         prev = layers[-1]["name"] if layers else "input"
-        if layers and shape[1] >= 3 and shape[2] >= 3 and draw(st.integers(0, 5)) == 0:
-            # a branch of two convs from `prev`, merged by add (same channels) or concat
-            merge = draw(st.sampled_from(["add", "concat"]))
+        if n in CONV_RANKS and layers and min(shape[1:]) >= 3 and draw(st.integers(0, 5)) == 0:
+            # a branch of two convs from `prev`, merged by add (same channels) or concat (channels or, now and then, space)
+            merge = draw(st.sampled_from(["add", "concat", "concat", "concat_space"]))
             k = draw(st.sampled_from([1, 3]))
-            outs = (shape[0], shape[0]) if merge == "add" else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-            a = {
-                "type": "conv2d",
-                "name": f"n{index}a",
-                "inputs": prev,
-                "out_channels": outs[0],
-                "kernel_size": k,
-                "padding": k // 2,
-            }
-            b = {"type": "conv2d", "name": f"n{index}b", "inputs": prev, "out_channels": outs[1], "kernel_size": 3, "padding": 1}
-            m = {"type": merge, "name": f"n{index}", "inputs": [f"n{index}a", f"n{index}b"]}
+            same = merge == "add" or merge == "concat_space"
+            outs = (shape[0], shape[0]) if same else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+            conv = f"conv{n}d"
+            a = {"type": conv, "name": f"n{index}a", "inputs": prev, "out_channels": outs[0], "kernel_size": k, "padding": k // 2}
+            b = {"type": conv, "name": f"n{index}b", "inputs": prev, "out_channels": outs[1], "kernel_size": 3, "padding": 1}
+            m = {"type": "add" if merge == "add" else "concat", "name": f"n{index}", "inputs": [f"n{index}a", f"n{index}b"]}
+            if merge == "concat_space":
+                axis = draw(st.integers(1, n))
+                m["axis"] = axis
+                shape = tuple(2 * d if i == axis else d for i, d in enumerate(shape))
+            else:
+                shape = (sum(outs) if merge == "concat" else shape[0], *shape[1:])
             layers += [a, b, m]
-            shape = (sum(outs) if merge == "concat" else shape[0], shape[1], shape[2])
             continue
         fields, shape = draw(layer(shape))
         fields["name"] = f"n{index}"
@@ -142,6 +162,6 @@ def network(draw, max_layers: int = 7):
         layers.append({"type": "flatten", "name": "flat"})
         layers.append({"type": "linear", "name": "fc", "out_features": draw(st.integers(1, 5))})
     elif head == "gap":
-        layers.append({"type": "globalavgpool2d", "name": "gap"})
+        layers.append({"type": f"global{draw(st.sampled_from(['avg', 'max']))}pool{n}d", "name": "gap"})
         layers.append({"type": "linear", "name": "fc", "out_features": draw(st.integers(1, 5))})
-    return {"archspec": 1, "name": "random", "input": [c, h, w], "layers": layers}
+    return {"archspec": 1, "name": "random", "input": list(input_shape), "layers": layers}

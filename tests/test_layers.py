@@ -28,8 +28,28 @@ TABLE = [
     ({"type": "conv2d", "out_channels": 3, "kernel_size": 4, "padding": "same"}, [(2, 7, 7)], (3, 7, 7), 99, 0, 4_704),
     ({"type": "conv2d", "out_channels": 1, "kernel_size": 3, "padding": "valid"}, [(1, 5, 5)], (1, 3, 3), 10, 0, 81),
     ({"type": "conv2d", "out_channels": 64, "kernel_size": 11, "stride": 4, "padding": 2}, [(3, 224, 224)], (64, 55, 55), 23_296, 0, 70_276_800),
+    # 1-D: (100+2-3)//2+1 = 50; 8·4·3+8 = 104 params; 8·50 outputs · 4·3
+    ({"type": "conv1d", "out_channels": 8, "kernel_size": 3, "stride": 2, "padding": 1}, [(4, 100)], (8, 50), 104, 0, 4_800),
+    # M5's stem on one second of 16 kHz audio: (16000-80)//16+1 = 996; 32·80+32 params; 32·996 · 80
+    ({"type": "conv1d", "out_channels": 32, "kernel_size": 80, "stride": 16}, [(1, 16000)], (32, 996), 2_592, 0, 2_549_760),
+    ({"type": "conv1d", "out_channels": 6, "kernel_size": [5], "padding": "same", "groups": 3, "bias": False}, [(3, 7)], (6, 7), 30, 0, 210),
     # pooling
     ({"type": "maxpool2d", "kernel_size": 2}, [(4, 64, 64)], (4, 32, 32), 0, 0, 0),
+    ({"type": "maxpool1d", "kernel_size": 4}, [(32, 996)], (32, 249), 0, 0, 0),
+    ({"type": "maxpool1d", "kernel_size": 3, "stride": 2, "padding": 1, "dilation": 2}, [(2, 11)], (2, 5), 0, 0, 0),  # (11+2-5)//2+1
+    ({"type": "maxpool3d", "kernel_size": [1, 2, 2]}, [(4, 8, 16, 16)], (4, 8, 8, 8), 0, 0, 0),
+    ({"type": "maxpool3d", "kernel_size": 3, "stride": 2, "padding": 1}, [(2, 5, 9, 9)], (2, 3, 5, 5), 0, 0, 0),  # (5+2-3)//2+1 = 3
+    ({"type": "avgpool1d", "kernel_size": 3, "stride": 1, "padding": 1}, [(3, 10)], (3, 10), 0, 0, 0),
+    ({"type": "avgpool3d", "kernel_size": 2, "ceil_mode": True}, [(2, 5, 6, 6)], (2, 3, 3, 3), 0, 0, 0),
+    ({"type": "adaptiveavgpool1d", "output_size": 5}, [(3, 20)], (3, 5), 0, 0, 0),
+    ({"type": "adaptiveavgpool3d", "output_size": 1}, [(512, 2, 7, 7)], (512, 1, 1, 1), 0, 0, 0),
+    ({"type": "adaptivemaxpool1d", "output_size": 4}, [(2, 9)], (2, 4), 0, 0, 0),
+    ({"type": "adaptivemaxpool3d", "output_size": [2, 3, 3]}, [(1, 4, 6, 6)], (1, 2, 3, 3), 0, 0, 0),
+    ({"type": "globalavgpool1d"}, [(8, 100)], (8,), 0, 0, 0),
+    ({"type": "globalavgpool3d"}, [(512, 2, 7, 7)], (512,), 0, 0, 0),
+    ({"type": "globalmaxpool1d"}, [(8, 100)], (8,), 0, 0, 0),
+    ({"type": "globalmaxpool2d"}, [(8, 4, 5)], (8,), 0, 0, 0),
+    ({"type": "globalmaxpool3d"}, [(3, 2, 4, 5)], (3,), 0, 0, 0),
     ({"type": "maxpool2d", "kernel_size": 3, "stride": 2, "ceil_mode": True}, [(1, 6, 6)], (1, 3, 3), 0, 0, 0),
     ({"type": "maxpool2d", "kernel_size": 3, "stride": 2}, [(1, 6, 6)], (1, 2, 2), 0, 0, 0),
     ({"type": "maxpool2d", "kernel_size": 3, "stride": 2, "padding": 1}, [(64, 112, 112)], (64, 56, 56), 0, 0, 0),
@@ -44,9 +64,13 @@ TABLE = [
     ({"type": "batchnorm2d"}, [(16, 8, 8)], (16, 8, 8), 32, 33, 0),  # buffers: mean 16 + var 16 + counter 1
     ({"type": "batchnorm2d", "affine": False, "track_running_stats": False}, [(16, 8, 8)], (16, 8, 8), 0, 0, 0),
     ({"type": "batchnorm1d"}, [(10,)], (10,), 20, 21, 0),
+    ({"type": "batchnorm1d"}, [(16, 50)], (16, 50), 32, 33, 0),  # per channel of a sequence
+    ({"type": "batchnorm3d"}, [(64, 8, 56, 56)], (64, 8, 56, 56), 128, 129, 0),
     ({"type": "localresponsenorm", "size": 5, "k": 2.0}, [(96, 55, 55)], (96, 55, 55), 0, 0, 0),
     ({"type": "dropout", "p": 0.2}, [(10,)], (10,), 0, 0, 0),
     ({"type": "dropout2d", "p": 0.1}, [(3, 4, 4)], (3, 4, 4), 0, 0, 0),
+    ({"type": "dropout1d", "p": 0.1}, [(3, 4)], (3, 4), 0, 0, 0),
+    ({"type": "dropout3d", "p": 0.1}, [(3, 2, 4, 4)], (3, 2, 4, 4), 0, 0, 0),
     # activations
     *[({"type": t}, [(3, 4, 4)], (3, 4, 4), 0, 0, 0) for t in ("relu", "relu6", "elu", "silu", "hardswish", "hardsigmoid", "sigmoid", "tanh")],
     ({"type": "leakyrelu", "negative_slope": 0.2}, [(3, 4, 4)], (3, 4, 4), 0, 0, 0),
@@ -102,7 +126,16 @@ def test_every_kind_lowers():
         ({"type": "avgpool2d", "kernel_size": 3, "stride": 1, "padding": 1}, [(1, 8, 8)], Window((3, 3), (1, 1), (1, 1), (1, 1))),
         ({"type": "adaptiveavgpool2d", "output_size": 1}, [(2048, 7, 7)], Window((7, 7), (7, 7), (0, 0), (1, 1))),
         ({"type": "adaptiveavgpool2d", "output_size": 6}, [(256, 6, 6)], Window((1, 1), (1, 1), (0, 0), (1, 1))),
-        ({"type": "adaptiveavgpool2d", "output_size": 6}, [(256, 13, 13)], Receptive.LOST),  # unequal windows
+        ({"type": "adaptiveavgpool2d", "output_size": 6}, [(256, 13, 13)], Receptive.UNDEFINED),  # unequal windows
+        ({"type": "conv1d", "out_channels": 1, "kernel_size": 3, "padding": 1}, [(1, 8)], Window((3,), (1,), (1,), (1,))),
+        ({"type": "maxpool3d", "kernel_size": [1, 2, 2]}, [(1, 4, 8, 8)], Window((1, 2, 2), (1, 2, 2), (0, 0, 0), (1, 1, 1))),
+        ({"type": "globalmaxpool1d"}, [(8, 4)], Receptive.LOST),
+        # softmax over the width: each unit sees its whole row; over the channels: its own position
+        ({"type": "softmax", "axis": 2}, [(1, 8, 8)], (Receptive.KEEP, Receptive.MIX)),
+        ({"type": "softmax", "axis": -2}, [(1, 4, 8, 8)], (Receptive.KEEP, Receptive.MIX, Receptive.KEEP)),
+        ({"type": "log_softmax"}, [(10, 4, 4)], Receptive.KEEP),
+        ({"type": "concat"}, [(2, 4, 4), (3, 4, 4)], Receptive.KEEP),
+        ({"type": "concat", "axis": 2}, [(1, 8, 8), (1, 8, 8)], Receptive.UNDEFINED),  # no single (r, S, P)
         ({"type": "globalavgpool2d"}, [(8, 4, 4)], Receptive.LOST),
         ({"type": "flatten"}, [(8, 4, 4)], Receptive.LOST),
         ({"type": "linear", "out_features": 2}, [(8,)], Receptive.LOST),

@@ -498,20 +498,6 @@ NEGATIVE = [
         ),
         id="I501-exactly-half",
     ),
-    # log_softmax output is what cross-entropy training wants
-    pytest.param(
-        "I502",
-        Y(
-            """
-            archspec: 1
-            input: [4]
-            layers:
-              - {type: linear, out_features: 3}
-              - {type: log_softmax}
-            """
-        ),
-        id="I502-log-softmax",
-    ),
     # softmax in the middle, not the output
     pytest.param(
         "I502",

@@ -82,18 +82,25 @@ def check_receptive_fields(spec: dict) -> int:
         if info.rf is None:
             continue
         out = values[info.name]
-        unit = (out.shape[2] // 2, out.shape[3] // 2)
+        grid = tuple(out.shape[2:])
+        unit = tuple(n // 2 for n in grid)
         expected = []
         for rf, i in zip(info.rf, unit):
             start = -rf.padding + i * rf.stride
             expected.append((start, start + rf.size - 1))
         if any(lo < 0 or hi > x.shape[2 + a] - 1 for a, (lo, hi) in enumerate(expected)):
-            continue  # the field pokes out of the image: its extremes cannot be observed
-        (grad,) = torch.autograd.grad(out[0, :, unit[0], unit[1]].sum(), x, retain_graph=True)
+            continue  # the field pokes out of the input: its extremes cannot be observed
+        # distinct positive weights per channel, so a softmax over the channels cannot sum to a constant
+        weights = torch.arange(1, out.shape[1] + 1, dtype=x.dtype)
+        (grad,) = torch.autograd.grad((out[(0, slice(None), *unit)] * weights).sum(), x, retain_graph=True)
         seen = grad[0].abs().sum(dim=0) > 0
-        rows = seen.any(dim=1).nonzero().flatten()
-        cols = seen.any(dim=0).nonzero().flatten()
-        got = [(int(rows.min()), int(rows.max())), (int(cols.min()), int(cols.max()))]
+        if not seen.any():
+            continue  # a constant unit (softmax over a single channel): it depends on nothing to observe
+        got = []
+        for axis in range(seen.dim()):
+            others = tuple(a for a in range(seen.dim()) if a != axis)
+            hit = (seen.any(dim=others) if others else seen).nonzero().flatten()
+            got.append((int(hit.min()), int(hit.max())) if len(hit) else None)
         assert got == expected, f"layer `{info.name}`: gradient support {got}, static field {expected}\n{text}"
         checked += 1
     return checked
@@ -110,6 +117,26 @@ def test_receptive_fields_equal_gradient_support(spec):
 @given(network(max_layers=8))
 def test_receptive_fields_equal_gradient_support_many(spec):
     check_receptive_fields(spec)
+
+
+@QUICK
+@given(network(max_layers=6, ranks=[1, 3]))
+def test_receptive_fields_equal_gradient_support_1d_3d(spec):
+    event(f"layers whose field was measured: {min(check_receptive_fields(spec), 3)}+")
+
+
+@QUICK
+@given(network(ranks=[1, 3]))
+def test_static_figures_equal_torch_1d_3d(spec):
+    check_against_torch(spec)
+
+
+def test_softmax_over_a_spatial_axis_sees_the_whole_row():
+    """softmax over the width: unit (4, 4) depends on all of row 4, on nothing else (measured by gradients)."""
+    spec = {"archspec": 1, "input": [1, 8, 8], "layers": [{"type": "softmax", "name": "sm", "axis": 2}]}
+    assert check_receptive_fields(spec) == 1
+    info = archspec.analyze(archspec.loads(as_yaml(spec))).layer("sm")
+    assert [(a.size, a.stride, a.padding) for a in info.rf] == [(1, 1, 0), (8, 0, 0)]
 
 
 def test_receptive_field_check_is_not_vacuous():

@@ -1,7 +1,8 @@
 """An independent reading of spec dicts in torch, used as the oracle of the property tests.
 
 It does not use archspec: each layer dict becomes the torch.nn module a PyTorch
-user would write, sized from the actual incoming tensor, and runs in list order.
+user would write (``BUILDERS``, one entry per layer type), sized from the actual
+incoming tensor, and runs in list order.
 Its figures (output shapes, parameter and buffer counts, FLOPs/2) are torch's own.
 """
 
@@ -37,64 +38,120 @@ class Lambda(nn.Module):
         return self.fn(*xs)
 
 
+def _size(value):
+    """A per-axis field as torch takes it: an int, or a tuple."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _rank(x: torch.Tensor) -> int:
+    """Spatial axes of a batched tensor (N, C, ...)."""
+    return x.dim() - 2
+
+
+def _conv(fields: dict, x: torch.Tensor) -> nn.Module:
+    c = x.shape[1]
+    groups = c if fields.get("groups") == "depthwise" else fields.get("groups", 1)
+    conv = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[_rank(x)]
+    return conv(
+        c,
+        fields["out_channels"],
+        _size(fields["kernel_size"]),
+        stride=_size(fields.get("stride", 1)),
+        padding=_size(fields.get("padding", 0)),
+        dilation=_size(fields.get("dilation", 1)),
+        groups=groups,
+        bias=fields.get("bias", True),
+        padding_mode=fields.get("padding_mode", "zeros"),
+    )
+
+
+def _maxpool(fields: dict, x: torch.Tensor) -> nn.Module:
+    pool = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}[_rank(x)]
+    return pool(
+        _size(fields["kernel_size"]),
+        _size(fields.get("stride")),
+        _size(fields.get("padding", 0)),
+        _size(fields.get("dilation", 1)),
+        ceil_mode=fields.get("ceil_mode", False),
+    )
+
+
+def _avgpool(fields: dict, x: torch.Tensor) -> nn.Module:
+    pool = {1: nn.AvgPool1d, 2: nn.AvgPool2d, 3: nn.AvgPool3d}[_rank(x)]
+    return pool(
+        _size(fields["kernel_size"]),
+        _size(fields.get("stride")),
+        _size(fields.get("padding", 0)),
+        ceil_mode=fields.get("ceil_mode", False),
+        count_include_pad=fields.get("count_include_pad", True),
+    )
+
+
+def _adaptive(kind: str):
+    def build(fields: dict, x: torch.Tensor) -> nn.Module:
+        return getattr(nn, f"Adaptive{kind}Pool{_rank(x)}d")(_size(fields["output_size"]))
+
+    return build
+
+
+def _global(reduce: str):
+    def build(fields: dict, x: torch.Tensor) -> nn.Module:
+        dims = tuple(range(2, x.dim()))
+        return Lambda(lambda x: x.mean(dim=dims) if reduce == "mean" else x.amax(dim=dims))
+
+    return build
+
+
+def _batchnorm(fields: dict, x: torch.Tensor) -> nn.Module:
+    norm = {2: nn.BatchNorm1d, 3: nn.BatchNorm1d, 4: nn.BatchNorm2d, 5: nn.BatchNorm3d}[x.dim()]
+    return norm(x.shape[1], affine=fields.get("affine", True))
+
+
+def _dropout(kind):
+    return lambda fields, x: kind(fields.get("p", 0.5))
+
+
+def _concat(fields: dict, x: torch.Tensor) -> nn.Module:
+    axis = fields.get("axis", 0)
+    return Lambda(lambda *xs: torch.cat(xs, dim=axis + 1 if axis >= 0 else axis))
+
+
+def _softmax(fn):
+    def build(fields: dict, x: torch.Tensor) -> nn.Module:
+        axis = fields.get("axis", 0)
+        return Lambda(lambda x: fn(x, dim=axis + 1 if axis >= 0 else axis))
+
+    return build
+
+
+#: type -> how a PyTorch user would write that layer, given its fields and the incoming tensor
+BUILDERS = {
+    **{f"conv{n}d": _conv for n in (1, 2)},
+    **{f"maxpool{n}d": _maxpool for n in (1, 2, 3)},
+    **{f"avgpool{n}d": _avgpool for n in (1, 2, 3)},
+    **{f"adaptiveavgpool{n}d": _adaptive("Avg") for n in (1, 2, 3)},
+    **{f"adaptivemaxpool{n}d": _adaptive("Max") for n in (1, 2, 3)},
+    **{f"globalavgpool{n}d": _global("mean") for n in (1, 2, 3)},
+    **{f"globalmaxpool{n}d": _global("amax") for n in (1, 2, 3)},
+    **{f"batchnorm{n}d": _batchnorm for n in (1, 2, 3)},
+    "localresponsenorm": lambda fields, x: nn.LocalResponseNorm(fields["size"], k=fields.get("k", 1.0)),
+    "dropout": _dropout(nn.Dropout),
+    "dropout1d": _dropout(nn.Dropout1d),
+    "dropout2d": _dropout(nn.Dropout2d),
+    "dropout3d": _dropout(nn.Dropout3d),
+    **{name: (lambda cls: lambda fields, x: cls())(cls) for name, cls in ACTIVATIONS.items()},
+    "softmax": _softmax(torch.softmax),
+    "log_softmax": _softmax(torch.log_softmax),
+    "flatten": lambda fields, x: nn.Flatten(),
+    "linear": lambda fields, x: nn.Linear(x.shape[-1], fields["out_features"]),
+    "identity": lambda fields, x: nn.Identity(),
+    "add": lambda fields, x: Lambda(lambda *xs: sum(xs[1:], xs[0])),
+    "concat": _concat,
+}
+
+
 def module_for(fields: dict, xs: list[torch.Tensor]) -> nn.Module:
-    t = fields["type"]
-    x = xs[0]
-    if t == "conv2d":
-        c = x.shape[1]
-        groups = c if fields.get("groups") == "depthwise" else fields.get("groups", 1)
-        k = fields["kernel_size"]
-        return nn.Conv2d(
-            c,
-            fields["out_channels"],
-            tuple(k) if isinstance(k, list) else k,
-            stride=fields.get("stride", 1),
-            padding=fields.get("padding", 0),
-            dilation=fields.get("dilation", 1),
-            groups=groups,
-            bias=fields.get("bias", True),
-        )
-    if t == "maxpool2d":
-        return nn.MaxPool2d(
-            fields["kernel_size"],
-            fields.get("stride"),
-            fields.get("padding", 0),
-            fields.get("dilation", 1),
-            ceil_mode=fields.get("ceil_mode", False),
-        )
-    if t == "avgpool2d":
-        return nn.AvgPool2d(
-            fields["kernel_size"],
-            fields.get("stride"),
-            fields.get("padding", 0),
-            ceil_mode=fields.get("ceil_mode", False),
-            count_include_pad=fields.get("count_include_pad", True),
-        )
-    if t == "adaptiveavgpool2d":
-        return nn.AdaptiveAvgPool2d(fields["output_size"])
-    if t == "globalavgpool2d":
-        return Lambda(lambda x: x.mean(dim=(2, 3)))
-    if t == "batchnorm2d":
-        return nn.BatchNorm2d(x.shape[1], affine=fields.get("affine", True))
-    if t == "localresponsenorm":
-        return nn.LocalResponseNorm(fields["size"], k=fields.get("k", 1.0))
-    if t == "dropout":
-        return nn.Dropout(fields.get("p", 0.5))
-    if t == "dropout2d":
-        return nn.Dropout2d(fields.get("p", 0.5))
-    if t in ACTIVATIONS:
-        return ACTIVATIONS[t]()
-    if t == "flatten":
-        return nn.Flatten()
-    if t == "linear":
-        return nn.Linear(x.shape[-1], fields["out_features"])
-    if t == "identity":
-        return nn.Identity()
-    if t == "add":
-        return Lambda(lambda *xs: sum(xs[1:], xs[0]))
-    if t == "concat":
-        return Lambda(lambda *xs: torch.cat(xs, dim=1))
-    raise KeyError(t)
+    return BUILDERS[fields["type"]](fields, xs[0])
 
 
 @dataclass
@@ -141,10 +198,10 @@ def _name_and_inputs(fields: dict, index: int, previous: str) -> tuple[str, list
 
 
 def transparent_forward(spec: dict, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Outputs of a version of the network whose every input pixel in a window reaches the output.
+    """Outputs of a version of the network whose every input position in a window reaches the output.
 
     Max and average pools become sums over the same windows (a depthwise conv of ones,
-    padded on the right as far as ceil_mode reaches), so gradients flow to every
+    padded on the far side as far as ceil_mode reaches), so gradients flow to every
     position of every window; weights are positive so nothing cancels.
     """
     values = {"input": x}
@@ -152,8 +209,13 @@ def transparent_forward(spec: dict, x: torch.Tensor) -> dict[str, torch.Tensor]:
     for index, fields in enumerate(spec["layers"]):
         name, inputs = _name_and_inputs(fields, index, previous)
         xs = [values[i] for i in inputs]
-        module = module_for(fields, xs).to(x.dtype).eval()
-        if fields["type"] in ("maxpool2d", "avgpool2d"):
+        kind = fields["type"]
+        if kind.startswith("adaptivemaxpool"):  # the same windows, every position reaching the output
+            kind = kind.replace("max", "avg")
+        if kind == "log_softmax":  # the same dependencies, with positive values (a later relu keeps them)
+            kind = "softmax"
+        module = module_for({**fields, "type": kind}, xs).to(x.dtype).eval()
+        if kind.startswith(("maxpool", "avgpool")):
             y = _window_sum(module, xs[0], fields)
         else:
             for p in module.parameters():
@@ -165,18 +227,26 @@ def transparent_forward(spec: dict, x: torch.Tensor) -> dict[str, torch.Tensor]:
     return values
 
 
+def _per_axis(value, rank: int) -> tuple[int, ...]:
+    return tuple(value) if isinstance(value, (list, tuple)) else (value,) * rank
+
+
 def _window_sum(pool: nn.Module, x: torch.Tensor, fields: dict) -> torch.Tensor:
+    rank = _rank(x)
     with torch.no_grad():
-        out_h, out_w = pool(x).shape[2:]  # torch decides the output size, ceil_mode included
-    k = fields["kernel_size"]
-    s = fields.get("stride") or k
-    p = fields.get("padding", 0)
-    d = fields.get("dilation", 1)
+        outs = pool(x).shape[2:]  # torch decides the output size, ceil_mode included
+    k = _per_axis(fields["kernel_size"], rank)
+    s = _per_axis(fields.get("stride") or fields["kernel_size"], rank)
+    p = _per_axis(fields.get("padding", 0), rank)
+    d = _per_axis(fields.get("dilation", 1), rank)
     c = x.shape[1]
-    span = d * (k - 1) + 1
-    extra_h = max(0, (out_h - 1) * s + span - (x.shape[2] + 2 * p))
-    extra_w = max(0, (out_w - 1) * s + span - (x.shape[3] + 2 * p))
-    padded = F.pad(x, (p, p + extra_w, p, p + extra_h))
-    ones = torch.ones((c, 1, k, k), dtype=x.dtype)
-    y = F.conv2d(padded, ones, stride=s, dilation=d, groups=c) / (k * k)
-    return y[:, :, :out_h, :out_w]
+    pads = []
+    for axis in reversed(range(rank)):  # F.pad takes the last axis first
+        span = d[axis] * (k[axis] - 1) + 1
+        extra = max(0, (outs[axis] - 1) * s[axis] + span - (x.shape[2 + axis] + 2 * p[axis]))
+        pads += [p[axis], p[axis] + extra]
+    padded = F.pad(x, pads)
+    ones = torch.ones((c, 1, *k), dtype=x.dtype)
+    conv = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[rank]
+    y = conv(padded, ones, stride=s, dilation=d, groups=c) / float(torch.tensor(k).prod())
+    return y[(slice(None), slice(None), *(slice(0, n) for n in outs))]

@@ -30,7 +30,7 @@ def run_analysis(spec: Spec) -> Report:
 def _run_analysis(spec: Spec) -> Report:
     graph, diagnostics = build_graph(spec)
     shapes: dict[str, tuple | None] = {INPUT: spec.input_shape or None}
-    fields: dict[str, rf.Field2 | None] = {INPUT: rf.input_field(spec.input_shape)}
+    fields: dict[str, rf.Field | None] = {INPUT: rf.input_field(spec.input_shape)}
     infos: list[LayerInfo] = []
     for name in topological(graph):
         layer: LayerBase | None = graph.nodes[name]["layer"]

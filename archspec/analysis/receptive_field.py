@@ -1,50 +1,82 @@
-"""Receptive fields through the graph: one (r, S, P) per spatial axis, or None once spatial layout is gone."""
+"""Receptive fields through the graph: one (r, S, P) per spatial axis, or None where none is true.
+
+A field is a tuple with one ``RF`` per spatial axis of the network input: (length,),
+(height, width) or (depth, height, width). It is None once the spatial layout is gone
+(flatten, linear, global pooling) or where no single (r, S, P) describes every unit
+(unequal adaptive windows, a concat along a spatial axis), and stays None downstream.
+"""
 
 from __future__ import annotations
 
-from archspec.arith import INITIAL_RF, RF
-from archspec.layers import LayerBase, Receptive, Shape, Window
+from archspec.arith import INITIAL_RF, RF, Window
+from archspec.layers import LayerBase, Receptive, Shape
 
-Field2 = tuple[RF, RF]  # (height, width)
-
-
-def input_field(shape: Shape) -> Field2 | None:
-    return (INITIAL_RF, INITIAL_RF) if len(shape) == 3 else None
+Field = tuple[RF, ...]  # one per spatial axis
 
 
-def step(layer: LayerBase, ins: list[Shape], fields: list[Field2 | None]) -> Field2 | None:
+def input_field(shape: Shape) -> Field | None:
+    """The network input's field: every unit sees itself, on each spatial axis (none for a vector)."""
+    return (INITIAL_RF,) * (len(shape) - 1) if len(shape) >= 2 else None
+
+
+def step(layer: LayerBase, ins: list[Shape], fields: list[Field | None]) -> Field | None:
     """The field of ``layer``'s output from its inputs' fields."""
-    if len(fields) > 1:
-        return merge(fields)
-    field = fields[0]
-    if field is None:
-        return None
     rule = layer.receptive(ins)
-    if rule == Receptive.KEEP:
-        return field
-    if rule == Receptive.LOST:
+    if rule in (Receptive.LOST, Receptive.UNDEFINED):
         return None
-    assert isinstance(rule, Window)
-    return tuple(  # type: ignore[return-value]
-        rf.through(k, s, p, d) for rf, k, s, p, d in zip(field, rule.kernel, rule.stride, rule.padding, rule.dilation)
-    )
+    if len(fields) > 1:
+        return merge(fields, ins[0][1:])
+    field = fields[0]
+    if field is None or rule == Receptive.KEEP:
+        return field
+    if isinstance(rule, Window):
+        return rule.field(field)
+    assert isinstance(rule, tuple) and len(rule) == len(field)
+    return tuple(_axis_step(rf, axis, size) for rf, axis, size in zip(field, rule, ins[0][1:]))
 
 
-def merge(fields: list[Field2 | None]) -> Field2 | None:
-    """Union over paths; None when a path has no spatial field or the strides differ (no single grid)."""
+def _axis_step(rf: RF, axis: object, positions: int) -> RF:
+    if axis == Receptive.KEEP:
+        return rf
+    if axis == Receptive.MIX:
+        return rf.across(positions)
+    assert isinstance(axis, Window) and axis.rank == 1
+    return axis.field((rf,))[0]
+
+
+def merge(fields: list[Field | None], sizes: Shape) -> Field | None:
+    """Union over paths, axis by axis; None when a path has no field or the paths have no common grid."""
     if any(f is None for f in fields):
         return None
-    axes = list(zip(*fields))  # per axis: the paths' RFs
-    if any(len({rf.stride for rf in axis}) > 1 for axis in axes):
-        return None
-    return tuple(RF.union(list(axis)) for axis in axes)  # type: ignore[return-value]
+    merged = []
+    for axis, n in zip(zip(*fields), sizes):  # per axis: the paths' RFs and the number of output positions
+        rf = _union(list(axis), n)
+        if rf is None:
+            return None
+        merged.append(rf)
+    return tuple(merged)
 
 
-def aligned(fields: list[Field2 | None]) -> bool:
+def _union(paths: list[RF], positions: int) -> RF | None:
+    """One axis of a merge. Equal strides: the span of all paths. A path that already sees one span
+    everywhere (stride 0) absorbs local paths whose windows all lie inside that span."""
+    strides = {rf.stride for rf in paths}
+    if len(strides) == 1:
+        return RF.union(paths)
+    if strides - {0} and 0 in strides:
+        whole = RF.union([rf for rf in paths if rf.stride == 0])
+        start, end = -whole.padding, -whole.padding + whole.size - 1
+        if all(-rf.padding >= start and -rf.padding + (positions - 1) * rf.stride + rf.size - 1 <= end for rf in paths):
+            return whole
+    return None
+
+
+def aligned(fields: list[Field | None]) -> bool:
     """Do merged paths look at the same input positions (same stride and centre on every axis)?"""
     if any(f is None for f in fields):
         return True  # nothing spatial to misalign
-    for axis in zip(*fields):
+    for paths in zip(*fields):  # type: ignore[misc]
+        axis = [rf for rf in paths if rf.stride != 0]  # a path that sees one span everywhere is aligned with any
         if len({rf.stride for rf in axis}) > 1 or len({rf.center for rf in axis}) > 1:
             return False
     return True

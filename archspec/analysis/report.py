@@ -25,7 +25,7 @@ class LayerInfo:
     weights: dict[str, Shape] = field(default_factory=dict)
     buffers: dict[str, Shape] = field(default_factory=dict)
     macs: int = 0
-    rf: tuple[RF, RF] | None = None
+    rf: tuple[RF, ...] | None = None  # one per spatial axis
     block: tuple[str, ...] = ()
 
     @property

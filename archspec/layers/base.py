@@ -1,23 +1,31 @@
-"""What every layer kind provides, and the defaults most kinds keep.
+"""What every layer kind provides: its fields, its rules and its traits.
 
-A kind is one Pydantic model (its spec fields and validators) plus its rules:
-``output_shape``, ``weights`` / ``buffers`` (named tensor shapes, so parameter
-counts match ``named_parameters()`` one to one), ``receptive`` (its step in the
-receptive-field recursion), ``macs`` and ``lower`` (to torch, imported lazily).
-Shapes leave the batch dimension out: (C, H, W) for images, (F,) for vectors.
+A kind is one Pydantic model (its spec fields and validators) plus
+- its rules: ``output_shape``, ``weights`` / ``buffers`` (named tensor shapes, so
+  parameter counts match ``named_parameters()`` one to one), ``receptive`` (how it acts
+  on each spatial axis), ``macs`` and ``lower`` (to torch, imported lazily);
+- its traits (class variables, see ``TRAITS``): what lint, diagrams, the training head
+  and Grad-CAM need to know about it. They ask the kind; they never test its class.
+
+Defining a concrete kind (a class with a ``type: Literal[...]`` field) registers it.
+Shapes leave the batch dimension out: (F,), (C, L), (C, H, W) or (C, D, H, W).
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, NamedTuple, get_args
+from typing import Any, ClassVar, Final, Literal, Union, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import JsonDict
 
-from archspec.arith import product
-from archspec.layers.fields import Bool, Inputs
+from archspec.arith import Window, product
+from archspec.layers.fields import AXIS_NAMES, Bool, Inputs, axis_words, conv_padding, per_axis
 from archspec.layers.init import InitField
 
 Shape = tuple[int, ...]
+
+#: how a diagram draws a kind (its colour and grouping)
+Family = Literal["conv", "pool", "norm", "act", "drop", "shape", "dense", "merge"]  # dense: fully connected
 
 
 class LayerError(Exception):
@@ -31,20 +39,35 @@ class LayerError(Exception):
         self.code = code
 
 
-class Window(NamedTuple):
-    """A sliding window's geometry per axis (h, w); padding is the leading (top/left) padding."""
-
-    kernel: tuple[int, int]
-    stride: tuple[int, int]
-    padding: tuple[int, int]
-    dilation: tuple[int, int] = (1, 1)
-
-
 class Receptive:
-    """How a layer changes the receptive field: it keeps it, loses it, or applies a Window."""
+    """How a layer acts on the spatial axes, for the receptive-field recursion.
 
-    KEEP = "keep"  # elementwise / per-channel layers
-    LOST = "lost"  # flatten, linear, global pooling: no spatial layout after this
+    ``receptive()`` returns one of these markers, a ``Window`` (a sliding window on every
+    spatial axis), or a tuple with one entry per axis: a ``Window`` of rank 1, ``KEEP`` or ``MIX``.
+    """
+
+    KEEP: Final = "keep"  # each output position depends on the same input position (elementwise, per channel)
+    MIX: Final = "mix"  # (per axis) each output position depends on every position of the axis (softmax over it)
+    LOST: Final = "lost"  # no spatial layout after this layer (flatten, linear, global pooling)
+    UNDEFINED: Final = "undefined"  # the layout stays, but no single (r, S, P) describes it (unequal adaptive windows)
+
+
+AxisStep = Union[Window, Literal["keep", "mix"]]
+ReceptiveStep = Union[Window, Literal["keep", "lost", "undefined"], tuple[AxisStep, ...]]
+
+#: the traits every kind must declare (on itself or a family base class); a test enforces it
+TRAITS: tuple[str, ...] = (
+    "family",
+    "output_activation",
+    "batch_statistics",
+    "cancels_bias",
+    "affine_map",
+    "learned_linear",
+    "random_in_training",
+)
+
+#: every concrete kind by its ``type`` tag, in definition order
+REGISTRY: dict[str, type[LayerBase]] = {}
 
 
 class LayerBase(BaseModel):
@@ -58,13 +81,30 @@ class LayerBase(BaseModel):
     trainable: Bool = Field(default=True, description="Whether the layer's parameters are trained (false freezes them).")
     init: InitField | None = Field(default=None, description="Initialisation of weight/bias when lowered (default: PyTorch's).")
 
+    # --- traits: declared by every kind or its family base (no defaults here, on purpose) ---
+
+    #: how diagrams draw it
+    family: ClassVar[Family]
+    #: an output activation (softmax, log-softmax): training feeds the loss the logits before it
+    output_activation: ClassVar[bool]
+    #: normalises with statistics of the batch, so training and evaluation differ (batch norm)
+    batch_statistics: ClassVar[bool]
+    #: subtracts a per-channel mean, so a per-channel bias just before it is redundant
+    cancels_bias: ClassVar[bool]
+    #: an affine map of its input at inference (lint: two learned linear maps with only these
+    #: between them collapse into one)
+    affine_map: ClassVar[bool]
+    #: a learned linear map of its input (convolution, fully-connected)
+    learned_linear: ClassVar[bool]
+    #: random in training, identity in evaluation (dropout)
+    random_in_training: ClassVar[bool]
+
+    # --- properties of the rules (with defaults: most kinds share them) ---
+
     #: how many inputs the kind takes (min, max); None = any number
     arity: ClassVar[tuple[int, int | None]] = (1, 1)
     #: ranks of input the kind accepts (None = any)
     ranks: ClassVar[tuple[int, ...] | None] = None
-    #: True when the layer is an affine map of its input (lint: two convs/linears with
-    #: only affine layers between them collapse into one)
-    affine_map: ClassVar[bool] = False
     #: what autograd keeps of this layer for the backward pass: "input" and/or "output"
     #: (memory model of training; see analysis/memory.py)
     saves: ClassVar[tuple[str, ...]] = ()
@@ -72,9 +112,18 @@ class LayerBase(BaseModel):
     aliases_input: ClassVar[bool] = False
 
     @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if "type" in cls.__annotations__:  # a concrete kind, not a family base
+            tag = cls.kind()
+            if tag in REGISTRY:
+                raise TypeError(f"layer type `{tag}` is defined twice: {REGISTRY[tag].__qualname__} and {cls.__qualname__}")
+            REGISTRY[tag] = cls
+
+    @classmethod
     def kind(cls) -> str:
         """The ``type`` tag of this kind, e.g. ``conv2d``."""
-        return get_args(cls.model_fields["type"].annotation)[0]
+        return str(get_args(cls.model_fields["type"].annotation)[0])
 
     # --- rules (defaults are those of a shape-preserving, parameter-free layer) ---
 
@@ -83,7 +132,7 @@ class LayerBase(BaseModel):
             for shape in ins:
                 if len(shape) not in self.ranks:
                     raise LayerError(
-                        f"{self.kind()} needs a {_rank_words(self.ranks)} input, got {fmt_shape(shape)}",
+                        f"{self.kind()} needs a {rank_words(self.ranks)} input, got {fmt_shape(shape)}",
                         hint="add a flatten layer before it" if 1 in self.ranks else None,
                     )
 
@@ -98,8 +147,9 @@ class LayerBase(BaseModel):
         """Non-learnable state tensors (running statistics) by their torch names."""
         return {}
 
-    def receptive(self, ins: list[Shape]) -> Window | str:
-        return Receptive.KEEP
+    def receptive(self, ins: list[Shape]) -> ReceptiveStep:
+        """How the layer acts on each spatial axis of its input (see ``Receptive``)."""
+        raise NotImplementedError(f"{self.kind()} does not say how it acts on the spatial axes")
 
     def extra_saved_bytes(self, ins: list[Shape], out: Shape) -> int:
         """Bytes autograd keeps besides whole inputs/outputs (pooling indices, dropout masks), one sample."""
@@ -113,6 +163,10 @@ class LayerBase(BaseModel):
         """A short human label for tables and diagrams."""
         return self.kind()
 
+    def op_text(self) -> str:
+        """The operation as the seed's figures write it (``conv 3×3, stride 1, pad 1``); the label by default."""
+        return self.label()
+
     def lower(self, ins: list[Shape]) -> Any:
         """The torch module computing this layer (torch is imported only here)."""
         raise NotImplementedError(f"{self.kind()} cannot be lowered to torch yet")
@@ -125,6 +179,111 @@ class LayerBase(BaseModel):
         return {k: getattr(self, k) for k in type(self).model_fields if k not in common}
 
 
+class Pointwise(LayerBase):
+    """A kind that keeps every position where it is (elementwise or per-channel)."""
+
+    def receptive(self, ins: list[Shape]) -> ReceptiveStep:
+        return Receptive.KEEP
+
+
+def _axis_schema(schema: JsonDict, cls: type[BaseModel]) -> None:
+    """Editors see what a user writes for a per-axis field of this rank: a number or exactly `rank` values."""
+    rank = getattr(cls, "rank", None)
+    properties = schema.get("properties")
+    if not isinstance(rank, int) or not isinstance(properties, dict):
+        return
+    for name, minimum in getattr(cls, "per_axis_fields", {}).items():
+        prop = properties.get(name)
+        if not isinstance(prop, dict):
+            continue
+        number: JsonDict = {"type": "integer", "minimum": minimum}
+        values: JsonDict = {"type": "array", "items": number, "minItems": rank, "maxItems": rank}
+        choices: list[JsonDict] = [number, values]
+        if name == "padding" and getattr(cls, "padding_words", False):
+            choices.insert(0, {"enum": ["same", "valid"]})
+        if "default" in prop and prop["default"] is None:
+            choices.append({"type": "null"})
+        keep = {k: v for k, v in prop.items() if k in ("description", "default", "title")}
+        prop.clear()
+        prop.update(keep, anyOf=choices)
+
+
+class Spatial(LayerBase):
+    """A kind for one rank of spatial input: 1 (C×L), 2 (C×H×W) or 3 (C×D×H×W).
+
+    Its per-axis fields (``per_axis_fields``: name -> minimum) take a number or one value per
+    axis and are stored as tuples of ``rank`` values, so every rule is written once for all ranks.
+    """
+
+    model_config = ConfigDict(json_schema_extra=_axis_schema)
+
+    rank: ClassVar[int]
+    per_axis_fields: ClassVar[dict[str, int]] = {}
+    padding_words: ClassVar[bool] = False  # padding also takes 'same' / 'valid'
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if "rank" in cls.__dict__:
+            cls.ranks = (cls.rank + 1,)
+
+    @field_validator("kernel_size", "stride", "padding", "dilation", "output_size", mode="before", check_fields=False)
+    @classmethod
+    def _one_value_per_axis(cls, value: Any, info: Any) -> Any:
+        minimum = cls.per_axis_fields.get(info.field_name)
+        if value is None or minimum is None:
+            return value
+        if info.field_name == "padding" and cls.padding_words:
+            return conv_padding(value, cls.rank)
+        return per_axis(value, cls.rank, minimum)
+
+    @classmethod
+    def axes(cls) -> tuple[str, ...]:
+        return AXIS_NAMES[cls.rank]
+
+    @classmethod
+    def axis_words(cls) -> str:
+        return axis_words(cls.rank)
+
+
+def window_text(label: str, window: Window, padding: str | None) -> str:
+    """A windowed operation as the seed's figures write it.
+
+    >>> window_text("conv 3×3", Window((3, 3), (1, 1), (1, 1), (1, 1)), "1")
+    'conv 3×3, stride 1, pad 1'
+    >>> window_text("maxpool 3", Window((3,), (2,), (0,), (2,)), None)
+    'maxpool 3, stride 2, dilation 2'
+    """
+    parts = [label, f"stride {dims(window.stride)}"]
+    if padding is not None:
+        parts.append(f"pad {padding}")
+    if any(d != 1 for d in window.dilations):
+        parts.append(f"dilation {dims(window.dilations)}")
+    return ", ".join(parts)
+
+
+def dims(values: tuple[int, ...]) -> str:
+    """Per-axis values written once when all agree: ``(3, 3)`` -> ``3``, ``(3, 5)`` -> ``3×5``."""
+    return str(values[0]) if len(set(values)) == 1 else "×".join(map(str, values))
+
+
+def window_out(shape: Shape, window: Window, ceil_mode: bool = False) -> tuple[int, ...]:
+    """Output sizes of a window layer on the spatial axes of ``shape``; a size below one is an error naming the axis."""
+    outs = window.output_sizes(shape[1:], ceil_mode)
+    names = AXIS_NAMES.get(window.rank, ())
+    for axis, size, n, span, p in zip(names, shape[1:], outs, window.spans, window.padding):
+        if n < 1:
+            raise LayerError(
+                f"output {axis} would be {n}: a window spanning {span} does not fit in {size}"
+                + (f" + 2×{p} padding" if p else "")
+                + f" (input {fmt_shape(shape)})",
+                field="kernel_size",
+                hint="use a smaller kernel or stride, add padding, or downsample less before this layer",
+                code="E305",
+            )
+    return outs
+
+
 def fmt_shape(shape: Shape) -> str:
     """``(3, 64, 64)`` -> ``3×64×64``, the way the seed writes tensor sizes."""
     return "×".join(str(d) for d in shape) if shape else "scalar"
@@ -134,6 +293,11 @@ def count(tensors: dict[str, Shape]) -> int:
     return sum(product(s) for s in tensors.values())
 
 
-def _rank_words(ranks: tuple[int, ...]) -> str:
-    words = {1: "vector (features)", 3: "C×H×W image"}
+def rank_words(ranks: tuple[int, ...]) -> str:
+    """What a rank of input is called in messages.
+
+    >>> rank_words((1,)), rank_words((2,)), rank_words((3,)), rank_words((4,)), rank_words((1, 2))
+    ('vector (features)', 'C×L sequence', 'C×H×W image', 'C×D×H×W volume', 'vector (features) or C×L sequence')
+    """
+    words = {1: "vector (features)", 2: "C×L sequence", 3: "C×H×W image", 4: "C×D×H×W volume"}
     return " or ".join(words.get(r, f"rank-{r}") for r in ranks)

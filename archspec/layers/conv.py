@@ -1,65 +1,59 @@
-"""Convolution."""
+"""Convolution of every rank: one rule (arith.Window), three thin kinds."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from archspec.arith import product, same_padding, window_output_size
-from archspec.layers.base import LayerBase, LayerError, Shape, Window, fmt_shape
-from archspec.layers.fields import Bool, Padding, Pair, PosInt
+from archspec.arith import Window, same_padding
+from archspec.layers.base import LayerError, ReceptiveStep, Shape, Spatial, dims, fmt_shape, window_out, window_text
+from archspec.layers.fields import Bool, PerAxis, PosInt
 
 
-def spatial_out(layer, shape: Shape, kernel, stride, padding, dilation, ceil_mode: bool = False) -> tuple[int, int]:
-    """Output (h, w) of a window layer; a size below one is an error that names the axis."""
-    out = []
-    for axis, size, k, s, p, d in zip(("height", "width"), shape[1:], kernel, stride, padding, dilation):
-        n = window_output_size(size, k, s, p, d, ceil_mode)
-        if n < 1:
-            span = d * (k - 1) + 1
-            raise LayerError(
-                f"output {axis} would be {n}: a window spanning {span} does not fit in {size}"
-                + (f" + 2×{p} padding" if p else "")
-                + f" (input {fmt_shape(shape)})",
-                field="kernel_size",
-                hint="use a smaller kernel or stride, add padding, or downsample less before this layer",
-                code="E305",
-            )
-        out.append(n)
-    return out[0], out[1]
+class _ConvNd(Spatial):
+    """N-d convolution (torch.nn.Conv1d / Conv2d / Conv3d)."""
 
-
-class Conv2d(LayerBase):
-    """2-D convolution (torch.nn.Conv2d)."""
-
-    type: Literal["conv2d"]
-    out_channels: PosInt
-    kernel_size: Pair
-    stride: Pair = (1, 1)
-    padding: Padding = Field(default=(0, 0), description="'same', 'valid', an integer or [h, w] (each side).")
-    dilation: Pair = (1, 1)
+    out_channels: PosInt = Field(description="Number of output channels (filters).")
+    kernel_size: PerAxis = Field(description="Kernel size: a number or one value per spatial axis.")
+    stride: PerAxis = Field(default=1, validate_default=True, description="Step of the window on each axis.")
+    padding: PerAxis | Literal["same", "valid"] = Field(
+        default=0, validate_default=True, description="'same', 'valid', a number or one value per axis (each side)."
+    )
+    dilation: PerAxis = Field(default=1, validate_default=True, description="Spacing between kernel elements.")
     groups: PosInt | Literal["depthwise"] = Field(default=1, description="Channel groups; 'depthwise' = one per input channel.")
-    bias: Bool = True
-    padding_mode: Literal["zeros", "reflect", "replicate", "circular"] = "zeros"
+    bias: Bool = Field(default=True, description="Learn an additive bias per output channel.")
+    padding_mode: Literal["zeros", "reflect", "replicate", "circular"] = Field(
+        default="zeros", description="What the padding holds: zeros, or the input reflected, replicated or wrapped around."
+    )
     in_channels: PosInt | None = Field(default=None, description="Optional; inferred from the input and checked if given.")
 
-    ranks = (3,)
+    per_axis_fields = {"kernel_size": 1, "stride": 1, "padding": 0, "dilation": 1}
+    padding_words = True
+    family = "conv"
+    output_activation = False
+    batch_statistics = False
+    cancels_bias = False
     affine_map = True
+    learned_linear = True
+    random_in_training = False
     saves = ("input",)
 
     @model_validator(mode="after")
-    def _same_needs_stride_one(self):
-        if self.padding == "same" and self.stride != (1, 1):
+    def _same_needs_stride_one(self) -> _ConvNd:
+        if self.padding == "same" and any(s != 1 for s in self.stride):
             raise ValueError("padding 'same' needs stride 1 (as in PyTorch); give the padding as a number instead")
         return self
 
-    def leading_padding(self) -> tuple[int, int]:
+    def leading_padding(self) -> tuple[int, ...]:
         if self.padding == "same":
-            return tuple(same_padding(k, d)[0] for k, d in zip(self.kernel_size, self.dilation))  # type: ignore[return-value]
+            return tuple(same_padding(k, d)[0] for k, d in zip(self.kernel_size, self.dilation))
         if self.padding == "valid":
-            return (0, 0)
-        return self.padding  # type: ignore[return-value]
+            return (0,) * self.rank
+        return self.padding
+
+    def window(self) -> Window:
+        return Window(self.kernel_size, self.stride, self.leading_padding(), self.dilation)
 
     def resolved_groups(self, in_channels: int) -> int:
         return in_channels if self.groups == "depthwise" else self.groups
@@ -79,38 +73,40 @@ class Conv2d(LayerBase):
             if n % groups:
                 raise LayerError(f"groups={groups} does not divide {what} ({n})", field="groups")
         if self.padding == "same":
-            return (self.out_channels, shape[1], shape[2])
-        pad = (0, 0) if self.padding == "valid" else self.padding
-        return (self.out_channels, *spatial_out(self, shape, self.kernel_size, self.stride, pad, self.dilation))
+            return (self.out_channels, *shape[1:])
+        return (self.out_channels, *window_out(shape, self.window()))
 
     def weights(self, ins: list[Shape]) -> dict[str, Shape]:
         channels = ins[0][0]
-        tensors = {"weight": (self.out_channels, channels // self.resolved_groups(channels), *self.kernel_size)}
+        tensors: dict[str, Shape] = {"weight": (self.out_channels, channels // self.resolved_groups(channels), *self.kernel_size)}
         if self.bias:
             tensors["bias"] = (self.out_channels,)
         return tensors
 
-    def receptive(self, ins: list[Shape]) -> Window:
-        return Window(self.kernel_size, self.stride, self.leading_padding(), self.dilation)
+    def receptive(self, ins: list[Shape]) -> ReceptiveStep:
+        return self.window()
 
     def macs(self, ins: list[Shape], out: Shape) -> int:
         channels = ins[0][0]
-        return product(out) * (channels // self.resolved_groups(channels)) * product(self.kernel_size)
+        return self.window().macs(out, channels // self.resolved_groups(channels))
 
     def label(self) -> str:
-        kh, kw = self.kernel_size
-        text = f"conv {kh}×{kw}"
-        if self.stride != (1, 1):
-            text += f" /{_one(self.stride)}"
+        text = f"conv {'×'.join(map(str, self.kernel_size))}"
+        if any(s != 1 for s in self.stride):
+            text += f" /{dims(self.stride)}"
         if self.groups != 1:
             text += " dw" if self.groups == "depthwise" else f" g{self.groups}"
         return text
 
-    def lower(self, ins: list[Shape]):
+    def op_text(self) -> str:
+        padding = "same" if self.padding == "same" else dims(self.leading_padding())
+        return window_text(self.label().split(" /")[0], self.window(), padding)
+
+    def lower(self, ins: list[Shape]) -> Any:
         from torch import nn
 
         channels = ins[0][0]
-        return nn.Conv2d(
+        return getattr(nn, f"Conv{self.rank}d")(
             channels,
             self.out_channels,
             self.kernel_size,
@@ -123,5 +119,16 @@ class Conv2d(LayerBase):
         )
 
 
-def _one(pair: tuple[int, int]) -> str:
-    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}×{pair[1]}"
+class Conv1d(_ConvNd):
+    """1-D convolution over C×L sequences (torch.nn.Conv1d)."""
+
+    type: Literal["conv1d"]
+    rank: ClassVar[int] = 1
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution over C×H×W images (torch.nn.Conv2d)."""
+
+    type: Literal["conv2d"]
+    rank: ClassVar[int] = 2
+

@@ -1,12 +1,13 @@
-"""Field types shared by the layer kinds: strict numbers and per-axis pairs.
+"""Field types shared by the layer kinds: strict numbers and per-axis values.
 
-Numbers are strict (YAML ``"3"`` is a string, not 3). A *pair* accepts a scalar
-or ``[h, w]`` and is stored as a tuple, the way PyTorch's ``_pair`` does.
+Numbers are strict (YAML ``"3"`` is a string, not 3). A *per-axis* field accepts a
+scalar or one value per spatial axis (``[l]``, ``[h, w]``, ``[d, h, w]``) and is stored
+as a tuple, the way PyTorch's ``_single``/``_pair``/``_triple`` do.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, Strict
 from pydantic_core import PydanticCustomError
@@ -23,50 +24,60 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _pair(minimum: int):
-    def check(value: Any) -> tuple[int, int]:
-        if _is_int(value):
-            items = (value, value)
-        elif isinstance(value, (list, tuple)) and len(value) == 2 and all(map(_is_int, value)):
-            items = tuple(value)
-        else:
-            raise PydanticCustomError(
-                "pair_type",
-                "expected an integer or a list of two integers [h, w], got {value}",
-                {"value": repr(value)},
-            )
-        if min(items) < minimum:
-            raise PydanticCustomError(
-                "pair_range", "every value must be at least {minimum}, got {value}", {"minimum": minimum, "value": repr(value)}
-            )
-        return items  # type: ignore[return-value]
-
-    return check
+#: how the spatial axes of each rank are called in messages
+AXIS_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
 
 
-# json_schema_input_type: editors should offer what a user writes (3 or [3, 5]), not the stored tuple
-Pair = Annotated[
-    tuple[int, int], BeforeValidator(_pair(1), json_schema_input_type=Annotated[int, Field(ge=1)] | tuple[PosInt, PosInt])
-]
-NonNegPair = Annotated[
-    tuple[int, int], BeforeValidator(_pair(0), json_schema_input_type=Annotated[int, Field(ge=0)] | tuple[NonNegInt, NonNegInt])
-]
+def axis_words(rank: int) -> str:
+    """``[h, w]``-style reminder of what a list of ``rank`` values means.
+
+    >>> axis_words(1), axis_words(2), axis_words(3)
+    ('[l]', '[h, w]', '[d, h, w]')
+    """
+    return "[" + ", ".join(name[0] for name in AXIS_NAMES.get(rank, ())) + "]" if rank in AXIS_NAMES else f"[{rank} values]"
 
 
-def _padding(value: Any):
+_COUNT = {1: "one integer", 2: "two integers", 3: "three integers"}
+
+
+def per_axis(value: Any, rank: int, minimum: int) -> tuple[int, ...]:
+    """A scalar or one value per spatial axis, stored as a tuple (PyTorch's ``_single``/``_pair``/``_triple``).
+
+    >>> per_axis(3, 2, 1), per_axis([1, 2, 2], 3, 1), per_axis(0, 1, 0)
+    ((3, 3), (1, 2, 2), (0,))
+    """
+    if _is_int(value):
+        items: tuple[int, ...] = (value,) * rank
+    elif isinstance(value, (list, tuple)) and len(value) == rank and all(map(_is_int, value)):
+        items = tuple(value)
+    else:
+        raise PydanticCustomError(
+            "pair_type",
+            "expected an integer or a list of {count} {axes}, got {value}",
+            {"count": _COUNT.get(rank, f"{rank} integers"), "axes": axis_words(rank), "value": repr(value)},
+        )
+    if min(items) < minimum:
+        raise PydanticCustomError(
+            "pair_range", "every value must be at least {minimum}, got {value}", {"minimum": minimum, "value": repr(value)}
+        )
+    return items
+
+
+def conv_padding(value: Any, rank: int) -> tuple[int, ...] | str:
+    """A convolution's padding: 'same', 'valid', or non-negative per-axis values."""
     if value in ("same", "valid"):
-        return value
+        return value  # type: ignore[no-any-return]
     if isinstance(value, str):
         raise PydanticCustomError(
-            "padding_value", "padding must be 'same', 'valid', an integer or [h, w], got {value}", {"value": repr(value)}
+            "padding_value",
+            "padding must be 'same', 'valid', an integer or {axes}, got {value}",
+            {"axes": axis_words(rank), "value": repr(value)},
         )
-    return _pair(0)(value)
+    return per_axis(value, rank, 0)
 
 
-Padding = Annotated[
-    tuple[int, int] | Literal["same", "valid"],
-    BeforeValidator(_padding, json_schema_input_type=Literal["same", "valid"] | NonNegInt | tuple[NonNegInt, NonNegInt]),
-]
+#: the stored type of per-axis fields; kinds validate them for their own rank (see layers.base.Spatial)
+PerAxis = tuple[int, ...]
 
 
 def _inputs(value: Any):

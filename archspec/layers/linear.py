@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
 from archspec.arith import product
-from archspec.layers.base import LayerBase, LayerError, Receptive, Shape, fmt_shape
+from archspec.layers.base import LayerBase, LayerError, Pointwise, Receptive, ReceptiveStep, Shape, fmt_shape
 from archspec.layers.fields import Bool, Int, PosInt
 
 
-class Flatten(LayerBase):
+class _Reshape(LayerBase):
+    """Traits of kinds that move values around without computing anything."""
+
+    family = "shape"
+    output_activation = False
+    batch_statistics = False
+    cancels_bias = False
+    affine_map = True
+    learned_linear = False
+    random_in_training = False
+    aliases_input = True
+
+
+class Flatten(_Reshape):
     """Concatenates all values into one vector (torch.nn.Flatten)."""
 
     type: Literal["flatten"]
     start_axis: Int = Field(default=0, description="First axis to flatten, batch left out (torch's start_dim - 1).")
     end_axis: Int = Field(default=-1, description="Last axis to flatten, batch left out.")
-    affine_map = True
-    aliases_input = True
 
     def _axes(self, shape: Shape) -> tuple[int, int]:
         rank = len(shape)
@@ -34,10 +45,10 @@ class Flatten(LayerBase):
         start, end = self._axes(shape)
         return (*shape[:start], product(shape[start : end + 1]), *shape[end + 1 :])
 
-    def receptive(self, ins: list[Shape]) -> str:
+    def receptive(self, ins: list[Shape]) -> ReceptiveStep:
         return Receptive.LOST
 
-    def lower(self, ins: list[Shape]):
+    def lower(self, ins: list[Shape]) -> Any:
         from torch import nn
 
         start, end = self._axes(ins[0])
@@ -48,10 +59,16 @@ class Linear(LayerBase):
     """Fully-connected layer on the last axis (torch.nn.Linear)."""
 
     type: Literal["linear"]
-    out_features: PosInt
-    bias: Bool = True
+    out_features: PosInt = Field(description="Number of output features.")
+    bias: Bool = Field(default=True, description="Learn an additive bias per output feature.")
     in_features: PosInt | None = Field(default=None, description="Optional; inferred from the input and checked if given.")
+    family = "dense"
+    output_activation = False
+    batch_statistics = False
+    cancels_bias = False
     affine_map = True
+    learned_linear = True
+    random_in_training = False
     saves = ("input",)
 
     def output_shape(self, ins: list[Shape]) -> Shape:
@@ -66,12 +83,12 @@ class Linear(LayerBase):
         return (*shape[:-1], self.out_features)
 
     def weights(self, ins: list[Shape]) -> dict[str, Shape]:
-        tensors = {"weight": (self.out_features, ins[0][-1])}
+        tensors: dict[str, Shape] = {"weight": (self.out_features, ins[0][-1])}
         if self.bias:
             tensors["bias"] = (self.out_features,)
         return tensors
 
-    def receptive(self, ins: list[Shape]) -> str:
+    def receptive(self, ins: list[Shape]) -> ReceptiveStep:
         return Receptive.LOST
 
     def macs(self, ins: list[Shape], out: Shape) -> int:
@@ -80,20 +97,18 @@ class Linear(LayerBase):
     def label(self) -> str:
         return f"linear →{self.out_features}"
 
-    def lower(self, ins: list[Shape]):
+    def lower(self, ins: list[Shape]) -> Any:
         from torch import nn
 
         return nn.Linear(ins[0][-1], self.out_features, bias=self.bias)
 
 
-class Identity(LayerBase):
+class Identity(_Reshape, Pointwise):
     """Passes its input through unchanged (torch.nn.Identity)."""
 
     type: Literal["identity"]
-    affine_map = True
-    aliases_input = True
 
-    def lower(self, ins: list[Shape]):
+    def lower(self, ins: list[Shape]) -> Any:
         from torch import nn
 
         return nn.Identity()

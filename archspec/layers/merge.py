@@ -2,28 +2,40 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
-from archspec.layers.base import LayerBase, LayerError, Shape, fmt_shape
+from archspec.layers.base import LayerBase, LayerError, Receptive, ReceptiveStep, Shape, fmt_shape
 from archspec.layers.fields import Int
 
 
 class MergeError(LayerError):
     """Inputs ``first`` and ``second`` of a merge disagree; the graph names the paths behind them."""
 
-    def __init__(self, message: str, first: int, second: int, **kw):
+    def __init__(self, message: str, first: int, second: int, **kw: Any):
         super().__init__(message, code="E304", **kw)
         self.first = first
         self.second = second
 
 
-class Add(LayerBase):
+class _Merge(LayerBase):
+    """Traits of the merging kinds; a merged unit sees the union of its paths' fields."""
+
+    arity = (2, None)
+    family = "merge"
+    output_activation = False
+    batch_statistics = False
+    cancels_bias = False
+    affine_map = True
+    learned_linear = False
+    random_in_training = False
+
+
+class Add(_Merge):
     """Elementwise sum of inputs of identical shape (residual connections)."""
 
     type: Literal["add"]
-    arity = (2, None)
 
     def output_shape(self, ins: list[Shape]) -> Shape:
         for i, shape in enumerate(ins[1:], 1):
@@ -31,28 +43,34 @@ class Add(LayerBase):
                 raise MergeError(f"add needs equal shapes, got {fmt_shape(ins[0])} and {fmt_shape(shape)}", 0, i)
         return ins[0]
 
+    def receptive(self, ins: list[Shape]) -> ReceptiveStep:
+        return Receptive.KEEP
+
     def label(self) -> str:
         return "+"
 
-    def lower(self, ins: list[Shape]):
-        from archspec.runtime.modules import Add as Module
+    def lower(self, ins: list[Shape]) -> Any:
+        from archspec.layers.torch_modules import Add as Module
 
         return Module()
 
 
-class Concat(LayerBase):
+class Concat(_Merge):
     """Concatenation along one axis, channels by default (torch.cat)."""
 
     type: Literal["concat"]
     axis: Int = Field(default=0, description="Axis of the per-sample shape to join on (0 = channels).")
-    arity = (2, None)
+
+    def _axis(self, shape: Shape) -> int:
+        rank = len(shape)
+        if not -rank <= self.axis < rank:
+            raise LayerError(f"axis {self.axis} is out of range for a rank-{rank} input", field="axis")
+        return self.axis % rank
 
     def output_shape(self, ins: list[Shape]) -> Shape:
         first = ins[0]
         rank = len(first)
-        if not -rank <= self.axis < rank:
-            raise LayerError(f"axis {self.axis} is out of range for a rank-{rank} input", field="axis")
-        axis = self.axis % rank
+        axis = self._axis(first)
         for i, shape in enumerate(ins[1:], 1):
             if len(shape) != rank or any(a != b for d, (a, b) in enumerate(zip(first, shape)) if d != axis):
                 raise MergeError(
@@ -60,10 +78,17 @@ class Concat(LayerBase):
                 )
         return (*first[:axis], sum(s[axis] for s in ins), *first[axis + 1 :])
 
+    def receptive(self, ins: list[Shape]) -> ReceptiveStep:
+        # joined channels keep every position; joined along a spatial axis, unit i of the result
+        # belongs to one input or another, and no single (r, S, P) describes them all
+        if len(ins[0]) == 1 or self._axis(ins[0]) == 0:
+            return Receptive.KEEP
+        return Receptive.UNDEFINED
+
     def label(self) -> str:
         return "concat"
 
-    def lower(self, ins: list[Shape]):
-        from archspec.runtime.modules import Concat as Module
+    def lower(self, ins: list[Shape]) -> Any:
+        from archspec.layers.torch_modules import Concat as Module
 
         return Module(self.axis + 1 if self.axis >= 0 else self.axis)

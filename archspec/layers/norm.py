@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from archspec.layers.base import LayerBase, LayerError, Shape, count, fmt_shape
+from archspec.layers.base import LayerError, Pointwise, Shape, count, fmt_shape
 from archspec.layers.fields import Bool, Float, PosInt, Probability
 
 
-class _BatchNorm(LayerBase):
-    eps: Float = Field(default=1e-5, gt=0)
-    momentum: Float | None = Field(default=0.1, ge=0, le=1)
+class _BatchNorm(Pointwise):
+    """Batch normalisation over each channel (torch.nn.BatchNorm1d / 2d / 3d)."""
+
+    eps: Float = Field(default=1e-5, gt=0, description="Added to the variance for numerical stability.")
+    momentum: Float | None = Field(default=0.1, ge=0, le=1, description="Weight of each batch in the running statistics.")
     affine: Bool = Field(default=True, description="Learn the per-channel scale and shift (2C parameters).")
     track_running_stats: Bool = Field(default=True, description="Keep running mean/variance for evaluation mode.")
     num_features: PosInt | None = Field(default=None, description="Optional; inferred from the input and checked if given.")
+
+    family = "norm"
+    output_activation = False
+    batch_statistics = True
+    cancels_bias = True
     affine_map = True  # at inference: a per-channel scale and shift
+    learned_linear = False
+    random_in_training = False
     saves = ("input",)
+    torch_class: ClassVar[str]
 
     def output_shape(self, ins: list[Shape]) -> Shape:
         (shape,) = ins
@@ -40,11 +50,10 @@ class _BatchNorm(LayerBase):
             return {}
         return {"running_mean": (c,), "running_var": (c,), "num_batches_tracked": ()}
 
-    def lower(self, ins: list[Shape]):
+    def lower(self, ins: list[Shape]) -> Any:
         from torch import nn
 
-        module = nn.BatchNorm2d if self.kind() == "batchnorm2d" else nn.BatchNorm1d
-        return module(
+        return getattr(nn, self.torch_class)(
             ins[0][0], eps=self.eps, momentum=self.momentum, affine=self.affine, track_running_stats=self.track_running_stats
         )
 
@@ -52,72 +61,110 @@ class _BatchNorm(LayerBase):
         return "batchnorm"
 
 
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation of a feature vector or of each channel of a C×L sequence (torch.nn.BatchNorm1d)."""
+
+    type: Literal["batchnorm1d"]
+    ranks = (1, 2)
+    torch_class = "BatchNorm1d"
+
+
 class BatchNorm2d(_BatchNorm):
-    """Spatial batch normalisation over each channel (torch.nn.BatchNorm2d)."""
+    """Batch normalisation of each channel of a C×H×W image (torch.nn.BatchNorm2d)."""
 
     type: Literal["batchnorm2d"]
     ranks = (3,)
+    torch_class = "BatchNorm2d"
 
 
-class BatchNorm1d(_BatchNorm):
-    """Batch normalisation of a feature vector (torch.nn.BatchNorm1d)."""
+class BatchNorm3d(_BatchNorm):
+    """Batch normalisation of each channel of a C×D×H×W volume (torch.nn.BatchNorm3d)."""
 
-    type: Literal["batchnorm1d"]
-    ranks = (1,)
+    type: Literal["batchnorm3d"]
+    ranks = (4,)
+    torch_class = "BatchNorm3d"
 
 
-class LocalResponseNorm(LayerBase):
+class LocalResponseNorm(Pointwise):
     """Normalisation across neighbouring channels, as in the original AlexNet (torch.nn.LocalResponseNorm)."""
 
     type: Literal["localresponsenorm"]
-    size: PosInt
-    alpha: Float = 1e-4
-    beta: Float = 0.75
-    k: Float = 1.0
+    size: PosInt = Field(description="Number of neighbouring channels to normalise over.")
+    alpha: Float = Field(default=1e-4, description="Scale of the sum of squares.")
+    beta: Float = Field(default=0.75, description="Exponent.")
+    k: Float = Field(default=1.0, description="Additive constant.")
     ranks = (3,)
 
+    family = "norm"
+    output_activation = False
+    batch_statistics = False
+    cancels_bias = False
+    affine_map = False
+    learned_linear = False
+    random_in_training = False
     saves = ("input", "output")  # lowered as several ops, which keep about two tensors of this size
 
     def label(self) -> str:
         return f"LRN {self.size}"
 
-    def lower(self, ins: list[Shape]):
+    def lower(self, ins: list[Shape]) -> Any:
         from torch import nn
 
         return nn.LocalResponseNorm(self.size, alpha=self.alpha, beta=self.beta, k=self.k)
 
 
-class Dropout(LayerBase):
+class _Dropout(Pointwise):
+    """Zeroes elements (or whole channels) with probability p in training; identity in evaluation."""
+
+    p: Probability = Field(default=0.5, description="Probability of zeroing an element (or a channel).")
+
+    family = "drop"
+    output_activation = False
+    batch_statistics = False
+    cancels_bias = False
+    affine_map = True  # identity at inference
+    learned_linear = False
+    random_in_training = True
+    torch_class: ClassVar[str]
+
+    def label(self) -> str:
+        return f"{self.kind()} {self.p:g}"
+
+    def lower(self, ins: list[Shape]) -> Any:
+        from torch import nn
+
+        return getattr(nn, self.torch_class)(self.p)
+
+
+class Dropout(_Dropout):
     """Zeroes each element with probability p in training (torch.nn.Dropout)."""
 
     type: Literal["dropout"]
-    p: Probability = 0.5
-    affine_map = True  # identity at inference
+    torch_class = "Dropout"
 
     def extra_saved_bytes(self, ins: list[Shape], out: Shape) -> int:
         return count({"mask": out})  # a bool mask, one byte per element
 
-    def label(self) -> str:
-        return f"dropout {self.p:g}"
 
-    def lower(self, ins: list[Shape]):
-        from torch import nn
+class Dropout1d(_Dropout):
+    """Zeroes whole channels of a C×L sequence with probability p in training (torch.nn.Dropout1d)."""
 
-        return nn.Dropout(self.p)
+    type: Literal["dropout1d"]
+    ranks = (2,)
+    torch_class = "Dropout1d"
 
 
-class Dropout2d(LayerBase):
-    """Zeroes whole channels with probability p in training (torch.nn.Dropout2d)."""
+class Dropout2d(_Dropout):
+    """Zeroes whole channels of a C×H×W image with probability p in training (torch.nn.Dropout2d)."""
 
     type: Literal["dropout2d"]
-    p: Probability = 0.5
-    affine_map = True
     ranks = (3,)
+    torch_class = "Dropout2d"
 
-    def label(self) -> str:
-        return f"dropout2d {self.p:g}"
 
-    def lower(self, ins: list[Shape]):
-        from torch import nn
+class Dropout3d(_Dropout):
+    """Zeroes whole channels of a C×D×H×W volume with probability p in training (torch.nn.Dropout3d)."""
 
-        return nn.Dropout2d(self.p)
+    type: Literal["dropout3d"]
+    ranks = (4,)
+    torch_class = "Dropout3d"

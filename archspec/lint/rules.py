@@ -1,5 +1,8 @@
 """Lint rules beyond validation: one function per rule, each reading the static Report.
 
+Rules ask a layer kind for its traits (``learned_linear``, ``batch_statistics``, ...) and
+for how it acts on each axis (``receptive``); they never test its class or type name.
+
 A rule yields (layer name, field or None, message, hint) tuples; the runner turns
 them into positioned diagnostics. ``RULES`` is the table the README documents.
 """
@@ -10,15 +13,11 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from archspec.analysis import receptive_field as rf
-from archspec.analysis.report import Report
-from archspec.arith import dropped_by_window, effective_kernel
+from archspec.analysis.report import LayerInfo, Report
+from archspec.arith import Window
 from archspec.graph import INPUT
 from archspec.layers import fmt_shape
-from archspec.layers.activation import Softmax
-from archspec.layers.conv import Conv2d
-from archspec.layers.linear import Flatten, Linear
-from archspec.layers.norm import BatchNorm1d, BatchNorm2d, Dropout, Dropout2d
-from archspec.layers.pool import _AdaptivePool, _WindowPool
+from archspec.layers.fields import AXIS_NAMES
 
 Finding = tuple[str, str | None, str, str | None]  # layer, field, message, hint
 
@@ -47,84 +46,103 @@ def _consumers(report: Report, name: str) -> list[str]:
     return list(report.graph.successors(name)) if report.graph is not None and name in report.graph else []
 
 
-@rule("W401", "conv-bias-before-batchnorm", "a convolution with a bias feeding only a batchnorm (the bias is cancelled by it)")
+@rule("W401", "conv-bias-before-batchnorm", "a convolution or linear layer with a bias feeding only a batchnorm, which cancels it")
 def conv_bias_before_batchnorm(report: Report):
     for info in report.layers:
-        if isinstance(info.layer, Conv2d) and info.layer.bias:
-            after = _consumers(report, info.name)
-            if after and all(isinstance(report.layer(c).layer, BatchNorm2d) for c in after):
-                yield (
-                    info.name,
-                    "bias",
-                    f"`{info.name}` has a bias but feeds batchnorm `{after[0]}`, which subtracts the mean and cancels it",
-                    "set `bias: false` (saves out_channels parameters)",
-                )
+        if info.layer is None or "bias" not in info.weights or info.output_shape is None:
+            continue
+        if info.weights["bias"] != info.output_shape[:1]:
+            continue  # only a bias per channel is a constant the normalisation subtracts
+        after = _consumers(report, info.name)
+        if after and all(_is(report, c, "cancels_bias") for c in after):
+            yield (
+                info.name,
+                "bias",
+                f"`{info.name}` has a bias but feeds batchnorm `{after[0]}`, which subtracts the mean and cancels it",
+                f"set `bias: false` (saves {info.weights['bias'][0]:,} parameters)",
+            )
+
+
+def _is(report: Report, name: str, trait: str) -> bool:
+    """Does layer ``name`` have ``trait`` (False for the input and for layers that failed validation)?"""
+    info = report.get(name)
+    return info is not None and info.layer is not None and bool(getattr(info.layer, trait))
+
+
+def _window(report: Report, info: LayerInfo) -> Window | None:
+    """The sliding window a layer applies, when it applies one and its shapes are known."""
+    if info.layer is None or info.output_shape is None or len(info.inputs) != 1:
+        return None
+    step = info.layer.receptive([report_shape(report, info.inputs[0])])
+    return step if isinstance(step, Window) else None
+
+
+_UNITS = {"length": "position(s)", "depth": "frame(s)", "height": "row(s)", "width": "column(s)"}
 
 
 @rule("W402", "window-drops-input", "a convolution or pooling window that never reads the last rows/columns of its input")
 def window_drops_input(report: Report):
     for info in report.layers:
-        layer = info.layer
-        if not isinstance(layer, (Conv2d, _WindowPool)) or layer.padding == "same" or info.output_shape is None:
-            continue
+        window = _window(report, info)
+        if window is None or info.layer is None or info.output_shape is None or window.strides_past_kernel():
+            continue  # (a stride past the window: W403 says it better)
         shape = report_shape(report, info.inputs[0])
-        window = layer.receptive([shape])
-        ceil = getattr(layer, "ceil_mode", False)
-        lost = [
-            dropped_by_window(size, k, s, p, d, ceil)
-            for size, k, s, p, d in zip(shape[1:], window.kernel, window.stride, window.padding, window.dilation)
-        ]
-        if any(lost) and not _strides_past_kernel(window):  # W403 says it better
+        lost = window.dropped(shape[1:], info.output_shape[1:])
+        if any(lost):
+            what = " and ".join(f"{n} {_UNITS[axis]}" for n, axis in zip(lost, AXIS_NAMES[window.rank]))
             yield (
                 info.name,
-                "stride" if "stride" in layer.model_fields_set else "kernel_size",
-                f"`{info.name}` never reads the last {lost[0]} row(s) and {lost[1]} column(s) of its {fmt_shape(shape)} input",
+                "stride" if "stride" in info.layer.model_fields_set else "kernel_size",
+                f"`{info.name}` never reads the last {what} of its {fmt_shape(shape)} input",
                 "add padding, use ceil_mode: true (pooling), or change the input size",
             )
-
-
-def _strides_past_kernel(window) -> bool:
-    return any(s > effective_kernel(k, d) for s, k, d in zip(window.stride, window.kernel, window.dilation))
 
 
 @rule("W403", "stride-exceeds-kernel", "a stride larger than the window, leaving input positions no window covers")
 def stride_exceeds_kernel(report: Report):
     for info in report.layers:
-        layer = info.layer
-        if isinstance(layer, (Conv2d, _WindowPool)) and info.output_shape is not None:
-            window = layer.receptive([report_shape(report, info.inputs[0])])
-            spans = [effective_kernel(k, d) for k, d in zip(window.kernel, window.dilation)]
-            if _strides_past_kernel(window):
-                yield (
-                    info.name,
-                    "stride",
-                    f"`{info.name}` strides {fmt_shape(window.stride)} over a {fmt_shape(tuple(spans))} window: positions between windows are never read",
-                    "use a stride no larger than the kernel",
-                )
+        window = _window(report, info)
+        if window is not None and window.strides_past_kernel():
+            yield (
+                info.name,
+                "stride",
+                f"`{info.name}` strides {fmt_shape(window.stride)} over a {fmt_shape(window.spans)} window: "
+                "positions between windows are never read",
+                "use a stride no larger than the kernel",
+            )
 
 
 def _where_space_ends(report: Report):
-    """(features, end): the layer where the spatial layout ends (flatten, linear, global or 1×1 adaptive
-    pooling) and the layer feeding it, if the features it receives see less than the whole input."""
-    if len(report.input_shape) != 3:
+    """(features, end, sizes): the first layer ``end`` after which no spatial layout is left (flatten,
+    linear, global pooling, or pooling to a single position), and the layer ``features`` feeding it,
+    when the features it receives each see less than the whole input; ``sizes`` are their fields."""
+    if len(report.input_shape) < 2:
         return None
     for end in report.layers:
-        if end.output_shape is None or len(end.inputs) != 1:
+        if end.output_shape is None or len(end.inputs) != 1 or end.inputs[0] == INPUT:
             continue
-        pooled_to_one = isinstance(end.layer, _AdaptivePool) and end.output_shape[1:] == (1, 1)
-        features = report.get(end.inputs[0])
-        if (end.rf is None or pooled_to_one) and features is not None and features.rf is not None:
-            sizes = tuple(a.size for a in features.rf)
-            if all(s < n for s, n in zip(sizes, report.input_shape[1:])):
-                return features, end, sizes
+        features = report.layer(end.inputs[0])
+        if features.output_shape is None or len(features.output_shape) < 2:
+            continue
+        if len(end.output_shape) >= 2 and any(n > 1 for n in end.output_shape[1:]):
+            continue  # still a spatial map
+        if features.rf is None:
             return None
+        sizes = tuple(a.size for a in features.rf)
+        if all(s < n for s, n in zip(sizes, report.input_shape[1:])):
+            return features, end, sizes
+        return None
     return None
+
+
+def _pools(info: LayerInfo) -> bool:
+    return info.layer is not None and info.layer.family == "pool"
 
 
 @rule("W404", "small-receptive-field", "global pooling over features that each see less than the whole input", whole=True)
 def small_receptive_field(report: Report):
     found = _where_space_ends(report)
-    if found and not isinstance(found[1].layer, (Flatten, Linear)):
+    if found and _pools(found[1]):
         features, end, sizes = found
         yield (
             features.name,
@@ -143,7 +161,7 @@ def small_receptive_field(report: Report):
 )
 def local_features_to_classifier(report: Report):
     found = _where_space_ends(report)
-    if found and isinstance(found[1].layer, (Flatten, Linear)):
+    if found and not _pools(found[1]):
         features, end, sizes = found
         yield (
             features.name,
@@ -161,7 +179,7 @@ def local_features_to_classifier(report: Report):
 )
 def stacked_linear_layers(report: Report):
     for info in report.layers:
-        if not isinstance(info.layer, (Conv2d, Linear)):
+        if info.layer is None or not info.layer.learned_linear:
             continue
         name = info.inputs[0] if len(info.inputs) == 1 else INPUT
         seen = set()
@@ -170,7 +188,7 @@ def stacked_linear_layers(report: Report):
             before = report.layer(name)
             if before.layer is None or not before.layer.affine_map or len(before.inputs) != 1:
                 break
-            if isinstance(before.layer, (Conv2d, Linear)):
+            if before.layer.learned_linear:
                 yield (
                     info.name,
                     None,
@@ -184,9 +202,9 @@ def stacked_linear_layers(report: Report):
 @rule("W406", "dropout-before-batchnorm", "dropout feeding batchnorm (the statistics shift between training and evaluation)")
 def dropout_before_batchnorm(report: Report):
     for info in report.layers:
-        if isinstance(info.layer, (Dropout, Dropout2d)):
+        if info.layer is not None and info.layer.random_in_training:
             for after in _consumers(report, info.name):
-                if isinstance(report.layer(after).layer, (BatchNorm1d, BatchNorm2d)):
+                if _is(report, after, "batch_statistics"):
                     yield (
                         info.name,
                         None,
@@ -254,7 +272,7 @@ def oversized(report: Report):
 def classifier_dominates(report: Report):
     total = report.totals()["params"]
     for info in report.layers:
-        if isinstance(info.layer, Linear) and info.params * 2 > total:
+        if info.layer is not None and info.layer.family == "dense" and info.params * 2 > total:
             yield (
                 info.name,
                 None,
@@ -263,15 +281,15 @@ def classifier_dominates(report: Report):
             )
 
 
-@rule("I502", "softmax-output", "the network ends in softmax; training uses the logits before it", whole=True)
+@rule("I502", "softmax-output", "the network ends in softmax or log-softmax; training uses the logits before it", whole=True)
 def softmax_output(report: Report):
-    out = report.get(report.output)
-    if out is not None and isinstance(out.layer, Softmax):
+    if _is(report, report.output, "output_activation"):
+        kind = report.layer(report.output).type
         yield (
             report.output,
             None,
-            f"the output layer `{report.output}` is a softmax: training feeds the logits before it to cross-entropy "
-            "(which applies log-softmax itself) and keeps the softmax for inference",
+            f"the output layer `{report.output}` is a {kind}: training feeds the logits before it to cross-entropy "
+            f"(which applies log-softmax itself) and keeps the {kind} for inference",
             None,
         )
 

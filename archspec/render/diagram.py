@@ -16,19 +16,19 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import graphviz
 
 from archspec.analysis.report import Report
+from archspec.arith import product
 from archspec.errors import ArchspecError
 from archspec.fileio import write_atomically
 from archspec.graph import INPUT
-from archspec.layers import LayerBase, fmt_shape
-from archspec.layers.conv import Conv2d
-from archspec.layers.pool import _WindowPool
-from archspec.render.numbers import dims
+from archspec.layers import fmt_shape
 
 STYLES = ("tensors", "layers", "params", "rf")
+Direction = Literal["LR", "TB"]  # left to right, top to bottom
 FORMATS = ("svg", "png", "pdf", "dot")
 AUTO_COLLAPSE_ABOVE = 60  # layers; beyond this a network is drawn with its blocks collapsed
 
@@ -39,31 +39,11 @@ COLOURS = {  # fill colours by layer family
     "act": "#eeeeee",
     "drop": "#f4cccc",
     "shape": "#ffffff",
-    "linear": "#fce5cd",
+    "dense": "#fce5cd",
     "merge": "#ead1dc",
     "block": "#d0e0e3",
     "io": "#e0e0e0",
 }
-FAMILY = {
-    "conv2d": "conv",
-    "maxpool2d": "pool",
-    "avgpool2d": "pool",
-    "adaptiveavgpool2d": "pool",
-    "adaptivemaxpool2d": "pool",
-    "globalavgpool2d": "pool",
-    "batchnorm2d": "norm",
-    "batchnorm1d": "norm",
-    "localresponsenorm": "norm",
-    "dropout": "drop",
-    "dropout2d": "drop",
-    "flatten": "shape",
-    "identity": "shape",
-    "linear": "linear",
-    "add": "merge",
-    "concat": "merge",
-}
-
-
 class DiagramError(ArchspecError):
     """A diagram could not be rendered (typically: no Graphviz)."""
 
@@ -84,21 +64,6 @@ class Unit:
     layers: list[str] = field(default_factory=list)
 
 
-def op_text(layer: LayerBase) -> str:
-    """The operation as the text's figures write it: ``conv 3×3, stride 1, pad 1``."""
-    if isinstance(layer, (Conv2d, _WindowPool)):
-        window = layer.receptive([])  # geometry only; no shapes needed
-        parts = [layer.label().split(" /")[0], f"stride {dims(window.stride)}"]
-        if isinstance(layer, Conv2d):
-            parts.append("pad same" if layer.padding == "same" else f"pad {dims(layer.leading_padding())}")
-        elif window.padding != (0, 0):
-            parts.append(f"pad {dims(window.padding)}")
-        if window.dilation != (1, 1):
-            parts.append(f"dilation {dims(window.dilation)}")
-        return ", ".join(parts)
-    return layer.label()
-
-
 def formula(weights: dict[str, tuple]) -> str | None:
     """How a layer's parameter count is made up, as the text writes it: ``3×4×9 + 4 = 112``.
 
@@ -113,16 +78,13 @@ def formula(weights: dict[str, tuple]) -> str | None:
         return None
     terms, total = [], 0
     for shape in weights.values():
-        if len(shape) == 4:  # conv: in × out × (weights per kernel)
-            terms.append(f"{shape[1]}×{shape[0]}×{shape[2] * shape[3]}")
+        if len(shape) >= 3:  # conv of any rank: in × out × (weights per kernel)
+            terms.append(f"{shape[1]}×{shape[0]}×{product(shape[2:])}")
         elif len(shape) == 2:  # linear: in × out
             terms.append(f"{shape[1]}×{shape[0]}")
         else:
             terms.append("×".join(map(str, shape)) or "1")
-        n = 1
-        for d in shape:
-            n *= d
-        total += n
+        total += product(shape)
     return " + ".join(terms) + f" = {total:,}"
 
 
@@ -142,8 +104,8 @@ def units(report: Report, collapse: bool) -> list[Unit]:
         if uid == info.name:
             out[uid] = Unit(
                 uid,
-                op_text(info.layer) if info.layer is not None else info.type,
-                FAMILY.get(info.type, "act"),
+                info.layer.op_text() if info.layer is not None else info.type,
+                info.layer.family if info.layer is not None else "act",
                 _unique(inputs),
                 info.output_shape,
                 info.params,

@@ -99,22 +99,21 @@ def to_markdown(report: Report) -> str:
 
 
 def to_csv(report: Report) -> str:
+    """One row per layer; shapes and receptive fields written ``AxBxC`` (one value per axis, any rank)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(
         ["name", "type", "inputs", "output_shape", "params", "trainable_params", "buffers", "macs"]
-        + ["rf_h", "rf_w", "rf_stride_h", "rf_stride_w", "rf_padding_h", "rf_padding_w"]
+        + ["rf_size", "rf_stride", "rf_padding"]
     )
     for info in report.layers:
-        h, w = info.rf or (None, None)
-        rf = [h.size, w.size, h.stride, w.stride, h.padding, w.padding] if info.rf else [""] * 6
-        shape = "x".join(map(str, info.output_shape or ()))
+        rf = ["x".join(str(getattr(a, part)) for a in info.rf) for part in ("size", "stride", "padding")] if info.rf else [""] * 3
         writer.writerow(
             [
                 info.name,
                 info.type,
                 " ".join(info.inputs),
-                shape,
+                "x".join(map(str, info.output_shape or ())),
                 info.params,
                 info.trainable_params,
                 info.buffer_elements,

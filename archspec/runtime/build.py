@@ -37,9 +37,9 @@ class SpecModule(nn.Module):
             steps.append((info.name, module, tuple(info.inputs)))
         self._steps = steps
         self._drops = _last_uses(steps, self.output_name)
-        # training feeds logits to the loss: a final softmax stays for inference only
+        # training feeds logits to the loss: a final output activation (softmax) stays for inference only
         last = report.layer(self.output_name)
-        self.logits_name = last.inputs[0] if last.type in ("softmax", "log_softmax") else self.output_name
+        self.logits_name = last.inputs[0] if last.layer is not None and last.layer.output_activation else self.output_name
         self._logit_steps = steps[: [n for n, _, _ in steps].index(self.logits_name) + 1] if self.logits_name != INPUT else []
         self._logit_drops = _last_uses(self._logit_steps, self.logits_name)
 

@@ -28,14 +28,18 @@ def default_layer(report: Report) -> str:
     """The last layer with a spatial output before the spatial layout ends (flatten, global or 1×1 pooling)."""
     spatial = None
     for info in report.layers:
-        shape = info.output_shape
-        if shape is not None and len(shape) == 3 and shape[1:] != (1, 1):
+        if _spatial(info.output_shape) and any(n > 1 for n in info.output_shape[1:]):  # type: ignore[index]
             spatial = info.name
         elif spatial is not None and any(i == spatial for i in info.inputs):
             return spatial  # the first layer reading it ends the spatial part
     if spatial is None:
-        raise GradCamError("the network has no layer with a spatial (C×H×W) output to explain")
+        raise GradCamError("the network has no layer with a spatial output (C×L, C×H×W or C×D×H×W) to explain")
     return spatial
+
+
+def _spatial(shape: tuple[int, ...] | None) -> bool:
+    """A feature map: channels and one to three spatial axes."""
+    return shape is not None and 2 <= len(shape) <= 4
 
 
 def check_layer(report: Report, layer: str) -> None:
@@ -45,14 +49,19 @@ def check_layer(report: Report, layer: str) -> None:
 
         guess = suggest(layer, [i.name for i in report.layers])
         raise GradCamError(f"no layer `{layer}`" + (f" — did you mean `{guess}`?" if guess else ""))
-    if info.output_shape is None or len(info.output_shape) != 3:
-        raise GradCamError(f"layer `{layer}` has no spatial output ({info.output_shape}); Grad-CAM needs C×H×W feature maps")
+    if not _spatial(info.output_shape) or len(info.output_shape) != len(report.input_shape):  # type: ignore[arg-type]
+        raise GradCamError(
+            f"layer `{layer}` has no spatial output ({info.output_shape}); Grad-CAM needs feature maps with the input's axes"
+        )
+
+
+_RESIZE = {1: "linear", 2: "bilinear", 3: "trilinear"}  # interpolation by number of spatial axes
 
 
 @dataclass
 class Cam:
-    maps: torch.Tensor  # N×h×w, at the target layer's resolution, ReLU(Σ α A)
-    upsampled: torch.Tensor  # N×H×W at the input resolution, each scaled to [0, 1]
+    maps: torch.Tensor  # N×h×w (N×l, N×d×h×w), at the target layer's resolution, ReLU(Σ α A)
+    upsampled: torch.Tensor  # N×H×W (N×L, N×D×H×W) at the input resolution, each scaled to [0, 1]
     classes: torch.Tensor  # N, the class explained
     scores: torch.Tensor  # N, its probability
     layer: str
@@ -76,11 +85,12 @@ def gradcam(model: SpecModule, x: torch.Tensor, layer: str | None = None, classe
                 classes = torch.full((len(x),), classes, dtype=torch.long, device=x.device)
             score = logits.gather(1, classes.view(-1, 1).to(logits.device)).sum()  # y^c, summed over the batch
             (grads,) = torch.autograd.grad(score, features)
-        alpha = grads.mean(dim=(2, 3), keepdim=True)  # α_k^c
+        space = tuple(range(2, features.dim()))  # the spatial axes, of any rank
+        alpha = grads.mean(dim=space, keepdim=True)  # α_k^c
         maps = F.relu((alpha * features).sum(dim=1)).detach()
-        up = F.interpolate(maps[:, None], size=tuple(x.shape[-2:]), mode="bilinear", align_corners=False)[:, 0]
+        up = F.interpolate(maps[:, None], size=tuple(x.shape[2:]), mode=_RESIZE[len(space)], align_corners=False)[:, 0]
         top = up.flatten(1).max(dim=1).values.clamp_min(1e-12)
-        upsampled = up / top.view(-1, 1, 1)
+        upsampled = up / top.view(-1, *[1] * len(space))
         probs = logits.detach().softmax(1).gather(1, classes.view(-1, 1)).flatten()
     finally:
         model.train(was_training)

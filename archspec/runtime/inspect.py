@@ -8,6 +8,7 @@ import torch
 
 from archspec.analysis import analyze
 from archspec.errors import ArchspecError
+from archspec.layers.fields import AXIS_NAMES
 from archspec.runtime import checkpoint as ckpt
 from archspec.runtime import visualise
 from archspec.runtime.augment import normalise, pipeline
@@ -112,18 +113,23 @@ def run_gradcam_evaluation(spec: Spec, checkpoint: str, layer=None, limit: int |
 
 
 def first_conv(report) -> str:
+    """The first layer whose weights are 2-D kernels (an image convolution)."""
     for info in report.layers:
-        if info.type == "conv2d":
+        if _has_image_kernels(info):
             return info.name
-    raise InspectError("the spec has no conv2d layer")
+    raise InspectError("the spec has no convolution with 2-D kernels")
+
+
+def _has_image_kernels(info) -> bool:
+    return info.layer is not None and info.layer.family == "conv" and len(info.weights.get("weight", ())) == 4
 
 
 def run_kernels(spec: Spec, out: str, *, checkpoint=None, weights=None, layer=None) -> dict:
     model, _ = model_and_state(spec, checkpoint, weights)
     layer = layer or first_conv(model.report)
     info = model.report.get(layer)
-    if info is None or info.type != "conv2d":
-        raise InspectError(f"`{layer}` is not a conv2d layer")
+    if info is None or not _has_image_kernels(info):
+        raise InspectError(f"`{layer}` is not a convolution with 2-D kernels")
     weight = model.get_submodule(layer).weight
     source = "trained" if checkpoint else "imported" if weights else "untrained (initial)"
     out_c, in_c, kh, kw = weight.shape
@@ -145,27 +151,43 @@ def run_features(spec: Spec, out: str, *, checkpoint=None, paths=None, index=Non
 
 
 def run_rf(spec: Spec, out: str, *, paths=None, index=None, layer=None, unit=None) -> dict:
+    """Draw the receptive fields of the first and a chosen unit of ``layer``: on an input image for
+    C×H×W networks, on the input's axes for sequences and volumes."""
     from archspec.runtime.gradcam import default_layer
 
     report = analyze(spec)
     layer = layer or default_layer(report)
     info = report.get(layer)
-    if info is None or info.rf is None:
+    if info is None or info.rf is None or info.output_shape is None:
         raise InspectError(f"`{layer}` has no receptive field (no such layer, or its spatial layout is gone)")
-    picked = images_for(spec, None, paths, index, 1)
-    h, w = info.output_shape[1:]
-    i, j = unit if unit is not None else (h // 2, w // 2)
-    if not (0 <= i < h and 0 <= j < w):
-        raise InspectError(f"unit ({i}, {j}) is outside `{layer}`'s {h}×{w} output")
-    boxes, labels = [], []
-    for (ui, uj), what in (((0, 0), "first unit"), ((i, j), "chosen unit")):
-        rh, rw = info.rf
-        y0, x0 = -rh.padding + ui * rh.stride, -rw.padding + uj * rw.stride
-        boxes.append((x0, y0, x0 + rw.size - 1, y0 + rh.size - 1))
-        labels.append(f"{what} ({ui}, {uj}): rows {y0}…{y0 + rh.size - 1}, columns {x0}…{x0 + rw.size - 1}")
-    title = f"{spec.name}: receptive field of `{layer}` (r={rh.size}×{rw.size}, S={rh.stride}, P={rh.padding})"
-    visualise.receptive_field(picked["images"][0], boxes, labels, out, title)
-    return {"layer": layer, "unit": (i, j), "boxes": boxes}
+    grid = info.output_shape[1:]
+    chosen = tuple(unit) if unit is not None else tuple(n // 2 for n in grid)
+    if len(chosen) != len(grid) or not all(0 <= u < n for u, n in zip(chosen, grid)):
+        raise InspectError(f"unit {chosen} is outside `{layer}`'s {'×'.join(map(str, grid))} output")
+    units = {"first unit": (0,) * len(grid), "chosen unit": chosen}
+    spans = {what: [_span(rf, u) for rf, u in zip(info.rf, at)] for what, at in units.items()}
+    axes = [_POSITIONS[a] for a in AXIS_NAMES[len(grid)]]
+    labels = [
+        f"{what} {units[what]}: " + ", ".join(f"{axis} {a}…{b}" for axis, (a, b) in zip(axes, spans[what])) for what in units
+    ]
+    sizes = "×".join(str(a.size) for a in info.rf)
+    title = f"{spec.name}: receptive field of `{layer}` (r={sizes}, S={info.rf[0].stride}, P={info.rf[0].padding})"
+    if len(grid) == 2:
+        picked = images_for(spec, None, paths, index, 1)
+        boxes = [(x0, y0, x1, y1) for (y0, y1), (x0, x1) in spans.values()]
+        visualise.receptive_field(picked["images"][0], boxes, labels, out, title)
+        return {"layer": layer, "unit": chosen, "boxes": boxes}
+    visualise.receptive_field_on_axes(report.input_shape[1:], list(spans.values()), labels, out, title)
+    return {"layer": layer, "unit": chosen, "spans": list(spans.values())}
+
+
+_POSITIONS = {"length": "positions", "depth": "frames", "height": "rows", "width": "columns"}
+
+
+def _span(rf, unit: int) -> tuple[int, int]:
+    """Input positions (first, last; possibly in the padding) that unit ``unit`` of a field sees on one axis."""
+    start = -rf.padding + unit * rf.stride
+    return start, start + rf.size - 1
 
 
 def run_augment(spec: Spec, out: str, *, paths=None, index=None, n: int = 12, seed: int = 0) -> dict:

@@ -112,6 +112,44 @@ def receptive_field(image: torch.Tensor, boxes: list[tuple[int, int, int, int]],
     plt.close(fig)
 
 
+def receptive_field_on_axes(
+    sizes: tuple[int, ...], spans: list[list[tuple[int, int]]], labels: list[str], path: str | Path, title: str
+) -> None:
+    """Receptive fields of a sequence (one axis) or a volume (depth, height, width) drawn on the input's grid.
+
+    ``spans`` holds, per unit, the (first, last) input position it sees on each axis. A sequence is
+    drawn as a band with each field as a bar; a volume as its height×width plane with each field as
+    a box, the frames it spans in the legend.
+    """
+    fig, ax = plt.subplots(figsize=(6, 2.6 if len(sizes) == 1 else 5.3), dpi=110)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    if len(sizes) == 1:
+        (n,) = sizes
+        ax.add_patch(Rectangle((-0.5, -0.5), n, 1, facecolor="#e0e0e0", edgecolor="black", label=f"input: {n} positions"))
+        for k, ((a, b), label) in enumerate(zip((s[0] for s in spans), labels)):
+            y = 0.75 + 0.45 * k
+            ax.add_patch(Rectangle((a - 0.5, y), b - a + 1, 0.3, color=colours[k % len(colours)], label=label))
+        ax.set_xlim(-0.5 - 0.1 * n, n - 0.5 + 0.1 * n)
+        ax.set_ylim(-0.8, 1.4 + 0.45 * len(spans))
+        ax.set_yticks([])
+        ax.set_xlabel("length (input positions)")
+    else:
+        h, w = sizes[-2:]
+        ax.add_patch(Rectangle((-0.5, -0.5), w, h, facecolor="#e0e0e0", edgecolor="black", label=f"input plane: {h}×{w}"))
+        for k, (span, label) in enumerate(zip(spans, labels)):
+            (y0, y1), (x0, x1) = span[-2:]
+            colour = colours[k % len(colours)]
+            ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0 + 1, y1 - y0 + 1, fill=False, edgecolor=colour, linewidth=2, label=label))
+        ax.set_xlim(-0.5 - 0.15 * w, w - 0.5 + 0.15 * w)
+        ax.set_ylim(h - 0.5 + 0.15 * h, -0.5 - 0.15 * h)
+        ax.set_xlabel("width")
+        ax.set_ylabel("height")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25 if len(sizes) == 1 else -0.1), fontsize=8, frameon=False)
+    ax.set_title(title, fontsize=10)
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+
+
 def augmentations(original: torch.Tensor, singles: list[tuple[str, torch.Tensor]], composed: list[torch.Tensor], path: str | Path, title: str) -> None:
     """Top: the image and each elementary transform on its own (Figure 9); below: random compositions (Figure 10)."""
     top = [("original", original), *singles]

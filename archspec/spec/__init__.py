@@ -13,7 +13,7 @@ from archspec.layers import KIND_BY_TYPE, LayerBase
 from archspec.spec.expand import MAX_LAYERS, Expander, RawLayer, Scope, TooManyLayers
 from archspec.spec.load import YDict, YList, mark_of, parse_yaml
 from archspec.spec.locate import fields_at, pydantic_diagnostics, suggest
-from archspec.spec.model import FORMAT_VERSION, BlockDef, Spec, SpecFile
+from archspec.spec.model import FORMAT_VERSION, MAX_INPUT_RANK, BlockDef, Spec, SpecFile
 
 __all__ = ["Spec", "SpecFile", "BlockDef", "parse_spec", "load", "loads", "read_text"]
 
@@ -132,7 +132,7 @@ def _parse_spec(text: str, path: str) -> tuple[Spec | None, list[Diagnostic]]:
     name = data.get("name")
     spec = Spec(
         name=name if isinstance(name, str) and name else Path(path).stem,
-        input_shape=tuple(input_raw) if input_ok and 0 < len(input_raw) <= 3 else (),
+        input_shape=tuple(input_raw) if input_ok and 0 < len(input_raw) <= MAX_INPUT_RANK else (),
         layers=layers,
         output=output or "",
         path=path,

@@ -13,6 +13,7 @@ from archspec.spec.load import YDict
 from archspec.spec.training import Training
 
 FORMAT_VERSION = 1
+MAX_INPUT_RANK = 4  # [C, D, H, W]: three spatial axes
 
 
 class _Strict(BaseModel):
@@ -35,8 +36,9 @@ class SpecFile(_Strict):
     archspec: Literal[1] = Field(description="Format version of this file.")
     name: Annotated[str, Strict()] | None = Field(default=None, description="Network name (default: the file name).")
     description: str | None = None
-    input: Annotated[list[PosInt], Field(min_length=1, max_length=3)] = Field(
-        description="Per-sample input shape, batch left out: [C, H, W] for images or [F] for vectors."
+    input: Annotated[list[PosInt], Field(min_length=1, max_length=MAX_INPUT_RANK)] = Field(
+        description="Per-sample input shape, batch left out: [F] for vectors, [C, L] for sequences (audio), "
+        "[C, H, W] for images, [C, D, H, W] for volumes and videos."
     )
     blocks: dict[str, BlockDef] = Field(default_factory=dict, description="Reusable blocks, by name.")
     layers: Annotated[list[Any], Field(min_length=1)] = Field(

@@ -1,4 +1,7 @@
-"""Small torch modules for spec operations that torch.nn has no module for."""
+"""Small torch modules for kinds that torch.nn has no module for.
+
+Imported only inside ``lower()`` methods: the static core never imports torch.
+"""
 
 from __future__ import annotations
 
@@ -30,8 +33,16 @@ class Concat(nn.Module):
         return f"dim={self.dim}"
 
 
-class GlobalAvgPool2d(nn.Module):
-    """Mean over height and width: N×C×H×W → N×C."""
+class GlobalPool(nn.Module):
+    """Mean or maximum over the spatial axes ``dims``: N×C×… → N×C."""
+
+    def __init__(self, reduce: str, dims: tuple[int, ...]):
+        super().__init__()
+        self.reduce = reduce
+        self.dims = dims
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean(dim=(2, 3))
+        return x.mean(dim=self.dims) if self.reduce == "mean" else x.amax(dim=self.dims)
+
+    def extra_repr(self) -> str:
+        return f"{self.reduce} over dims {self.dims}"
