@@ -41,7 +41,7 @@ def _spans(sizes: tuple[int, ...], ks, s: int, p, d: int, ceil: bool = False) ->
 
 #: spatial ranks the generator draws, and the ranks whose convolution it knows
 RANKS = [1, 2, 2, 2, 3]
-CONV_RANKS = (1, 2)
+CONV_RANKS = (1, 2, 3)
 
 
 @st.composite

@@ -33,6 +33,17 @@ TABLE = [
     # M5's stem on one second of 16 kHz audio: (16000-80)//16+1 = 996; 32·80+32 params; 32·996 · 80
     ({"type": "conv1d", "out_channels": 32, "kernel_size": 80, "stride": 16}, [(1, 16000)], (32, 996), 2_592, 0, 2_549_760),
     ({"type": "conv1d", "out_channels": 6, "kernel_size": [5], "padding": "same", "groups": 3, "bias": False}, [(3, 7)], (6, 7), 30, 0, 210),
+    # 3-D, r3d_18's stem on 16 frames of 112×112: t (16+2-3)+1 = 16, h (112+6-7)//2+1 = 56;
+    # 64·3·3·7·7 = 28,224 params; 64·16·56·56 outputs · 3·147 = 1,416,167,424 MACs
+    (
+        {"type": "conv3d", "out_channels": 64, "kernel_size": [3, 7, 7], "stride": [1, 2, 2], "padding": [1, 3, 3], "bias": False},
+        [(3, 16, 112, 112)],
+        (64, 16, 56, 56),
+        28_224,
+        0,
+        1_416_167_424,
+    ),
+    ({"type": "conv3d", "out_channels": 4, "kernel_size": 3, "padding": "same", "groups": "depthwise"}, [(4, 5, 6, 7)], (4, 5, 6, 7), 112, 0, 22_680),
     # pooling
     ({"type": "maxpool2d", "kernel_size": 2}, [(4, 64, 64)], (4, 32, 32), 0, 0, 0),
     ({"type": "maxpool1d", "kernel_size": 4}, [(32, 996)], (32, 249), 0, 0, 0),

@@ -126,7 +126,7 @@ def _softmax(fn):
 
 #: type -> how a PyTorch user would write that layer, given its fields and the incoming tensor
 BUILDERS = {
-    **{f"conv{n}d": _conv for n in (1, 2)},
+    **{f"conv{n}d": _conv for n in (1, 2, 3)},
     **{f"maxpool{n}d": _maxpool for n in (1, 2, 3)},
     **{f"avgpool{n}d": _avgpool for n in (1, 2, 3)},
     **{f"adaptiveavgpool{n}d": _adaptive("Avg") for n in (1, 2, 3)},

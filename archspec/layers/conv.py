@@ -132,3 +132,9 @@ class Conv2d(_ConvNd):
     type: Literal["conv2d"]
     rank: ClassVar[int] = 2
 
+
+class Conv3d(_ConvNd):
+    """3-D convolution over C×D×H×W volumes or videos (torch.nn.Conv3d)."""
+
+    type: Literal["conv3d"]
+    rank: ClassVar[int] = 3
