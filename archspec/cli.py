@@ -3,6 +3,11 @@
 Exit codes (ruff/ESLint convention): 0 clean, 1 findings (spec errors, or
 warnings under --strict), 2 usage, IO or internal error. Machine-readable
 output goes to stdout and nothing else does; summaries go to stderr.
+
+Every command runs under one error handler (``main``): a ``SpecError`` prints its
+diagnostics (exit 1, or 2 when the only problem is an unreadable file), any other
+``ArchspecError`` its message (exit 2), a missing optional dependency the extra
+to install (exit 2), anything else is an internal error (exit 2, with the trace).
 """
 
 from __future__ import annotations
@@ -10,15 +15,26 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, NoReturn, get_args
 
 from archspec import __version__
+from archspec.codes import Code
+from archspec.errors import ArchspecError, Diagnostic, SpecError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 _EXTRAS = {"torch": "torch", "torchvision": "torch", "matplotlib": "torch", "pygraphviz": "diagram"}  # module -> extra
+_TEXT_OR_JSON = ("text", "json")  # --format of the commands that print a result
+
+Command = Callable[[argparse.Namespace], int]
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    Subparsers: TypeAlias = "argparse._SubParsersAction[_Parser]"
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # usage errors exit 2, like argparse, with our wording
+    def error(self, message: str) -> NoReturn:  # usage errors exit 2, like argparse, with our wording
         self.print_usage(sys.stderr)
         print(f"archspec: error: {message}", file=sys.stderr)
         raise SystemExit(EXIT_ERROR)
@@ -28,37 +44,67 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="archspec", description="Static analysis of CNN architecture specs (YAML).")
     parser.add_argument("--version", action="version", version=f"archspec {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.required = True
+    for add in _COMMANDS:
+        add(sub)
+    return parser
+
+
+def _add_describe(sub: Subparsers) -> None:
+    from archspec.render.table import RENDERERS
+    from archspec.spec.training import OptimizerName
 
     describe = sub.add_parser("describe", help="shapes, parameters, receptive fields and MACs of every layer")
     describe.add_argument("specs", nargs="+", metavar="SPEC")
-    describe.add_argument("--format", choices=("text", "markdown", "json", "csv"), default="text")
+    describe.add_argument("--format", choices=tuple(RENDERERS), default="text")
     describe.add_argument(
         "--check", action="store_true", help="confirm every figure against torch, layer by layer (needs the torch extra)"
     )
     describe.add_argument("--batch-size", type=int, help="also estimate the memory of a training step at this batch size")
-    describe.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), default="adam", help="for the memory estimate")
+    describe.add_argument("--optimizer", choices=get_args(OptimizerName), default="adam", help="for the memory estimate")
     describe.add_argument("--memory-budget", metavar="SIZE", help="the largest batch whose training step fits, e.g. 16GiB")
     describe.set_defaults(run=_describe)
 
+
+def _add_lint(sub: Subparsers) -> None:
+    from archspec.render.diagnostics import RENDERERS
+
     lint = sub.add_parser("lint", help="validate specs and report problems with their positions")
     lint.add_argument("specs", nargs="+", metavar="SPEC")
-    lint.add_argument("--format", choices=("text", "json", "github"), default="text")
+    lint.add_argument("--format", choices=tuple(RENDERERS), default="text")
     lint.add_argument("--strict", action="store_true", help="warnings fail the run too (exit 1)")
     lint.add_argument("--select", type=_code_list, default=None, help="only these codes or prefixes, e.g. W4,I501")
     lint.add_argument("--ignore", type=_code_list, default=frozenset(), help="skip these codes or prefixes")
     lint.set_defaults(run=_lint)
 
+
+def _add_explain(sub: Subparsers) -> None:
+    explain = sub.add_parser("explain", help="a diagnostic code: what it finds, why it matters, the fix")
+    explain.add_argument("code", nargs="?", metavar="CODE", help="a code (E201) or a name (unknown-field); none: list them all")
+    explain.add_argument("--format", choices=_TEXT_OR_JSON, default="text")
+    explain.set_defaults(run=_explain)
+
+
+def _add_diagram(sub: Subparsers) -> None:
+    from archspec.render.diagram import FORMATS, STYLES, Direction
+
     diagram = sub.add_parser("diagram", help="draw the data flow (svg, png, pdf or dot)")
     diagram.add_argument("spec", metavar="SPEC")
     diagram.add_argument("-o", "--output", required=True, help="file to write (`-` for DOT on stdout)")
-    diagram.add_argument("--style", choices=("tensors", "layers", "params", "rf"), default="layers")
-    diagram.add_argument("--format", choices=("svg", "png", "pdf", "dot"), default=None, help="default: from the file suffix")
-    diagram.add_argument("--direction", choices=("LR", "TB"), default="LR", help="left to right, or top to bottom")
+    diagram.add_argument("--style", choices=STYLES, default="layers")
+    diagram.add_argument("--format", choices=FORMATS, default=None, help="default: from the file suffix")
+    diagram.add_argument("--direction", choices=get_args(Direction), default="LR", help="left to right, or top to bottom")
     blocks = diagram.add_mutually_exclusive_group()
-    blocks.add_argument("--collapse-blocks", dest="collapse", action="store_const", const=True, help="one node per use of a block")
-    blocks.add_argument("--expand-blocks", dest="collapse", action="store_const", const=False, help="every layer, blocks as clusters")
+    blocks.add_argument(
+        "--collapse-blocks", dest="collapse", action="store_const", const=True, help="one node per use of a block"
+    )
+    blocks.add_argument(
+        "--expand-blocks", dest="collapse", action="store_const", const=False, help="every layer, blocks as clusters"
+    )
     diagram.set_defaults(run=_diagram, collapse=None)
+
+
+def _add_train(sub: Subparsers) -> None:
+    from archspec.spec.training import DataSource, OptimizerName, Precision, ScheduleName
 
     train = sub.add_parser("train", help="train a spec (built-in synthetic data unless told otherwise)")
     train.add_argument("spec", metavar="SPEC")
@@ -66,14 +112,14 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--lr", type=float)
-    train.add_argument("--optimizer", choices=("sgd", "adam", "adamw"))
-    train.add_argument("--schedule", choices=("constant", "step", "cosine", "onecycle"))
-    train.add_argument("--data", choices=("synthetic", "folder", "cifar10"), help="data source")
+    train.add_argument("--optimizer", choices=get_args(OptimizerName))
+    train.add_argument("--schedule", choices=get_args(ScheduleName))
+    train.add_argument("--data", choices=get_args(DataSource), help="data source")
     train.add_argument("--data-root", help="image folder or CIFAR-10 folder")
     train.add_argument("--train-size", type=int, help="synthetic training images")
     train.add_argument("--test-size", type=int, help="synthetic test images")
     train.add_argument("--device", help="auto, cpu, cuda, cuda:1, mps")
-    train.add_argument("--precision", choices=("fp32", "bf16", "fp16"))
+    train.add_argument("--precision", choices=get_args(Precision))
     train.add_argument("--channels-last", action="store_true", default=None)
     train.add_argument("--compile", action="store_true", default=None)
     train.add_argument("--early-stopping", type=int, metavar="EPOCHS")
@@ -85,39 +131,49 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true")
     train.set_defaults(run=_train)
 
+
+def _add_evaluate(sub: Subparsers) -> None:
     evaluate = sub.add_parser("evaluate", help="accuracy, per-class accuracy and confusion matrix of a checkpoint")
     evaluate.add_argument("spec", metavar="SPEC")
     evaluate.add_argument("--checkpoint", required=True)
     evaluate.add_argument("--confusion", metavar="PNG", help="write the confusion matrix here")
-    evaluate.add_argument("--format", choices=("text", "json"), default="text")
+    evaluate.add_argument("--format", choices=_TEXT_OR_JSON, default="text")
     evaluate.set_defaults(run=_evaluate)
 
+
+def _add_predict(sub: Subparsers) -> None:
     predict = sub.add_parser("predict", help="top-k classes of image files")
     predict.add_argument("spec", metavar="SPEC")
     predict.add_argument("images", nargs="+", metavar="IMAGE")
     predict.add_argument("--checkpoint", required=True)
     predict.add_argument("--top-k", type=int, default=5)
-    predict.add_argument("--format", choices=("text", "json"), default="text")
+    predict.add_argument("--format", choices=_TEXT_OR_JSON, default="text")
     predict.set_defaults(run=_predict)
 
-    def image_source(p, checkpoint: str):
-        p.add_argument("spec", metavar="SPEC")
-        p.add_argument("--checkpoint", required=checkpoint == "required", help="a checkpoint of `archspec train`")
-        p.add_argument("--image", nargs="+", metavar="FILE", help="image files (resized to the spec's input if needed)")
-        p.add_argument("--index", type=int, help="use the test data's image number INDEX instead (default 0)")
-        p.add_argument("-o", "--output", required=True, help="PNG to write")
 
+def _image_source(p: argparse.ArgumentParser, checkpoint: str) -> None:
+    """The arguments of the commands that look at one image: the spec, a checkpoint, the image and the output."""
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--checkpoint", required=checkpoint == "required", help="a checkpoint of `archspec train`")
+    p.add_argument("--image", nargs="+", metavar="FILE", help="image files (resized to the spec's input if needed)")
+    p.add_argument("--index", type=int, help="use the test data's image number INDEX instead (default 0)")
+    p.add_argument("-o", "--output", required=True, help="PNG to write")
+
+
+def _add_gradcam(sub: Subparsers) -> None:
     gradcam = sub.add_parser("gradcam", help="Grad-CAM heat maps, or their pointing-game score (--evaluate)")
-    image_source(gradcam, "required")
+    _image_source(gradcam, "required")
     gradcam.add_argument("--count", type=int, default=4, help="images from the test data (with --index)")
     gradcam.add_argument("--class", dest="target", default="top", help="top (default), true, a class index or name")
     gradcam.add_argument("--layer", help="target layer (default: the last spatial layer before pooling/flatten)")
     gradcam.add_argument("--evaluate", action="store_true", help="score on the test data's object boxes instead")
     gradcam.add_argument("--limit", type=int, help="--evaluate on the first LIMIT test images only")
-    gradcam.add_argument("--format", choices=("text", "json"), default="text")
+    gradcam.add_argument("--format", choices=_TEXT_OR_JSON, default="text")
     gradcam.set_defaults(run=_gradcam)
     gradcam._actions[[a.dest for a in gradcam._actions].index("output")].required = False
 
+
+def _add_kernels(sub: Subparsers) -> None:
     kernels = sub.add_parser("kernels", help="a convolution's kernels as images (first conv by default)")
     kernels.add_argument("spec", metavar="SPEC")
     kernels.add_argument("--checkpoint", help="a checkpoint of `archspec train`")
@@ -126,11 +182,15 @@ def _parser() -> argparse.ArgumentParser:
     kernels.add_argument("-o", "--output", required=True)
     kernels.set_defaults(run=_inspect("run_kernels", "checkpoint", "weights", "layer"))
 
+
+def _add_features(sub: Subparsers) -> None:
     features = sub.add_parser("features", help="one layer's feature maps for one image")
-    image_source(features, "optional")
+    _image_source(features, "optional")
     features.add_argument("--layer", help="default: the first convolution")
     features.set_defaults(run=_inspect("run_features", "checkpoint", "paths", "index", "layer"))
 
+
+def _add_rf(sub: Subparsers) -> None:
     rf = sub.add_parser("rf", help="a unit's receptive field drawn on an image (from the static r, S, P)")
     rf.add_argument("spec", metavar="SPEC")
     rf.add_argument("--image", nargs=1, metavar="FILE")
@@ -140,6 +200,8 @@ def _parser() -> argparse.ArgumentParser:
     rf.add_argument("-o", "--output", required=True)
     rf.set_defaults(run=_inspect("run_rf", "paths", "index", "layer", "unit"))
 
+
+def _add_augment(sub: Subparsers) -> None:
     augment = sub.add_parser("augment", help="the spec's augmentation applied to one image, n times")
     augment.add_argument("spec", metavar="SPEC")
     augment.add_argument("--image", nargs=1, metavar="FILE")
@@ -148,20 +210,19 @@ def _parser() -> argparse.ArgumentParser:
     augment.add_argument("-o", "--output", required=True)
     augment.set_defaults(run=_inspect("run_augment", "paths", "index", "n"))
 
+
+def _add_schema(sub: Subparsers) -> None:
     schema = sub.add_parser("schema", help="print the JSON Schema of the spec format (for editors)")
     schema.set_defaults(run=_schema)
-    return parser
 
 
 def _code_list(text: str) -> set[str]:
     return {c.strip().upper() for c in text.split(",") if c.strip()}
 
 
-def _describe(args) -> int:
+def _describe(args: argparse.Namespace) -> int:
     from archspec.analysis import analyze
-    from archspec.errors import SpecError
-    from archspec.render import diagnostics as diag
-    from archspec.render.table import RENDERERS
+    from archspec.render.table import RENDERERS, to_json, to_text
     from archspec.spec import load
 
     status = EXIT_OK
@@ -169,17 +230,16 @@ def _describe(args) -> int:
     for path in args.specs:
         try:
             report = analyze(load(path))
-        except SpecError as exc:
-            sys.stderr.write(diag.to_text(exc.diagnostics))
-            status = max(status, EXIT_ERROR if _io_only(exc.diagnostics) else EXIT_FINDINGS)
+        except SpecError as exc:  # report it and go on with the other specs
+            status = max(status, _print_diagnostics(exc.diagnostics))
             continue
         memory = _memory(report, args)
         if memory is None:
             return EXIT_ERROR
         if args.format == "json":
-            outputs.append(RENDERERS["json"](report, memory=memory))
+            outputs.append(to_json(report, memory=memory))
         elif args.format == "text":
-            outputs.append(RENDERERS["text"](report, color=sys.stdout.isatty(), memory=memory))
+            outputs.append(to_text(report, color=sys.stdout.isatty(), memory=memory))
         else:
             outputs.append(RENDERERS[args.format](report))
         if args.check:
@@ -191,11 +251,11 @@ def _describe(args) -> int:
     return status
 
 
-def _memory(report, args) -> dict | None:
+def _memory(report: Any, args: argparse.Namespace) -> dict[str, Any] | None:
     """The training-memory estimate asked for by --batch-size / --memory-budget ({} if none; None on a bad size)."""
     from archspec.analysis.memory import largest_batch, parse_size, training_memory
 
-    memory: dict = {}
+    memory: dict[str, Any] = {}
     if args.memory_budget:
         try:
             budget = parse_size(args.memory_budget)
@@ -209,7 +269,7 @@ def _memory(report, args) -> dict | None:
     return memory
 
 
-def _check(report, path: str) -> int:
+def _check(report: Any, path: str) -> int:
     """Compare the report with torch; the verdict goes to stderr so stdout stays pure data."""
     try:
         from archspec.runtime.check import check
@@ -231,7 +291,7 @@ def _check(report, path: str) -> int:
     return EXIT_OK
 
 
-def _lint(args) -> int:
+def _lint(args: argparse.Namespace) -> int:
     from archspec.lint import lint_file
     from archspec.render import diagnostics as diag
 
@@ -242,33 +302,49 @@ def _lint(args) -> int:
     if args.format == "text":
         sys.stdout.flush()
         print(diag.summary(found, len(args.specs)), file=sys.stderr)
-    if any(d.code == "E100" for d in found) and len(found) == sum(d.code == "E100" for d in found):
+    if found and _io_only(found):
         return EXIT_ERROR
     failing = {"error"} | ({"warning"} if args.strict else set())
     return EXIT_FINDINGS if any(d.severity.value in failing for d in found) else EXIT_OK
 
 
-def _diagram(args) -> int:
+def _explain(args: argparse.Namespace) -> int:
+    import json
+
+    from archspec.codes import TABLE, lookup, suggest_code
+
+    if args.code is None:
+        if args.format == "json":
+            sys.stdout.write(json.dumps([row.to_dict() for row in TABLE.values()], indent=2, ensure_ascii=False) + "\n")
+        else:
+            width = max(len(row.name) for row in TABLE.values())
+            sys.stdout.write("".join(f"{row.code}  {row.name:<{width}}  {row.summary}\n" for row in TABLE.values()))
+        return EXIT_OK
+    row = lookup(args.code)
+    if row is None:
+        guess = suggest_code(args.code)
+        hint = f" — did you mean {guess.code} ({guess.name})?" if guess else ""
+        print(f"archspec: unknown code or rule `{args.code}`{hint} (`archspec explain` lists them all)", file=sys.stderr)
+        return EXIT_ERROR
+    if args.format == "json":
+        sys.stdout.write(json.dumps(row.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(row.to_text())
+    return EXIT_OK
+
+
+def _diagram(args: argparse.Namespace) -> int:
     from archspec.analysis import analyze
-    from archspec.errors import SpecError
-    from archspec.render import diagnostics as diag
-    from archspec.render.diagram import DiagramError, render, to_dot
+    from archspec.render.diagram import render, to_dot
     from archspec.spec import load
 
-    try:
-        report = analyze(load(args.spec))
-    except SpecError as exc:
-        sys.stderr.write(diag.to_text(exc.diagnostics))
-        return EXIT_ERROR if _io_only(exc.diagnostics) else EXIT_FINDINGS
+    report = analyze(load(args.spec))
     source = to_dot(report, args.style, args.direction, args.collapse)
     if args.output == "-":
         sys.stdout.write(source)
         return EXIT_OK
     try:
         path = render(source, args.output, args.format)
-    except DiagramError as exc:
-        print(f"archspec: {exc}", file=sys.stderr)
-        return EXIT_ERROR
     except OSError as exc:
         print(f"archspec: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -295,60 +371,45 @@ _TRAIN_FLAGS = {  # flag -> dotted path in the spec's training section
 }
 
 
-def _load_for_torch(path: str):
-    """(spec, None) or (None, exit code) after printing the diagnostics."""
-    from archspec.errors import SpecError
-    from archspec.render import diagnostics as diag
+def _train(args: argparse.Namespace) -> int:
     from archspec.spec import load
 
-    try:
-        return load(path), None
-    except SpecError as exc:
-        sys.stderr.write(diag.to_text(exc.diagnostics))
-        return None, EXIT_ERROR if _io_only(exc.diagnostics) else EXIT_FINDINGS
-
-
-def _train(args) -> int:
-    from archspec.errors import ArchspecError
-
-    spec, code = _load_for_torch(args.spec)
-    if spec is None:
-        return code
-    overrides = {path: getattr(args, flag) for flag, path in _TRAIN_FLAGS.items() if getattr(args, flag) is not None}
+    spec = load(args.spec)
+    overrides: dict[str, Any] = {
+        path: getattr(args, flag) for flag, path in _TRAIN_FLAGS.items() if getattr(args, flag) is not None
+    }
     if args.no_augment:
         overrides["augment"] = []
-    try:
-        from archspec.runtime.train import train
+    from archspec.runtime.train import train
 
-        result = train(
-            spec, args.out, overrides=overrides, resume=args.resume, force=args.force, quiet=args.quiet, force_memory=args.force_memory
-        )
-    except ArchspecError as exc:
-        print(f"archspec: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+    result = train(
+        spec,
+        args.out,
+        overrides=overrides,
+        resume=args.resume,
+        force=args.force,
+        quiet=args.quiet,
+        force_memory=args.force_memory,
+    )
     print(f"wrote {result.run_dir}/metrics.jsonl, metrics.csv, curves.png, last.pt, best.pt", file=sys.stderr)
     return EXIT_OK
 
 
-def _evaluate(args) -> int:
+def _evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from archspec.errors import ArchspecError
+    from archspec.spec import load
 
-    spec, code = _load_for_torch(args.spec)
-    if spec is None:
-        return code
-    try:
-        from archspec.runtime.evaluate import evaluate
+    spec = load(args.spec)
+    from archspec.runtime.evaluate import evaluate
 
-        result = evaluate(spec, args.checkpoint)
-        if args.confusion:
-            from archspec.runtime.plots import confusion
+    result = evaluate(spec, args.checkpoint)
+    if args.confusion:
+        from archspec.runtime.plots import confusion
 
-            confusion(result["confusion"], result["classes"], args.confusion, f"{spec.name}: confusion matrix (epoch {result['epoch']})")
-    except ArchspecError as exc:
-        print(f"archspec: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        confusion(
+            result["confusion"], result["classes"], args.confusion, f"{spec.name}: confusion matrix (epoch {result['epoch']})"
+        )
     if args.format == "json":
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
         return EXIT_OK
@@ -359,21 +420,15 @@ def _evaluate(args) -> int:
     return EXIT_OK
 
 
-def _predict(args) -> int:
+def _predict(args: argparse.Namespace) -> int:
     import json
 
-    from archspec.errors import ArchspecError
+    from archspec.spec import load
 
-    spec, code = _load_for_torch(args.spec)
-    if spec is None:
-        return code
-    try:
-        from archspec.runtime.evaluate import predict
+    spec = load(args.spec)
+    from archspec.runtime.evaluate import predict
 
-        results = predict(spec, args.checkpoint, args.images, args.top_k)
-    except ArchspecError as exc:
-        print(f"archspec: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+    results = predict(spec, args.checkpoint, args.images, args.top_k)
     if args.format == "json":
         sys.stdout.write(json.dumps(results, indent=2) + "\n")
         return EXIT_OK
@@ -385,60 +440,55 @@ def _predict(args) -> int:
     return EXIT_OK
 
 
-def _inspect(function: str, *options: str):
+def _inspect(function: str, *options: str) -> Command:
     """A command that loads the spec, calls archspec.runtime.inspect.<function> and reports the file written."""
 
-    def run(args) -> int:
-        from archspec.errors import ArchspecError
+    def run(args: argparse.Namespace) -> int:
+        from archspec.spec import load
 
-        spec, code = _load_for_torch(args.spec)
-        if spec is None:
-            return code
+        spec = load(args.spec)
         values = {o: (getattr(args, "image", None) if o == "paths" else getattr(args, o)) for o in options}
-        try:
-            from archspec.runtime import inspect
+        from archspec.runtime import inspect
 
-            getattr(inspect, function)(spec, args.output, **values)
-        except ArchspecError as exc:
-            print(f"archspec: {exc}", file=sys.stderr)
-            return EXIT_ERROR
+        getattr(inspect, function)(spec, args.output, **values)
         print(f"wrote {args.output}", file=sys.stderr)
         return EXIT_OK
 
     return run
 
 
-def _gradcam(args) -> int:
+def _gradcam(args: argparse.Namespace) -> int:
     import json
 
-    from archspec.errors import ArchspecError
+    from archspec.spec import load
 
-    spec, code = _load_for_torch(args.spec)
-    if spec is None:
-        return code
-    try:
-        from archspec.runtime import inspect
+    spec = load(args.spec)
+    from archspec.runtime import inspect
 
-        if args.evaluate:
-            result = inspect.run_gradcam_evaluation(spec, args.checkpoint, args.layer, args.limit)
-            if args.format == "json":
-                sys.stdout.write(json.dumps(result, indent=2) + "\n")
-            else:
-                print(
-                    f"Grad-CAM at `{result['layer']}` on {result['images']:,} test images (true class):\n"
-                    f"  pointing game  {result['pointing_game']:.3f}   (uniform-random map: {result['random_pointing_game']:.3f})\n"
-                    f"  heat in box    {result['heat_in_box']:.3f}   (uniform-random map: {result['random_heat_in_box']:.3f})"
-                )
-            return EXIT_OK
-        if not args.output:
-            print("archspec: gradcam needs -o OUT.png (or --evaluate)", file=sys.stderr)
-            return EXIT_ERROR
-        result = inspect.run_gradcam(
-            spec, args.checkpoint, args.output, paths=args.image, index=args.index, count=args.count, target=args.target, layer=args.layer
-        )
-    except ArchspecError as exc:
-        print(f"archspec: {exc}", file=sys.stderr)
+    if args.evaluate:
+        result = inspect.run_gradcam_evaluation(spec, args.checkpoint, args.layer, args.limit)
+        if args.format == "json":
+            sys.stdout.write(json.dumps(result, indent=2) + "\n")
+        else:
+            print(
+                f"Grad-CAM at `{result['layer']}` on {result['images']:,} test images (true class):\n"
+                f"  pointing game  {result['pointing_game']:.3f}   (uniform-random map: {result['random_pointing_game']:.3f})\n"
+                f"  heat in box    {result['heat_in_box']:.3f}   (uniform-random map: {result['random_heat_in_box']:.3f})"
+            )
+        return EXIT_OK
+    if not args.output:
+        print("archspec: gradcam needs -o OUT.png (or --evaluate)", file=sys.stderr)
         return EXIT_ERROR
+    result = inspect.run_gradcam(
+        spec,
+        args.checkpoint,
+        args.output,
+        paths=args.image,
+        index=args.index,
+        count=args.count,
+        target=args.target,
+        layer=args.layer,
+    )
     print(f"Grad-CAM target layer: `{result['layer']}`", file=sys.stderr)
     for title in result["titles"]:
         print(f"  {title}", file=sys.stderr)
@@ -446,7 +496,7 @@ def _gradcam(args) -> int:
     return EXIT_OK
 
 
-def _schema(args) -> int:
+def _schema(args: argparse.Namespace) -> int:
     import json
 
     from archspec.spec.schema import json_schema
@@ -455,24 +505,63 @@ def _schema(args) -> int:
     return EXIT_OK
 
 
-def _io_only(diagnostics) -> bool:
-    return all(d.code == "E100" for d in diagnostics)
+_COMMANDS: list[Callable[[Subparsers], None]] = [  # in the order `archspec --help` lists them
+    _add_describe,
+    _add_lint,
+    _add_explain,
+    _add_diagram,
+    _add_train,
+    _add_evaluate,
+    _add_predict,
+    _add_gradcam,
+    _add_kernels,
+    _add_features,
+    _add_rf,
+    _add_augment,
+    _add_schema,
+]
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def _io_only(diagnostics: Iterable[Diagnostic]) -> bool:
+    return all(d.code == Code.UNREADABLE_FILE for d in diagnostics)
+
+
+def _print_diagnostics(diagnostics: list[Diagnostic]) -> int:
+    """A spec that cannot be loaded: its diagnostics on stderr; exit 1, or 2 if the only problem is an unreadable file."""
+    from archspec.render import diagnostics as diag
+
+    sys.stderr.write(diag.to_text(diagnostics))
+    return EXIT_ERROR if _io_only(diagnostics) else EXIT_FINDINGS
+
+
+def _run(command: str, run: Command, args: argparse.Namespace) -> int:
+    """Run one command; what it raises becomes a message on stderr and an exit code (see the module docstring)."""
     try:
-        return args.run(args)
+        return run(args)
+    except SpecError as exc:
+        return _print_diagnostics(exc.diagnostics)
+    except ArchspecError as exc:
+        print(f"archspec: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return EXIT_OK
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  # the last resort: nothing escapes as a bare trace
         missing = exc.name.split(".")[0] if isinstance(exc, ModuleNotFoundError) and exc.name else None
         if missing in _EXTRAS:  # an optional dependency, not a bug
-            print(f"archspec: `{args.command}` needs {missing}: pip install 'archspec[{_EXTRAS[missing]}]'", file=sys.stderr)
+            print(f"archspec: `{command}` needs {missing}: pip install 'archspec[{_EXTRAS[missing]}]'", file=sys.stderr)
             return EXIT_ERROR
         # a bug in archspec, never a user's mistake: say so, keep the trace for the report
         print("archspec: internal error (please report it with the spec that caused it):", file=sys.stderr)
         traceback.print_exc()
         return EXIT_ERROR
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # bare `archspec`: the help, as a usage error
+        parser.print_help(sys.stderr)
+        raise SystemExit(EXIT_ERROR)
+    return _run(args.command, args.run, args)

@@ -2,14 +2,40 @@
 
 YAML errors, schema errors, graph/shape errors and lint findings all become a
 ``Diagnostic``; only their code differs (E1xx YAML/structure, E2xx schema/values,
-E3xx graph and shapes, W4xx lint warnings, I5xx information).
+E3xx graph and shapes, W4xx lint warnings, I5xx information). The codes, with
+what each finds and how to fix it, are the table in ``archspec.codes``.
+
+Every exception archspec raises on purpose derives from ``ArchspecError``, so a
+caller can catch them all in one clause (the command line prints the message and
+exits 2, or, for a ``SpecError``, prints the diagnostics and exits 1). Modules are
+under ``archspec.``::
+
+    ArchspecError (errors)
+    ├── SpecError (errors): a spec cannot be loaded; .diagnostics lists why
+    ├── TorchMissingError (errors): the torch extra is missing (not raised at present: the CLI names the extra)
+    ├── DiagramError (render.diagram): a diagram cannot be rendered (no Graphviz, bad format)
+    ├── TooManyLayers (spec.expand): internal; becomes an E105 diagnostic
+    ├── _TooBig, _TooDeep (spec.load): internal; become E105 diagnostics
+    │   (the runtime, with the torch extra:)
+    ├── MemoryRefused (runtime.build): the model or its training would not fit the device's memory
+    ├── CheckpointError (runtime.checkpoint): a checkpoint missing, unreadable, damaged or of another spec
+    ├── DataError (runtime.data): data that cannot be used with the spec (missing, wrong shape, unreadable)
+    ├── TrainingError (runtime.train): training cannot start or had to stop (settings, run folder, a diverging loss)
+    ├── WeightsError (runtime.weights): a weights file or state dict that does not fit the model
+    ├── InspectError (runtime.inspect): kernels, feature maps, receptive fields or augmentation cannot be drawn
+    └── GradCamError (runtime.gradcam): no usable target layer
+
+``archspec.layers.base.LayerError`` (and its ``MergeError``) is not in the tree:
+it is control flow inside the analysis, always caught and turned into an
+E304-E307 diagnostic.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from enum import Enum
-from typing import Callable
+from typing import Any
 
 
 class Severity(str, Enum):
@@ -18,7 +44,7 @@ class Severity(str, Enum):
     INFO = "info"
 
     @classmethod
-    def of_code(cls, code: str) -> "Severity":
+    def of_code(cls, code: str) -> Severity:
         return {"E": cls.ERROR, "W": cls.WARNING, "I": cls.INFO}[code[0]]
 
 
@@ -32,6 +58,10 @@ class Diagnostic:
     hint: str | None = None
     layer: str | None = None  # the layer concerned, when there is one
 
+    def __post_init__(self) -> None:
+        if type(self.code) is not str:  # a Code member: kept as its plain text, as JSON writes it
+            object.__setattr__(self, "code", str(self.code))
+
     @property
     def severity(self) -> Severity:
         return Severity.of_code(self.code)
@@ -44,12 +74,12 @@ class Diagnostic:
             text += f"\n    hint: {self.hint}"
         return text
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["severity"] = self.severity.value
         return d
 
-    def sort_key(self) -> tuple:
+    def sort_key(self) -> tuple[str, int, int, str, str]:
         return (self.path, self.line, self.column, self.code, self.message)
 
 
@@ -60,8 +90,8 @@ def one_per_place(diagnostics: list[Diagnostic], in_block: Callable[[str], bool]
     layer at the same place are different findings and both stay.
     """
     out: list[Diagnostic] = []
-    first: dict[tuple, int] = {}
-    extra: dict[tuple, int] = {}
+    first: dict[tuple[str, str, int, int], int] = {}
+    extra: dict[tuple[str, str, int, int], int] = {}
     for d in diagnostics:
         key = (d.code, d.path, d.line, d.column)
         if d.layer and in_block(d.layer) and d.line:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import networkx as nx
 
+from archspec.codes import Code
 from archspec.errors import Diagnostic
 from archspec.spec import Spec
 from archspec.spec.load import Mark, mark_of
@@ -51,7 +52,7 @@ def _break_cycles(graph: nx.DiGraph, spec: Spec) -> list[Diagnostic]:
         mark = layer_mark(spec, first, "inputs")
         diagnostics.append(
             Diagnostic(
-                "E302",
+                Code.CYCLIC_REFERENCE,
                 "cyclic reference: " + " → ".join(f"`{n}`" for n in reversed(loop)),
                 spec.path,
                 mark.line,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from archspec.codes import Code
 from archspec.lint.rules import RULES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -16,9 +17,14 @@ def readme_codes() -> set[str]:
 
 
 def source_codes() -> set[str]:
+    """Codes the source spells as ``Code.NAME`` (or still as a literal), outside the table itself."""
     codes = set()
     for path in (ROOT / "archspec").rglob("*.py"):
-        codes |= set(re.findall(r"\"([EWI]\d{3})\"", path.read_text(encoding="utf-8")))
+        if path.parent.name == "codes":
+            continue
+        text = path.read_text(encoding="utf-8")
+        codes |= set(re.findall(r"\"([EWI]\d{3})\"", text))
+        codes |= {Code[name].value for name in re.findall(r"\bCode\.([A-Z][A-Z0-9_]*)\b", text)}
     return codes
 
 

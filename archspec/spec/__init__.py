@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from archspec.codes import Code
 from archspec.errors import Diagnostic, SpecError
 from archspec.layers import KIND_BY_TYPE, LayerBase
 from archspec.spec.expand import MAX_LAYERS, Expander, RawLayer, Scope, TooManyLayers
@@ -26,9 +27,10 @@ def read_text(path: str | Path) -> str:
         raw = Path(path).read_bytes()[: exc.start]
         line = raw.count(b"\n") + 1
         column = exc.start - (raw.rfind(b"\n") + 1) + 1
-        raise SpecError([Diagnostic("E101", f"not UTF-8 text ({exc.reason} at byte {exc.start})", str(path), line, column)]) from None
+        message = f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+        raise SpecError([Diagnostic(Code.INVALID_YAML, message, str(path), line, column)]) from None
     except OSError as exc:
-        raise SpecError([Diagnostic("E100", f"cannot read file: {exc.strerror or exc}", str(path))]) from None
+        raise SpecError([Diagnostic(Code.UNREADABLE_FILE, f"cannot read file: {exc.strerror or exc}", str(path))]) from None
 
 
 def load(path: str | Path) -> Spec:
@@ -79,7 +81,8 @@ def _parse_spec(text: str, path: str) -> tuple[Spec | None, list[Diagnostic]]:
     if data is None:
         return None, diagnostics
     if not isinstance(data, YDict):
-        diagnostics.append(Diagnostic("E103", "the top level must be a mapping (archspec:, input:, layers:)", path, 1, 1))
+        message = "the top level must be a mapping (archspec:, input:, layers:)"
+        diagnostics.append(Diagnostic(Code.MALFORMED_DOCUMENT, message, path, 1, 1))
         return None, diagnostics
     header: SpecFile | None = None
     try:
@@ -99,9 +102,8 @@ def _parse_spec(text: str, path: str) -> tuple[Spec | None, list[Diagnostic]]:
         expander.expand(layers_raw, top)
     except TooManyLayers as exc:
         mark = exc.args[0]
-        diagnostics.append(
-            Diagnostic("E105", f"more than {MAX_LAYERS:,} layers after expanding blocks; refusing", path, mark.line, mark.column)
-        )
+        message = f"more than {MAX_LAYERS:,} layers after expanding blocks; refusing"
+        diagnostics.append(Diagnostic(Code.TOO_LARGE, message, path, mark.line, mark.column))
         return None, _dedupe(diagnostics)
     expander.resolve_all(top)
     diagnostics += expander.diagnostics
@@ -154,7 +156,7 @@ def _top_level_diagnostics(exc: ValidationError, data: YDict, path: str) -> list
     for d in pydantic_diagnostics(exc, data, path, fields_of=_top_fields):
         if d.message.startswith("archspec:"):
             d = Diagnostic(
-                "E206",
+                Code.UNSUPPORTED_VERSION,
                 f"unsupported format version {data.get('archspec')!r}; this archspec reads version {FORMAT_VERSION}",
                 path,
                 d.line,
@@ -183,7 +185,12 @@ def _usable_blocks(blocks, path: str, diagnostics: list[Diagnostic]) -> YDict:
             mark = mark_of(blocks, key, key_side=True)
             diagnostics.append(
                 Diagnostic(
-                    "E204", f"block name `{key}` is a built-in layer type", path, mark.line, mark.column, "rename the block"
+                    Code.INVALID_VALUE,
+                    f"block name `{key}` is a built-in layer type",
+                    path,
+                    mark.line,
+                    mark.column,
+                    "rename the block",
                 )
             )
             continue
@@ -237,11 +244,8 @@ def _output(data: YDict, top: Scope, expander: Expander, path: str, diagnostics:
         if resolved is None:
             mark = mark_of(data, "output")
             guess = suggest(wanted, list(top.entries))
-            diagnostics.append(
-                Diagnostic(
-                    "E301", f"unknown output layer `{wanted}`" + (f" — did you mean `{guess}`?" if guess else ""), path, *mark
-                )
-            )
+            message = f"unknown output layer `{wanted}`" + (f" — did you mean `{guess}`?" if guess else "")
+            diagnostics.append(Diagnostic(Code.UNKNOWN_REFERENCE, message, path, *mark))
         return resolved
     return expander.resolve(top.output, top)
 

@@ -14,7 +14,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from archspec.errors import Diagnostic
+from archspec.codes import Code
+from archspec.errors import ArchspecError, Diagnostic
 from archspec.layers import KIND_BY_TYPE
 from archspec.spec.load import Mark, YDict, YList, mark_of
 from archspec.spec.locate import suggest
@@ -24,7 +25,7 @@ MAX_REPEAT = 10_000
 MAX_LAYERS = 200_000  # after expansion; far beyond any real network, short of exhausting memory
 
 
-class TooManyLayers(Exception):
+class TooManyLayers(ArchspecError):
     """Expansion passed MAX_LAYERS; the spec is refused as a whole."""
 
 
@@ -83,7 +84,7 @@ class Expander:
 
     # --- diagnostics ---
 
-    def error(self, code: str, message: str, mark: Mark | None, hint: str | None = None) -> None:
+    def error(self, code: Code, message: str, mark: Mark | None, hint: str | None = None) -> None:
         mark = mark or Mark(1, 1)
         self.diagnostics.append(Diagnostic(code, message, self.path, mark.line, mark.column, hint))
 
@@ -96,15 +97,17 @@ class Expander:
         for index, item in enumerate(items):
             item_mark = mark_of(items, index)
             if not isinstance(item, YDict):
-                self.error("E203", f"a layer must be a mapping with a `type`, got {item!r}", item_mark)
+                self.error(Code.WRONG_TYPE, f"a layer must be a mapping with a `type`, got {item!r}", item_mark)
                 continue
             item = self.substitute(item, params, stack[-1] if stack else None) if params is not None or _has_params(item) else item
             kind = item.get("type")
             if kind is None:
-                self.error("E202", "missing required field `type`", item.mark, "every layer needs `type:` (conv2d, relu, ...)")
+                self.error(
+                    Code.MISSING_FIELD, "missing required field `type`", item.mark, "every layer needs `type:` (conv2d, relu, ...)"
+                )
                 continue
             if not isinstance(kind, str):
-                self.error("E203", f"`type` must be a string, got {kind!r}", mark_of(item, "type"))
+                self.error(Code.WRONG_TYPE, f"`type` must be a string, got {kind!r}", mark_of(item, "type"))
                 continue
             name = self._name(item, kind, given, counters, scope)
             refs = self._refs(item, prev)
@@ -112,7 +115,7 @@ class Expander:
                 item, refs = _without(item, "inputs"), [prev]  # reported; validation must not repeat it
             when = item.get("when", True)
             if not isinstance(when, bool):
-                self.error("E203", f"`when` must be true or false, got {when!r}", mark_of(item, "when"))
+                self.error(Code.WRONG_TYPE, f"`when` must be true or false, got {when!r}", mark_of(item, "when"))
                 item = _without(item, "when")  # reported here; the layer's validation must not repeat it
                 when = True
             refs_given = item.get("inputs")
@@ -122,7 +125,7 @@ class Expander:
             if kind not in KIND_BY_TYPE and kind not in self.blocks:
                 guess = suggest(kind, [*KIND_BY_TYPE, *self.blocks])
                 self.error(
-                    "E205",
+                    Code.UNKNOWN_LAYER_TYPE,
                     f"unknown layer type `{kind}`" + (f" — did you mean `{guess}`?" if guess else ""),
                     mark_of(item, "type"),
                     None if guess else "run `archspec schema` or see the README for the layer kinds",
@@ -152,7 +155,7 @@ class Expander:
                     break
         elif not isinstance(name, str) or not name or "." in name or name == "input":
             self.error(
-                "E204",
+                Code.INVALID_VALUE,
                 f"invalid layer name {name!r}",
                 mark_of(item, "name"),
                 "use a non-empty string without dots; `input` is reserved for the network input",
@@ -162,7 +165,7 @@ class Expander:
         if name in scope.entries or full in self.names:
             first = self.names.get(full)
             where = f" (first at line {first.line})" if first and first.line else ""
-            self.error("E303", f"duplicate layer name `{full}`{where}", mark_of(item, "name") or item.mark)
+            self.error(Code.DUPLICATE_LAYER_NAME, f"duplicate layer name `{full}`{where}", mark_of(item, "name") or item.mark)
             name = f"{name}@{item.mark.line}"
             full = scope.prefix + name
         self.names[full] = mark_of(item, "name") or item.mark
@@ -176,33 +179,35 @@ class Expander:
             return [refs]
         if isinstance(refs, list) and refs and all(isinstance(r, str) for r in refs):
             return list(refs)
-        self.error("E203", f"`inputs` must be a layer name or a list of names, got {refs!r}", mark_of(item, "inputs"))
+        self.error(Code.WRONG_TYPE, f"`inputs` must be a layer name or a list of names, got {refs!r}", mark_of(item, "inputs"))
         return None
 
     def _instantiate(self, call: YDict, kind: str, name: str, refs, scope: Scope, outer_params, stack, blocks) -> None:
         if kind in stack:
-            self.error("E207", f"block `{kind}` uses itself (via {' → '.join(stack)})", mark_of(call, "type"))
+            self.error(Code.INVALID_BLOCK_USE, f"block `{kind}` uses itself (via {' → '.join(stack)})", mark_of(call, "type"))
             scope.entries[name] = ("alias", refs[0])
             return
         body = self.blocks[kind]
         defaults: YDict = body.get("params") or YDict()
         repeat = call.get("repeat", None)
         if repeat is not None and (not isinstance(repeat, int) or isinstance(repeat, bool) or not 1 <= repeat <= MAX_REPEAT):
-            self.error("E204", f"`repeat` must be an integer from 1 to {MAX_REPEAT:,}, got {repeat!r}", mark_of(call, "repeat"))
+            self.error(
+                Code.INVALID_VALUE, f"`repeat` must be an integer from 1 to {MAX_REPEAT:,}, got {repeat!r}", mark_of(call, "repeat")
+            )
             repeat = 1
         first = call.get("first")
         if first is not None and not isinstance(first, YDict):
-            self.error("E203", "`first` must be a mapping of parameter overrides", mark_of(call, "first"))
+            self.error(Code.WRONG_TYPE, "`first` must be a mapping of parameter overrides", mark_of(call, "first"))
             first = None
         if len(refs) != 1:
-            self.error("E204", f"block `{kind}` takes one input, got {len(refs)}", mark_of(call, "inputs"))
+            self.error(Code.INVALID_VALUE, f"block `{kind}` takes one input, got {len(refs)}", mark_of(call, "inputs"))
         args = {k: (v, mark_of(call, k)) for k, v in call.items() if k not in CALL_KEYS}
         firsts = {k: (v, mark_of(first, k)) for k, v in (first or {}).items()}
         unknown = [(k, call) for k in args if k not in defaults] + [(k, first) for k in firsts if k not in defaults]
         for key, where in unknown:
             guess = suggest(key, list(defaults))
             self.error(
-                "E207",
+                Code.INVALID_BLOCK_USE,
                 f"block `{kind}` has no parameter `{key}`" + (f" — did you mean `{guess}`?" if guess else ""),
                 mark_of(where, key, key_side=True),
                 None if guess else f"its parameters: {', '.join(map(str, defaults)) or 'none'}",
@@ -217,7 +222,7 @@ class Expander:
             if j == 0:
                 for key, (value, _) in values.items():
                     if value is None:
-                        self.error("E202", f"block `{kind}` needs parameter `{key}`", call.mark)
+                        self.error(Code.MISSING_FIELD, f"block `{kind}` needs parameter `{key}`", call.mark)
             local = f"{name}.{j}" if repeat is not None else name
             child = Scope(f"{scope.prefix}{local}.", scope, previous)
             instance = scope.prefix + local
@@ -251,12 +256,12 @@ class Expander:
         if isinstance(value, str) and value.startswith("$") and len(value) > 1:
             key = value[1:]
             if params is None:
-                self.error("E207", f"`{value}` is a block parameter, but this layer is not inside a block", mark)
+                self.error(Code.INVALID_BLOCK_USE, f"`{value}` is a block parameter, but this layer is not inside a block", mark)
                 return value, mark
             if key not in params:
                 guess = suggest(key, list(params))
                 self.error(
-                    "E207",
+                    Code.INVALID_BLOCK_USE,
                     f"block `{block}` has no parameter `{key}`" + (f" — did you mean `${guess}`?" if guess else ""),
                     mark,
                     f"declare it under blocks.{block}.params",
@@ -274,7 +279,7 @@ class Expander:
                 choices = [*scope.entries, "input"]
                 guess = suggest(ref, choices)
                 self.error(
-                    "E301",
+                    Code.UNKNOWN_REFERENCE,
                     f"unknown layer `{ref}`" + (f" — did you mean `{guess}`?" if guess else ""),
                     mark,
                     None if guess else "inputs name layers of the same list (or block), or `input`",

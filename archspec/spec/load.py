@@ -12,7 +12,8 @@ from typing import Any, NamedTuple
 
 import yaml
 
-from archspec.errors import Diagnostic
+from archspec.codes import Code
+from archspec.errors import ArchspecError, Diagnostic
 
 try:  # the C composer is much faster and keeps the same marks
     from yaml import CSafeLoader as _BaseLoader
@@ -109,7 +110,7 @@ class _Builder:
         self.nodes = 0
         self.scalars = yaml.constructor.SafeConstructor()
 
-    def error(self, code: str, message: str, mark: Mark, hint: str | None = None) -> None:
+    def error(self, code: Code, message: str, mark: Mark, hint: str | None = None) -> None:
         self.diagnostics.append(Diagnostic(code, message, self.path, mark.line, mark.column, hint))
 
     def build(self, node: yaml.Node, depth: int = 0) -> Any:
@@ -120,7 +121,10 @@ class _Builder:
             raise _TooDeep(_mark(node))
         if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_COLLECTIONS:
             self.error(
-                "E104", f"unsupported YAML tag `{node.tag}`", _mark(node), "archspec reads plain YAML data only; remove the tag"
+                Code.UNSUPPORTED_TAG,
+                f"unsupported YAML tag `{node.tag}`",
+                _mark(node),
+                "archspec reads plain YAML data only; remove the tag",
             )
             return None
         if isinstance(node, yaml.MappingNode):
@@ -135,7 +139,7 @@ class _Builder:
             return self.scalars.construct_object(node)
         except yaml.constructor.ConstructorError:
             self.error(
-                "E104",
+                Code.UNSUPPORTED_TAG,
                 f"unsupported YAML tag `{node.tag}`",
                 _mark(node),
                 "archspec reads plain YAML data only; remove the tag",
@@ -151,12 +155,12 @@ class _Builder:
                 continue
             key = self.build(key_node, depth + 1)
             if not isinstance(key, (str, int, float, bool)) and key is not None:
-                self.error("E103", "a mapping key must be a plain scalar", _mark(key_node))
+                self.error(Code.MALFORMED_DOCUMENT, "a mapping key must be a plain scalar", _mark(key_node))
                 continue
             if key in out:
                 first = out.key_marks[key]
                 self.error(
-                    "E102",
+                    Code.DUPLICATE_KEY,
                     f"duplicate key `{key}` (first defined at line {first.line})",
                     _mark(key_node),
                     "remove one of them; YAML would silently keep only the last",
@@ -173,14 +177,14 @@ class _Builder:
         sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
         for source in sources:
             if not isinstance(source, yaml.MappingNode):
-                self.error("E103", "a merge key (<<) needs a mapping or a list of mappings", _mark(source))
+                self.error(Code.MALFORMED_DOCUMENT, "a merge key (<<) needs a mapping or a list of mappings", _mark(source))
                 continue
             built = self._mapping(source, depth + 1)
             for key, value in built.items():
                 yield key, value, built.key_marks[key], built.value_marks[key]
 
 
-class _TooBig(Exception):
+class _TooBig(ArchspecError):
     def __init__(self, mark: Mark):
         self.mark = mark
 
@@ -192,7 +196,7 @@ class _TooDeep(_TooBig):
 def parse_yaml(text: str, path: str = "<string>") -> tuple[Any, list[Diagnostic]]:
     """Parse one YAML document. Returns (data, diagnostics); data is None when unusable."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
-        return None, [Diagnostic("E105", f"file larger than {MAX_BYTES // (1024 * 1024)} MiB; not a spec", path, 1, 1)]
+        return None, [Diagnostic(Code.TOO_LARGE, f"file larger than {MAX_BYTES // (1024 * 1024)} MiB; not a spec", path, 1, 1)]
     text = text.lstrip("\ufeff")
     builder = _Builder(path)
     try:
@@ -202,7 +206,7 @@ def parse_yaml(text: str, path: str = "<string>") -> tuple[Any, list[Diagnostic]
         finally:
             loader.dispose()
         if node is None:
-            return None, [Diagnostic("E103", "the file is empty", path, 1, 1, "start with `archspec: 1`")]
+            return None, [Diagnostic(Code.MALFORMED_DOCUMENT, "the file is empty", path, 1, 1, "start with `archspec: 1`")]
         data = builder.build(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -210,22 +214,22 @@ def parse_yaml(text: str, path: str = "<string>") -> tuple[Any, list[Diagnostic]
         problem = exc.problem or exc.context or "invalid YAML"
         if exc.context and exc.problem:
             problem = f"{problem} ({exc.context})"
-        return None, [Diagnostic("E101", f"YAML syntax error: {problem}", path, line, column)]
+        return None, [Diagnostic(Code.INVALID_YAML, f"YAML syntax error: {problem}", path, line, column)]
     except yaml.YAMLError as exc:  # reader errors (bad bytes) carry no mark
-        return None, [Diagnostic("E101", f"YAML error: {exc}", path, 1, 1)]
+        return None, [Diagnostic(Code.INVALID_YAML, f"YAML error: {exc}", path, 1, 1)]
     except UnicodeError as exc:  # e.g. a lone surrogate the parser cannot encode
-        return None, [Diagnostic("E101", f"invalid character in the text ({exc.reason})", path, 1, 1)]
+        return None, [Diagnostic(Code.INVALID_YAML, f"invalid character in the text ({exc.reason})", path, 1, 1)]
     except _TooDeep as exc:
-        return None, [Diagnostic("E105", f"nesting deeper than {MAX_DEPTH} levels; not a spec", path, *exc.mark)]
+        return None, [Diagnostic(Code.TOO_LARGE, f"nesting deeper than {MAX_DEPTH} levels; not a spec", path, *exc.mark)]
     except _TooBig as exc:
         return None, [
             Diagnostic(
-                "E105",
+                Code.TOO_LARGE,
                 f"more than {MAX_NODES:,} values after expanding aliases; refusing (alias bomb?)",
                 path,
                 *exc.mark,
             )
         ]
     except RecursionError:
-        return None, [Diagnostic("E105", "nesting too deep to parse; not a spec", path, 1, 1)]
+        return None, [Diagnostic(Code.TOO_LARGE, "nesting too deep to parse; not a spec", path, 1, 1)]
     return data, builder.diagnostics

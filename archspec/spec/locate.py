@@ -7,6 +7,7 @@ from typing import Any, Iterable, get_args
 
 from pydantic import BaseModel, ValidationError
 
+from archspec.codes import Code
 from archspec.errors import Diagnostic
 from archspec.spec.load import Mark, YDict, YList, mark_of
 
@@ -55,14 +56,14 @@ _WRONG_TYPE = {"pair_type", "padding_value", "dict_type", "list_type", "string_t
 _BAD_VALUE = {"value_error", "pair_range", "literal_error", "assertion_error"}
 
 
-def _code_for(kind: str) -> str:
+def _code_for(kind: str) -> Code:
     if kind == "missing":
-        return "E202"
+        return Code.MISSING_FIELD
     if kind == "extra_forbidden":
-        return "E201"
+        return Code.UNKNOWN_FIELD
     if kind in _WRONG_TYPE or kind.endswith(("_type", "_parsing")):
-        return "E203"
-    return "E204"  # out of range, literal choices, validators
+        return Code.WRONG_TYPE
+    return Code.INVALID_VALUE  # out of range, literal choices, validators
 
 
 _NICER = {
@@ -116,7 +117,7 @@ def pydantic_diagnostics(
             mark = locate(root, loc[:-1])
             message = f"missing required field `{field}`"
         elif kind == "union_tag_invalid":  # a `type:` naming no member of a tagged union
-            code = "E205"
+            code = Code.UNKNOWN_LAYER_TYPE
             mark = locate(root, (*loc, "type"))
             tags = [t.strip().strip("'") for t in err["ctx"]["expected_tags"].split(",")]
             guess = suggest(err["ctx"]["tag"], tags)
@@ -127,7 +128,7 @@ def pydantic_diagnostics(
             text = err["msg"]
             if text.startswith("Value error, "):
                 text = text[len("Value error, ") :]
-            if code == "E203" and kind in _NICER:
+            if code == Code.WRONG_TYPE and kind in _NICER:
                 text = f"{_NICER[kind]}, got {err['input']!r}"
             message = f"{field}: {text}" if loc or prefix else text
         out.append(Diagnostic(code, lead + message, path, mark.line, mark.column, hint))

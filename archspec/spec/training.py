@@ -14,6 +14,12 @@ from archspec.layers.fields import Bool, NonNegInt, PosInt, Probability
 
 Pair = tuple[float, float]
 
+# the choices of the training section, also offered by `archspec train`'s flags
+DataSource = Literal["synthetic", "folder", "cifar10"]
+OptimizerName = Literal["sgd", "adam", "adamw"]
+ScheduleName = Literal["constant", "step", "cosine", "onecycle"]
+Precision = Literal["fp32", "bf16", "fp16"]
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
@@ -22,7 +28,7 @@ class _Strict(BaseModel):
 class Data(_Strict):
     """Where the images come from."""
 
-    source: Literal["synthetic", "folder", "cifar10"] = Field(
+    source: DataSource = Field(
         default="synthetic", description="synthetic: built-in shapes (no download); folder: an ImageFolder tree; cifar10: a local copy"
     )
     root: str | None = Field(default=None, description="Folder of the images (folder, cifar10).")
@@ -80,7 +86,7 @@ Augment = Annotated[Union[HFlip, VFlip, Affine, ColorJitter, Elastic, RandomResi
 
 
 class Optimizer(_Strict):
-    name: Literal["sgd", "adam", "adamw"] = "adam"
+    name: OptimizerName = "adam"
     lr: Annotated[float, Field(gt=0)] = 1e-3
     momentum: Annotated[float, Field(ge=0, lt=1)] = 0.9
     nesterov: Bool = False
@@ -88,7 +94,7 @@ class Optimizer(_Strict):
 
 
 class Schedule(_Strict):
-    name: Literal["constant", "step", "cosine", "onecycle"] = "constant"
+    name: ScheduleName = "constant"
     warmup_epochs: NonNegInt = 0
     step_size: PosInt = Field(default=10, description="step: epochs between decays.")
     gamma: Annotated[float, Field(gt=0, le=1)] = Field(default=0.1, description="step: decay factor.")
@@ -104,7 +110,7 @@ class Training(_Strict):
     optimizer: Optimizer = Field(default_factory=Optimizer)
     schedule: Schedule = Field(default_factory=Schedule)
     label_smoothing: Annotated[float, Field(ge=0, lt=1)] = 0.0
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    precision: Precision = "fp32"
     channels_last: Bool = False
     compile: Bool = False
     early_stopping: PosInt | None = Field(default=None, description="Stop after this many epochs of rising test loss while training loss falls.")
