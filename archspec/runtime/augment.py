@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
-from archspec.runtime.data import ImageSet
+from archspec.runtime.data import DataError, ImageSet
 
 
 def pipeline(steps) -> v2.Compose | None:
@@ -35,7 +35,7 @@ def _transform(step):
         return v2.RandomApply([v2.ElasticTransform(alpha=step.alpha, sigma=step.sigma)], p=step.p)
     if kind == "random_resized_crop":
         return _SameSizeCrop(step.scale, step.ratio)
-    raise ValueError(kind)
+    raise DataError(f"unknown augmentation `{kind}`")  # the schema lets none through; a guard for new kinds
 
 
 class _SameSizeCrop(torch.nn.Module):
@@ -70,7 +70,7 @@ class TensorBatches:
         self.order = order if order is not None else torch.arange(len(data))
 
     def __len__(self) -> int:
-        return -(-len(self.order) // self.batch_size)
+        return (len(self.order) + self.batch_size - 1) // self.batch_size
 
     def __iter__(self):
         for start in range(0, len(self.order), self.batch_size):

@@ -8,6 +8,7 @@ so a run resumed from its last checkpoint repeats the uninterrupted run exactly 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -15,24 +16,28 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Protocol, cast
 
 import torch
 import torch.distributed as torch_dist
 from torch import nn
 
-from archspec.analysis import analyze
+from archspec.analysis import Report, analyze
 from archspec.errors import ArchspecError
 from archspec.fileio import write_atomically
 from archspec.runtime import checkpoint
 from archspec.runtime.augment import StreamBatches, TensorBatches, epoch_order, pipeline
 from archspec.runtime.build import SpecModule, available_memory, refuse_if_too_big
-from archspec.runtime.data import channel_stats, load_data
+from archspec.runtime.checkpoint import Checkpoint
+from archspec.runtime.data import ImageSet, channel_stats, load_data
 from archspec.spec import Spec
 from archspec.spec.training import Training
 
+Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]  # (images, labels) on the device, normalised
 METRIC_KEYS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds", "images_per_s")
 
 
@@ -43,8 +48,8 @@ class TrainingError(ArchspecError):
 @dataclass
 class RunResult:
     run_dir: Path
-    history: list[dict] = field(default_factory=list)
-    verdict: dict = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)  # one row of METRIC_KEYS per epoch
+    verdict: dict[str, Any] = field(default_factory=dict)
     stopped: str | None = None  # why it ended early, if it did
 
 
@@ -55,14 +60,16 @@ def settings_for(spec: Spec, overrides: dict[str, Any] | None = None) -> Trainin
     """The spec's ``training:`` section (defaults where absent) with dotted-path overrides applied."""
     base = (spec.training or Training()).model_dump()
     for dotted, value in (overrides or {}).items():
-        node = base
+        node: Any = base
         *path, leaf = dotted.split(".")
         for part in path:
-            node = node[part]
+            node = node.get(part)
+            if not isinstance(node, dict):
+                raise TrainingError(f"invalid training settings: no setting `{dotted}`")
         node[leaf] = value
     try:
         return Training.model_validate(base)
-    except Exception as exc:
+    except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
         raise TrainingError(f"invalid training settings: {exc}") from None
 
 
@@ -85,7 +92,7 @@ class Ranks:
     local: int = 0
 
     @classmethod
-    def from_env(cls) -> "Ranks":
+    def from_env(cls) -> Ranks:
         world = int(os.environ.get("WORLD_SIZE", "1"))
         if world <= 1:
             return cls()
@@ -104,18 +111,20 @@ class Ranks:
 class _Logits(nn.Module):
     """The network up to its logits: what the loss (and DDP / compile) sees."""
 
-    def __init__(self, model: SpecModule):
+    def __init__(self, model: SpecModule) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model.forward_logits(x)
 
 
 # --- schedules ---
 
 
-def _scheduler(optimizer, settings: Training, steps_per_epoch: int):
+def _scheduler(
+    optimizer: torch.optim.Optimizer, settings: Training, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LRScheduler:
     sched, epochs = settings.schedule, settings.epochs
     total = epochs * steps_per_epoch
     if sched.name == "onecycle":
@@ -140,7 +149,7 @@ def _scheduler(optimizer, settings: Training, steps_per_epoch: int):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def _optimizer(params, settings: Training):
+def _optimizer(params: Iterator[nn.Parameter], settings: Training) -> torch.optim.Optimizer:
     o = settings.optimizer
     if o.name == "sgd":
         return torch.optim.SGD(
@@ -154,7 +163,7 @@ def _optimizer(params, settings: Training):
 # --- over-fitting ---
 
 
-def verdict(history: list[dict], patience: int = 3, tolerance: float = 0.02) -> dict:
+def verdict(history: list[dict[str, Any]], patience: int = 3, tolerance: float = 0.02) -> dict[str, Any]:
     """Best test epoch, the final train–test gap, and over-fitting.
 
     Over-fitting (the text's Figure 8): the test loss has stayed more than ``tolerance``
@@ -197,16 +206,35 @@ def train(
     force: bool = False,
     quiet: bool = False,
     force_memory: bool = False,
-    log=None,
+    log: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Train ``spec``; write metrics.jsonl/csv, curves.png, last.pt and best.pt to ``run_dir``."""
     ranks = Ranks.from_env()
-    say = (lambda text: None) if (quiet or not ranks.main) else (log or (lambda text: print(text, file=sys.stderr)))
+    say = _reporter(quiet or not ranks.main, log)
     run_dir = Path(run_dir or Path("runs") / spec.name)
-    state = None
+    settings, saved = _open_run(spec, run_dir, ranks, overrides, resume=resume, force=force)
+    _join_processes(ranks, settings)
+    trainer = _Trainer.create(spec, run_dir, settings, ranks, say, saved, check_memory=not force_memory)
+    result = trainer.run(_progress(quiet or not ranks.main))
+    _summary(result, say)
+    return result
+
+
+def _reporter(silent: bool, log: Callable[[str], None] | None) -> Callable[[str], None]:
+    """Where progress lines go: ``log``, else stderr; nowhere when quiet or not rank 0."""
+    if silent:
+        return lambda text: None
+    return log or (lambda text: print(text, file=sys.stderr))
+
+
+def _open_run(
+    spec: Spec, run_dir: Path, ranks: Ranks, overrides: dict[str, Any] | None, *, resume: bool, force: bool
+) -> tuple[Training, Checkpoint | None]:
+    """The settings and, when resuming, the last checkpoint; a new run's folder made ready; stale temporary files gone."""
+    saved = None
     if resume:
-        state = checkpoint.load(run_dir / "last.pt", spec.text)
-        settings = Training.model_validate(state["settings"])
+        saved = checkpoint.load(run_dir / "last.pt", spec.text)
+        settings = saved.settings
         if overrides and "epochs" in overrides:
             settings = settings.model_copy(update={"epochs": int(overrides["epochs"])})
     else:
@@ -216,22 +244,37 @@ def train(
     if ranks.main and run_dir.is_dir():
         for stale in run_dir.glob(".*.tmp"):  # half-written files of a killed run (never the real ones)
             stale.unlink(missing_ok=True)
+    return settings, saved
+
+
+def _prepare_run_dir(run_dir: Path, force: bool) -> None:
+    if run_dir.exists() and any(run_dir.iterdir()) and not force:
+        raise TrainingError(f"{run_dir} already holds a run: use --resume to continue it or --force to start over")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if force:
+        for name in ("last.pt", "best.pt", "metrics.jsonl", "metrics.csv", "curves.png"):
+            (run_dir / name).unlink(missing_ok=True)
+
+
+def _join_processes(ranks: Ranks, settings: Training) -> None:
+    """Under torchrun: join the process group (NCCL on GPUs, gloo on CPUs); the global batch must split evenly."""
     if ranks.world > 1 and not torch_dist.is_initialized():
         torch_dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     if settings.batch_size % ranks.world:
         raise TrainingError(f"batch_size {settings.batch_size} does not split over {ranks.world} processes")
 
-    device = pick_device(settings.device, ranks.local if ranks.world > 1 else None)
-    report = analyze(spec)
-    if not force_memory:
-        from archspec.analysis.memory import training_memory
 
-        optimizer_name = (
-            settings.optimizer.name if settings.optimizer.name != "sgd" or settings.optimizer.momentum else "sgd-nomomentum"
-        )
-        needed = training_memory(report, settings.batch_size // ranks.world, optimizer_name)["total"]
-        refuse_if_too_big(needed, device, f"training `{spec.name}` at batch {settings.batch_size // ranks.world}")
-    torch.manual_seed(settings.seed)
+def _check_memory(report: Report, settings: Training, per_rank: int, device: torch.device, name: str) -> None:
+    """Refuse (MemoryRefused) before allocating anything when the static estimate of a step does not fit."""
+    from archspec.analysis.memory import training_memory
+
+    o = settings.optimizer
+    optimizer_name = o.name if o.name != "sgd" or o.momentum else "sgd-nomomentum"
+    needed = training_memory(report, per_rank, optimizer_name)["total"]
+    refuse_if_too_big(needed, device, f"training `{name}` at batch {per_rank}")
+
+
+def _build_model(report: Report, settings: Training, device: torch.device, say: Callable[[str], None]) -> SpecModule:
     model = SpecModule(report).to(device)
     if report.output != model.logits_name:
         say(
@@ -240,141 +283,287 @@ def train(
         )
     if settings.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    train_set, test_set = load_data(settings.data, report.input_shape)
-    mean, std = channel_stats(train_set.images)
-    if state is not None:
-        mean, std = state["mean"], state["std"]
-    transform = pipeline(settings.augment)
-    in_memory = settings.in_memory == "yes" or (settings.in_memory == "auto" and _fits(train_set, device))
-    Batches = TensorBatches if in_memory else StreamBatches
+    return model
 
+
+def _wrap(model: SpecModule, settings: Training, ranks: Ranks, device: torch.device) -> nn.Module:
+    """What the loss sees: the logits, under DistributedDataParallel across processes, compiled if asked."""
     net: nn.Module = _Logits(model)
     if ranks.world > 1:
         net = nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     if settings.compile:
-        net = torch.compile(net)
-    per_rank = settings.batch_size // ranks.world
-    steps_per_epoch = -(-len(train_set) // settings.batch_size)
-    optimizer = _optimizer(model.parameters(), settings)
-    scheduler = _scheduler(optimizer, settings, steps_per_epoch)
-    steps_lr = settings.schedule.name != "constant" or settings.schedule.warmup_epochs > 0
-    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(settings.precision)
-    scaler = torch.amp.GradScaler(device.type, enabled=settings.precision == "fp16" and device.type == "cuda")
-    criterion = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
-    plain = nn.CrossEntropyLoss(reduction="sum")
+        net = cast(nn.Module, torch.compile(net))
+    return net
 
-    history: list[dict] = []
-    start = 1
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        history = list(state["history"])
-        start = state["epoch"] + 1
-        say(f"resuming {run_dir} after epoch {state['epoch']}")
 
-    say(
-        f"training {spec.name} on {device} ({'in memory' if in_memory else 'streamed'}): "
-        f"{len(train_set):,} training and {len(test_set):,} test images, batch {settings.batch_size}"
-        + (f" over {ranks.world} processes" if ranks.world > 1 else "")
-    )
-    result = RunResult(run_dir, history)
-    best_acc = max((h["test_acc"] for h in history), default=-1.0)
-    progress = _progress(quiet or not ranks.main)
-    with progress:
-        for epoch in range(start, settings.epochs + 1):
-            began = time.perf_counter()
-            torch.manual_seed(settings.seed * 7919 + epoch * 31 + ranks.rank)  # dropout, augmentation
-            order = _rank_order(epoch_order(len(train_set), settings.seed, epoch), settings.batch_size, ranks)
-            batches = Batches(train_set, per_rank, device, mean, std, transform, order)
-            task = progress.add_task(f"epoch {epoch}/{settings.epochs}", total=len(batches))
-            net.train()
-            loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-            correct = torch.zeros((), dtype=torch.int64, device=device)
-            seen = 0
-            for step, (x, y) in enumerate(batches, 1):
-                if settings.channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                    logits = net(x)
-                    loss = criterion(logits.float(), y)
-                if not torch.isfinite(loss):
-                    last = run_dir / "last.pt"
-                    kept = f"; the last good checkpoint is {last}" if last.exists() else ""
-                    raise TrainingError(f"the loss became {loss.item()} at epoch {epoch}, step {step}{kept}")
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                if steps_lr:
-                    scheduler.step()
-                loss_sum += loss.detach() * len(y)  # on the device: no synchronisation per step
-                correct += (logits.argmax(1) == y).sum()
-                seen += len(y)
-                progress.advance(task)
-            train_seconds = time.perf_counter() - began
-            totals = torch.stack([loss_sum, correct.double(), torch.tensor(float(seen), dtype=torch.float64, device=device)])
-            loss_n, n_correct, n = ranks.sum(totals).tolist()
-            test_loss, test_acc = _evaluate(net, test_set, per_rank, device, mean, std, ranks, plain, amp_dtype, Batches)
-            progress.remove_task(task)
-            row = {
-                "epoch": epoch,
-                "train_loss": loss_n / n,
-                "train_acc": n_correct / n,
-                "test_loss": test_loss,
-                "test_acc": test_acc,
-                "lr": optimizer.param_groups[0]["lr"],
-                "seconds": time.perf_counter() - began,
-                "images_per_s": n / train_seconds,
-            }
-            history.append(row)
-            result.verdict = verdict(history)
-            say(_epoch_line(row, settings.epochs))
-            if ranks.main:
-                improved = row["test_acc"] > best_acc
-                best_acc = max(best_acc, row["test_acc"])
-                payload = {
-                    "spec_text": spec.text,
-                    "spec_hash": checkpoint.spec_hash(spec.text),
-                    "spec_name": spec.name,
-                    "settings": settings.model_dump(mode="json"),
-                    "epoch": epoch,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "scaler": scaler.state_dict(),
-                    "rng": {"torch": torch.get_rng_state()},
-                    "history": history,
-                    "mean": mean,
-                    "std": std,
-                    "classes": train_set.classes,
-                }
-                # metrics first, checkpoint last: a kill in between leaves metrics one epoch ahead of last.pt,
-                # never behind it, and --resume rewrites them from the checkpoint's history
-                _write_metrics(history, run_dir)
-                from archspec.runtime.plots import curves
+@dataclass
+class _Data:
+    """The training and test sets, the statistics they are normalised with, and how they are batched."""
 
-                curves(history, run_dir / "curves.png", f"{spec.name}: loss and accuracy per epoch", result.verdict)
-                if improved:
-                    checkpoint.save(payload, run_dir / "best.pt")
-                checkpoint.save(payload, run_dir / "last.pt")
-            if result.verdict["overfitting"] and result.verdict["rising_test_loss_epochs"] == 3:  # say it once, live
-                say(
-                    f"warning: over-fitting — test loss above its minimum (epoch {result.verdict['overfitting_from']}) while training loss falls"
-                )
-            patience = settings.early_stopping
-            if patience and result.verdict["rising_test_loss_epochs"] >= patience:
-                result.stopped = f"early stopping: test loss rose {patience} epochs in a row while training loss fell"
-                say(result.stopped)
-                break
-    if history:
-        v = result.verdict
-        say(
-            f"best test accuracy {v['best_test_acc']:.1%} at epoch {v['best_epoch']}; final train–test gap "
-            f"{v['final_gap']:+.1%}; " + ("over-fitting detected" if v["overfitting"] else "no sign of over-fitting")
+    train: ImageSet
+    test: ImageSet
+    mean: torch.Tensor
+    std: torch.Tensor
+    transform: Callable[[torch.Tensor], torch.Tensor] | None
+    batches: type[TensorBatches | StreamBatches]
+
+    @property
+    def in_memory(self) -> bool:
+        return self.batches is TensorBatches
+
+    @classmethod
+    def load(cls, settings: Training, shape: tuple[int, ...], device: torch.device, saved: Checkpoint | None) -> _Data:
+        """The data of ``settings``; a resumed run keeps the statistics it started with."""
+        train_set, test_set = load_data(settings.data, shape)
+        mean, std = (saved.mean, saved.std) if saved is not None else channel_stats(train_set.images)
+        in_memory = settings.in_memory == "yes" or (settings.in_memory == "auto" and _fits(train_set, device))
+        return cls(train_set, test_set, mean, std, pipeline(settings.augment), TensorBatches if in_memory else StreamBatches)
+
+
+@dataclass
+class _Optimisation:
+    """Optimiser, learning-rate schedule, mixed precision and the loss: one gradient step at a time."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    criterion: nn.Module
+    amp_dtype: torch.dtype | None
+    steps_lr: bool  # whether the schedule moves the learning rate at all
+
+    @classmethod
+    def create(cls, model: nn.Module, settings: Training, steps_per_epoch: int, device: torch.device) -> _Optimisation:
+        optimizer = _optimizer(model.parameters(), settings)
+        return cls(
+            optimizer=optimizer,
+            scheduler=_scheduler(optimizer, settings, steps_per_epoch),
+            scaler=torch.amp.GradScaler(device.type, enabled=settings.precision == "fp16" and device.type == "cuda"),
+            criterion=nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing),
+            amp_dtype={"bf16": torch.bfloat16, "fp16": torch.float16}.get(settings.precision),
+            steps_lr=settings.schedule.name != "constant" or settings.schedule.warmup_epochs > 0,
         )
-    return result
+
+    def autocast(self, device: torch.device) -> torch.autocast:
+        return torch.autocast(device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
+
+    def step(self, loss: torch.Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.steps_lr:
+            self.scheduler.step()
+
+    @property
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def restore(self, saved: Checkpoint) -> None:
+        self.optimizer.load_state_dict(saved.optimizer)
+        self.scheduler.load_state_dict(saved.scheduler)
+        self.scaler.load_state_dict(saved.scaler)
+
+
+@dataclass
+class _Trainer:
+    """One run's parts, and its epochs step by step."""
+
+    spec: Spec
+    run_dir: Path
+    settings: Training
+    ranks: Ranks
+    say: Callable[[str], None]
+    device: torch.device
+    model: SpecModule
+    net: nn.Module
+    data: _Data
+    opt: _Optimisation
+    history: list[dict[str, Any]] = field(default_factory=list)
+    start: int = 1  # the first epoch to run
+
+    @classmethod
+    def create(
+        cls,
+        spec: Spec,
+        run_dir: Path,
+        settings: Training,
+        ranks: Ranks,
+        say: Callable[[str], None],
+        saved: Checkpoint | None,
+        *,
+        check_memory: bool,
+    ) -> _Trainer:
+        """Device, memory check, model, data and optimiser (restored from ``saved`` when resuming)."""
+        device = pick_device(settings.device, ranks.local if ranks.world > 1 else None)
+        report = analyze(spec)
+        if check_memory:
+            _check_memory(report, settings, settings.batch_size // ranks.world, device, spec.name)
+        torch.manual_seed(settings.seed)
+        model = _build_model(report, settings, device, say)
+        data = _Data.load(settings, report.input_shape, device, saved)
+        net = _wrap(model, settings, ranks, device)
+        opt = _Optimisation.create(model, settings, -(-len(data.train) // settings.batch_size), device)
+        trainer = cls(spec, run_dir, settings, ranks, say, device, model, net, data, opt)
+        if saved is not None:
+            trainer.restore(saved)
+        trainer.announce()
+        return trainer
+
+    @property
+    def per_rank(self) -> int:
+        return self.settings.batch_size // self.ranks.world
+
+    def restore(self, saved: Checkpoint) -> None:
+        self.model.load_state_dict(saved.model)
+        self.opt.restore(saved)
+        self.history = list(saved.history)
+        self.start = saved.epoch + 1
+        self.say(f"resuming {self.run_dir} after epoch {saved.epoch}")
+
+    def announce(self) -> None:
+        s, data = self.settings, self.data
+        self.say(
+            f"training {self.spec.name} on {self.device} ({'in memory' if data.in_memory else 'streamed'}): "
+            f"{len(data.train):,} training and {len(data.test):,} test images, batch {s.batch_size}"
+            + (f" over {self.ranks.world} processes" if self.ranks.world > 1 else "")
+        )
+
+    def run(self, progress: _ProgressLike) -> RunResult:
+        """Every remaining epoch, each one recorded; stops early when asked to and the test loss keeps rising."""
+        result = RunResult(self.run_dir, self.history)
+        with progress:
+            for epoch in range(self.start, self.settings.epochs + 1):
+                self.history.append(self.epoch(epoch, progress))
+                result.verdict = verdict(self.history)
+                self.say(_epoch_line(self.history[-1], self.settings.epochs))
+                if self.ranks.main:
+                    self.record(result.verdict)
+                if self.should_stop(result):
+                    break
+        return result
+
+    def epoch(self, epoch: int, progress: _ProgressLike) -> dict[str, Any]:
+        """Train one epoch, then test: the epoch's row of metrics."""
+        began = time.perf_counter()
+        batches = self.batches(epoch)
+        task = progress.add_task(f"epoch {epoch}/{self.settings.epochs}", total=len(batches))
+        loss_sum, correct, n = self.train_epoch(batches, epoch, lambda: progress.advance(task))
+        train_seconds = time.perf_counter() - began
+        test_loss, test_acc = self.evaluate()
+        progress.remove_task(task)
+        return {
+            "epoch": epoch,
+            "train_loss": loss_sum / n,
+            "train_acc": correct / n,
+            "test_loss": test_loss,
+            "test_acc": test_acc,
+            "lr": self.opt.lr,
+            "seconds": time.perf_counter() - began,
+            "images_per_s": n / train_seconds,
+        }
+
+    def batches(self, epoch: int) -> TensorBatches | StreamBatches:
+        """This rank's training batches of ``epoch``: order, augmentation and dropout depend on (seed, epoch) only."""
+        seed = self.settings.seed
+        torch.manual_seed(seed * 7919 + epoch * 31 + self.ranks.rank)  # dropout, augmentation
+        order = _rank_order(epoch_order(len(self.data.train), seed, epoch), self.settings.batch_size, self.ranks)
+        d = self.data
+        return d.batches(d.train, self.per_rank, self.device, d.mean, d.std, d.transform, order)
+
+    def train_epoch(self, batches: Batches, epoch: int, advance: Callable[[], None]) -> list[float]:
+        """One pass of gradient steps: the summed loss, the correct count and the image count, over all ranks."""
+        self.net.train()
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        correct = torch.zeros((), dtype=torch.int64, device=self.device)
+        seen = 0
+        for step, (x, y) in enumerate(batches, 1):
+            logits, loss = self.step(x, y, epoch, step)
+            loss_sum += loss.detach() * len(y)  # on the device: no synchronisation per step
+            correct += (logits.argmax(1) == y).sum()
+            seen += len(y)
+            advance()
+        totals = torch.stack([loss_sum, correct.double(), torch.tensor(float(seen), dtype=torch.float64, device=self.device)])
+        return self.ranks.sum(totals).tolist()
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, epoch: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """One gradient step on a batch: its logits and loss (training stops if the loss is not finite)."""
+        if self.settings.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with self.opt.autocast(self.device):
+            logits = self.net(x)
+            loss = self.opt.criterion(logits.float(), y)
+        _stop_if_diverged(loss, epoch, step, self.run_dir / "last.pt")
+        self.opt.step(loss)
+        return logits, loss
+
+    def evaluate(self) -> tuple[float, float]:
+        """Test loss and accuracy, without augmentation (each rank takes every world-th image)."""
+        d, ranks = self.data, self.ranks
+        order = torch.arange(len(d.test))[ranks.rank :: ranks.world]
+        return _evaluate(
+            self.net, d.batches(d.test, self.per_rank, self.device, d.mean, d.std, None, order), self.device, ranks, self.opt
+        )
+
+    def record(self, verdict: dict[str, Any]) -> None:
+        """Metrics and curves first, checkpoints last: a kill in between leaves the metrics one epoch ahead of
+        last.pt, never behind it, and --resume rewrites them from the checkpoint's history."""
+        from archspec.runtime.plots import curves
+
+        state = self.snapshot()
+        _write_metrics(self.history, self.run_dir)
+        curves(self.history, self.run_dir / "curves.png", f"{self.spec.name}: loss and accuracy per epoch", verdict)
+        if self.history[-1]["test_acc"] > max((h["test_acc"] for h in self.history[:-1]), default=-1.0):
+            checkpoint.save(state, self.run_dir / "best.pt")
+        checkpoint.save(state, self.run_dir / "last.pt")
+
+    def snapshot(self) -> Checkpoint:
+        """Everything needed to resume after the last epoch, evaluate or predict."""
+        return Checkpoint(
+            spec_text=self.spec.text,
+            spec_name=self.spec.name,
+            settings=self.settings,
+            epoch=int(self.history[-1]["epoch"]),
+            model=self.model.state_dict(),
+            optimizer=self.opt.optimizer.state_dict(),
+            scheduler=self.opt.scheduler.state_dict(),
+            scaler=self.opt.scaler.state_dict(),
+            history=list(self.history),
+            mean=self.data.mean,
+            std=self.data.std,
+            classes=self.data.train.classes,
+            rng={"torch": torch.get_rng_state()},
+        )
+
+    def should_stop(self, result: RunResult) -> bool:
+        """Warn once when over-fitting shows; stop early after ``early_stopping`` epochs of it."""
+        v = result.verdict
+        if v["overfitting"] and v["rising_test_loss_epochs"] == 3:  # say it once, live
+            self.say(
+                f"warning: over-fitting — test loss above its minimum (epoch {v['overfitting_from']}) while training loss falls"
+            )
+        patience = self.settings.early_stopping
+        if patience and v["rising_test_loss_epochs"] >= patience:
+            result.stopped = f"early stopping: test loss rose {patience} epochs in a row while training loss fell"
+            self.say(result.stopped)
+            return True
+        return False
+
+
+def _stop_if_diverged(loss: torch.Tensor, epoch: int, step: int, last: Path) -> None:
+    """The NaN stop: a loss that is not finite ends the run, naming the epoch, the step and the last good checkpoint."""
+    if not torch.isfinite(loss):
+        kept = f"; the last good checkpoint is {last}" if last.exists() else ""
+        raise TrainingError(f"the loss became {loss.item()} at epoch {epoch}, step {step}{kept}")
+
+
+def _summary(result: RunResult, say: Callable[[str], None]) -> None:
+    if not result.history:
+        return
+    v = result.verdict
+    say(
+        f"best test accuracy {v['best_test_acc']:.1%} at epoch {v['best_epoch']}; final train–test gap "
+        f"{v['final_gap']:+.1%}; " + ("over-fitting detected" if v["overfitting"] else "no sign of over-fitting")
+    )
 
 
 def _rank_order(order: torch.Tensor, batch: int, ranks: Ranks) -> torch.Tensor:
@@ -386,13 +575,13 @@ def _rank_order(order: torch.Tensor, batch: int, ranks: Ranks) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _evaluate(net, data, batch, device, mean, std, ranks, loss_fn, amp_dtype, Batches) -> tuple[float, float]:
+def _evaluate(net: nn.Module, batches: Batches, device: torch.device, ranks: Ranks, opt: _Optimisation) -> tuple[float, float]:
     """Test loss and accuracy (this rank's share of the test set, summed over ranks), without augmentation."""
     net.eval()
-    order = torch.arange(len(data))[ranks.rank :: ranks.world]
+    loss_fn = nn.CrossEntropyLoss(reduction="sum")
     sums = torch.zeros(3, dtype=torch.float64, device=device)
-    for x, y in Batches(data, batch, device, mean, std, None, order):
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+    for x, y in batches:
+        with opt.autocast(device):
             logits = net(x).float()
         sums += torch.stack(
             [
@@ -405,22 +594,13 @@ def _evaluate(net, data, batch, device, mean, std, ranks, loss_fn, amp_dtype, Ba
     return loss_sum / n, correct / n
 
 
-def _fits(data, device: torch.device) -> bool:
+def _fits(data: ImageSet, device: torch.device) -> bool:
     """Hold the set on the device when it takes under a quarter of the free memory there."""
     free = available_memory(device)
     return data.images.numel() * data.images.element_size() < (free if free is not None else 8 * 2**30) / 4
 
 
-def _prepare_run_dir(run_dir: Path, force: bool) -> None:
-    if run_dir.exists() and any(run_dir.iterdir()) and not force:
-        raise TrainingError(f"{run_dir} already holds a run: use --resume to continue it or --force to start over")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if force:
-        for name in ("last.pt", "best.pt", "metrics.jsonl", "metrics.csv", "curves.png"):
-            (run_dir / name).unlink(missing_ok=True)
-
-
-def _write_metrics(history: list[dict], run_dir: Path) -> None:
+def _write_metrics(history: list[dict[str, Any]], run_dir: Path) -> None:
     """Rewrite metrics.jsonl and metrics.csv from the whole history (so a resumed run's files stay whole)."""
     lines = "".join(json.dumps({k: row[k] for k in METRIC_KEYS}) + "\n" for row in history)
     buffer = io.StringIO()
@@ -431,7 +611,7 @@ def _write_metrics(history: list[dict], run_dir: Path) -> None:
         write_atomically(run_dir / name, text.encode("utf-8"))
 
 
-def _epoch_line(row: dict, epochs: int) -> str:
+def _epoch_line(row: dict[str, Any], epochs: int) -> str:
     return (
         f"epoch {row['epoch']}/{epochs}  train loss {row['train_loss']:.3f} acc {row['train_acc']:.1%}  "
         f"test loss {row['test_loss']:.3f} acc {row['test_acc']:.1%}  lr {row['lr']:.2e}  "
@@ -439,24 +619,35 @@ def _epoch_line(row: dict, epochs: int) -> str:
     )
 
 
-class _NoProgress:
-    def __enter__(self):
-        return self
+class _ProgressLike(Protocol):
+    """What the training loop needs of a progress display (rich's Progress, or nothing)."""
 
-    def __exit__(self, *exc):
-        return False
+    def __enter__(self) -> Any: ...
 
-    def add_task(self, *a, **k):
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None, /) -> Any: ...
+
+    def add_task(self, description: str, /, *, total: float | None) -> Any: ...
+
+    def advance(self, task: Any, /) -> None: ...
+
+    def remove_task(self, task: Any, /) -> None: ...
+
+
+class _NoProgress(contextlib.AbstractContextManager["_NoProgress"]):
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None, /) -> None:
+        pass
+
+    def add_task(self, description: str, /, *, total: float | None) -> int:
         return 0
 
-    def advance(self, *a, **k):
+    def advance(self, task: Any, /) -> None:
         pass
 
-    def remove_task(self, *a, **k):
+    def remove_task(self, task: Any, /) -> None:
         pass
 
 
-def _progress(disabled: bool):
+def _progress(disabled: bool) -> _ProgressLike:
     """A rich progress bar on stderr, only when stderr is a terminal."""
     if disabled or not sys.stderr.isatty():
         return _NoProgress()
