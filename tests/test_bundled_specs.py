@@ -24,6 +24,8 @@ PUBLISHED = {
     "mobilenet_v2": ([3, 224, 224], 3_504_872, (1000,), 0.30),
     "lenet5": ([1, 32, 32], 61_706, (10,), None),
     "alexnet_original": ([3, 227, 227], 62_378_344, (1000,), None),
+    "r3d_18": ([3, 16, 112, 112], 33_371_472, (400,), 40.70),  # torchvision.models.video: 40.70 GFLOPS
+    "m5_audio": ([1, 16000], 26_915, (35,), None),  # the PyTorch audio tutorial prints 26915 parameters
 }
 
 SCHEMA_LINE = "# yaml-language-server: $schema=../archspec.schema.json"

@@ -202,7 +202,8 @@ def transparent_forward(spec: dict, x: torch.Tensor) -> dict[str, torch.Tensor]:
 
     Max and average pools become sums over the same windows (a depthwise conv of ones,
     padded on the far side as far as ceil_mode reaches), so gradients flow to every
-    position of every window; weights are positive so nothing cancels.
+    position of every window; adaptive max pools become adaptive average pools; a softmax
+    becomes an unnormalised mix along its axis (``_mix``); weights are positive so nothing cancels.
     """
     values = {"input": x}
     previous = "input"
@@ -212,19 +213,32 @@ def transparent_forward(spec: dict, x: torch.Tensor) -> dict[str, torch.Tensor]:
         kind = fields["type"]
         if kind.startswith("adaptivemaxpool"):  # the same windows, every position reaching the output
             kind = kind.replace("max", "avg")
-        if kind == "log_softmax":  # the same dependencies, with positive values (a later relu keeps them)
-            kind = "softmax"
         module = module_for({**fields, "type": kind}, xs).to(x.dtype).eval()
-        if kind.startswith(("maxpool", "avgpool")):
+        if kind in ("softmax", "log_softmax"):
+            y = _mix(xs[0], fields.get("axis", 0))
+        elif kind.startswith(("maxpool", "avgpool")):
             y = _window_sum(module, xs[0], fields)
         else:
             for p in module.parameters():
                 with torch.no_grad():
-                    p.fill_(1.0 / max(1, p[0].numel()) if p.dim() > 1 else 0.01)
+                    if p.dim() > 1:  # positive, and different per input channel: a softmax over the
+                        # channels followed by equal weights would sum to a constant and hide its inputs
+                        ramp = torch.arange(1, p.shape[1] + 1, dtype=p.dtype).view(1, -1, *[1] * (p.dim() - 2))
+                        p.copy_(ramp.expand_as(p) / p[0].numel())
+                    else:
+                        p.fill_(0.01)
             y = module(*xs)
         values[name] = y
         previous = name
     return values
+
+
+def _mix(x: torch.Tensor, axis: int) -> torch.Tensor:
+    """What a softmax along ``axis`` connects, without its normalisation: each output depends on every
+    position of the axis. (A softmax sums to one, so a later sum over that axis would be constant and
+    hide its inputs from the gradient; this keeps values positive and dependencies visible.)"""
+    dim = axis + 1 if axis >= 0 else axis
+    return x * x.sum(dim=dim, keepdim=True)
 
 
 def _per_axis(value, rank: int) -> tuple[int, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from archspec.codes import Code
 from archspec.analysis import receptive_field as rf
 from archspec.analysis.report import LayerInfo, Report
 from archspec.errors import Diagnostic, SpecError, one_per_place
@@ -94,7 +95,7 @@ def _merge_diagnostic(spec: Spec, layer: LayerBase, inputs: list[str], shapes: d
 
     mark = layer_mark(spec, layer.name, "inputs")
     return Diagnostic(
-        "E304",
+        Code.MERGE_SHAPE_MISMATCH,
         f"layer `{layer.name}`: {layer.kind()} inputs disagree: {describe(a)}; {describe(b)}",
         spec.path,
         mark.line,

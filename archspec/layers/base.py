@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Final, Literal, Union, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import JsonDict
 
+from archspec.codes import Code
 from archspec.arith import Window, product
 from archspec.layers.fields import AXIS_NAMES, Bool, Inputs, axis_words, conv_padding, per_axis
 from archspec.layers.init import InitField
@@ -31,7 +32,7 @@ Family = Literal["conv", "pool", "norm", "act", "drop", "shape", "dense", "merge
 class LayerError(Exception):
     """A rule found the layer's inputs unusable. ``field`` names the spec field to point at."""
 
-    def __init__(self, message: str, *, field: str | None = None, hint: str | None = None, code: str = "E306"):
+    def __init__(self, message: str, *, field: str | None = None, hint: str | None = None, code: Code = Code.INCOMPATIBLE_INPUT):
         super().__init__(message)
         self.message = message
         self.field = field
@@ -279,7 +280,7 @@ def window_out(shape: Shape, window: Window, ceil_mode: bool = False) -> tuple[i
                 + f" (input {fmt_shape(shape)})",
                 field="kernel_size",
                 hint="use a smaller kernel or stride, add padding, or downsample less before this layer",
-                code="E305",
+                code=Code.NON_POSITIVE_OUTPUT_SIZE,
             )
     return outs
 

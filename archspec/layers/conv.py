@@ -6,6 +6,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from archspec.codes import Code
 from archspec.arith import Window, same_padding
 from archspec.layers.base import LayerError, ReceptiveStep, Shape, Spatial, dims, fmt_shape, window_out, window_text
 from archspec.layers.fields import Bool, PerAxis, PosInt
@@ -66,7 +67,7 @@ class _ConvNd(Spatial):
                 f"in_channels is {self.in_channels} but the input has {channels} channels ({fmt_shape(shape)})",
                 field="in_channels",
                 hint="remove in_channels (it is inferred) or fix the layer before",
-                code="E307",
+                code=Code.SIZE_CONTRADICTS_INPUT,
             )
         groups = self.resolved_groups(channels)
         for what, n in (("input channels", channels), ("out_channels", self.out_channels)):

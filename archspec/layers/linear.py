@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from archspec.codes import Code
 from archspec.arith import product
 from archspec.layers.base import LayerBase, LayerError, Pointwise, Receptive, ReceptiveStep, Shape, fmt_shape
 from archspec.layers.fields import Bool, Int, PosInt
@@ -78,7 +79,7 @@ class Linear(LayerBase):
                 f"in_features is {self.in_features} but the input has {shape[-1]} ({fmt_shape(shape)})",
                 field="in_features",
                 hint="remove in_features (it is inferred) or fix the layers before",
-                code="E307",
+                code=Code.SIZE_CONTRADICTS_INPUT,
             )
         return (*shape[:-1], self.out_features)
 

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from archspec.codes import Code
 from archspec.layers.base import LayerBase, LayerError, Receptive, ReceptiveStep, Shape, fmt_shape
 from archspec.layers.fields import Int
 
@@ -14,7 +15,7 @@ class MergeError(LayerError):
     """Inputs ``first`` and ``second`` of a merge disagree; the graph names the paths behind them."""
 
     def __init__(self, message: str, first: int, second: int, **kw: Any):
-        super().__init__(message, code="E304", **kw)
+        super().__init__(message, code=Code.MERGE_SHAPE_MISMATCH, **kw)
         self.first = first
         self.second = second
 

@@ -6,6 +6,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from archspec.codes import Code
 from archspec.layers.base import LayerError, Pointwise, Shape, count, fmt_shape
 from archspec.layers.fields import Bool, Float, PosInt, Probability
 
@@ -36,7 +37,7 @@ class _BatchNorm(Pointwise):
                 f"num_features is {self.num_features} but the input has {shape[0]} ({fmt_shape(shape)})",
                 field="num_features",
                 hint="remove num_features (it is inferred) or fix the layer before",
-                code="E307",
+                code=Code.SIZE_CONTRADICTS_INPUT,
             )
         return shape
 

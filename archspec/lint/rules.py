@@ -4,7 +4,8 @@ Rules ask a layer kind for its traits (``learned_linear``, ``batch_statistics``,
 for how it acts on each axis (``receptive``); they never test its class or type name.
 
 A rule yields (layer name, field or None, message, hint) tuples; the runner turns
-them into positioned diagnostics. ``RULES`` is the table the README documents.
+them into positioned diagnostics. Each rule's name, summary, rationale and fix live in the
+code table (archspec.codes), from which the README and ``archspec explain`` are generated.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Callable, Iterator
 from archspec.analysis import receptive_field as rf
 from archspec.analysis.report import LayerInfo, Report
 from archspec.arith import Window
+from archspec.codes import TABLE, Code
 from archspec.graph import INPUT
 from archspec.layers import fmt_shape
 from archspec.layers.fields import AXIS_NAMES
@@ -24,19 +26,27 @@ Finding = tuple[str, str | None, str, str | None]  # layer, field, message, hint
 
 @dataclass(frozen=True)
 class Rule:
-    code: str
-    name: str
-    summary: str
+    code: Code
     check: Callable[[Report], Iterator[Finding]]
     whole: bool  # judges the network as a whole: skipped while errors leave parts unknown
+
+    @property
+    def name(self) -> str:
+        return self.code.rule
+
+    @property
+    def summary(self) -> str:
+        return TABLE[self.code].summary
 
 
 RULES: list[Rule] = []
 
 
-def rule(code: str, name: str, summary: str, *, whole: bool = False):
+def rule(code: Code, *, whole: bool = False):
+    """Register a rule under its code; its name and summary live in the code table (archspec.codes)."""
+
     def register(check):
-        RULES.append(Rule(code, name, summary, check, whole))
+        RULES.append(Rule(code, check, whole))
         return check
 
     return register
@@ -46,7 +56,7 @@ def _consumers(report: Report, name: str) -> list[str]:
     return list(report.graph.successors(name)) if report.graph is not None and name in report.graph else []
 
 
-@rule("W401", "conv-bias-before-batchnorm", "a convolution or linear layer with a bias feeding only a batchnorm, which cancels it")
+@rule(Code.CONV_BIAS_BEFORE_BATCHNORM)
 def conv_bias_before_batchnorm(report: Report):
     for info in report.layers:
         if info.layer is None or "bias" not in info.weights or info.output_shape is None:
@@ -80,7 +90,7 @@ def _window(report: Report, info: LayerInfo) -> Window | None:
 _UNITS = {"length": "position(s)", "depth": "frame(s)", "height": "row(s)", "width": "column(s)"}
 
 
-@rule("W402", "window-drops-input", "a convolution or pooling window that never reads the last rows/columns of its input")
+@rule(Code.WINDOW_DROPS_INPUT)
 def window_drops_input(report: Report):
     for info in report.layers:
         window = _window(report, info)
@@ -98,7 +108,7 @@ def window_drops_input(report: Report):
             )
 
 
-@rule("W403", "stride-exceeds-kernel", "a stride larger than the window, leaving input positions no window covers")
+@rule(Code.STRIDE_EXCEEDS_KERNEL)
 def stride_exceeds_kernel(report: Report):
     for info in report.layers:
         window = _window(report, info)
@@ -135,11 +145,15 @@ def _where_space_ends(report: Report):
     return None
 
 
+def _whole(report: Report) -> str:
+    return "image" if len(report.input_shape) == 3 else "input"
+
+
 def _pools(info: LayerInfo) -> bool:
     return info.layer is not None and info.layer.family == "pool"
 
 
-@rule("W404", "small-receptive-field", "global pooling over features that each see less than the whole input", whole=True)
+@rule(Code.SMALL_RECEPTIVE_FIELD, whole=True)
 def small_receptive_field(report: Report):
     found = _where_space_ends(report)
     if found and _pools(found[1]):
@@ -148,17 +162,12 @@ def small_receptive_field(report: Report):
             features.name,
             None,
             f"the receptive field at `{features.name}` is {fmt_shape(sizes)}, smaller than the "
-            f"{fmt_shape(report.input_shape[1:])} input, and `{end.name}` pools it globally: no unit sees the whole image",
+            f"{fmt_shape(report.input_shape[1:])} input, and `{end.name}` pools it globally: no unit sees the whole {_whole(report)}",
             "add layers or downsample more before the global pooling",
         )
 
 
-@rule(
-    "I503",
-    "local-features-to-classifier",
-    "the last spatial features see less than the whole input; only the flattened head combines them",
-    whole=True,
-)
+@rule(Code.LOCAL_FEATURES_TO_CLASSIFIER, whole=True)
 def local_features_to_classifier(report: Report):
     found = _where_space_ends(report)
     if found and not _pools(found[1]):
@@ -167,16 +176,12 @@ def local_features_to_classifier(report: Report):
             features.name,
             None,
             f"the receptive field at `{features.name}` is {fmt_shape(sizes)}, smaller than the "
-            f"{fmt_shape(report.input_shape[1:])} input: only the fully-connected layers after `{end.name}` see the whole image",
+            f"{fmt_shape(report.input_shape[1:])} input: only the fully-connected layers after `{end.name}` see the whole {_whole(report)}",
             None,
         )
 
 
-@rule(
-    "W405",
-    "stacked-linear-layers",
-    "two convolutions/linear layers with only affine layers between them (they collapse into one)",
-)
+@rule(Code.STACKED_LINEAR_LAYERS)
 def stacked_linear_layers(report: Report):
     for info in report.layers:
         if info.layer is None or not info.layer.learned_linear:
@@ -199,7 +204,7 @@ def stacked_linear_layers(report: Report):
             name = before.inputs[0]
 
 
-@rule("W406", "dropout-before-batchnorm", "dropout feeding batchnorm (the statistics shift between training and evaluation)")
+@rule(Code.DROPOUT_BEFORE_BATCHNORM)
 def dropout_before_batchnorm(report: Report):
     for info in report.layers:
         if info.layer is not None and info.layer.random_in_training:
@@ -213,7 +218,7 @@ def dropout_before_batchnorm(report: Report):
                     )
 
 
-@rule("W407", "misaligned-merge", "paths merged by add/concat whose receptive fields are not centred on the same input position")
+@rule(Code.MISALIGNED_MERGE)
 def misaligned_merge(report: Report):
     for info in report.layers:
         if len(info.inputs) > 1 and info.output_shape is not None:
@@ -230,7 +235,7 @@ def misaligned_merge(report: Report):
                 )
 
 
-@rule("W408", "unused-layer", "a layer whose output never reaches the network output", whole=True)
+@rule(Code.UNUSED_LAYER, whole=True)
 def unused_layer(report: Report):
     graph = report.graph
     if graph is None or report.output not in graph:
@@ -252,7 +257,7 @@ HUGE_PARAM_BYTES = 2**36  # 64 GiB of float32 parameters
 HUGE_ACTIVATION_BYTES = 2**34  # 16 GiB of activations for a single sample
 
 
-@rule("W409", "oversized", "parameters or per-sample activations far beyond any accelerator's memory (a units mistake?)", whole=True)
+@rule(Code.OVERSIZED, whole=True)
 def oversized(report: Report):
     from archspec.render.numbers import size
 
@@ -268,7 +273,7 @@ def oversized(report: Report):
         )
 
 
-@rule("I501", "classifier-dominates", "a fully-connected layer holds most of the parameters (as in the seed's CNN)", whole=True)
+@rule(Code.CLASSIFIER_DOMINATES, whole=True)
 def classifier_dominates(report: Report):
     total = report.totals()["params"]
     for info in report.layers:
@@ -281,7 +286,7 @@ def classifier_dominates(report: Report):
             )
 
 
-@rule("I502", "softmax-output", "the network ends in softmax or log-softmax; training uses the logits before it", whole=True)
+@rule(Code.SOFTMAX_OUTPUT, whole=True)
 def softmax_output(report: Report):
     if _is(report, report.output, "output_activation"):
         kind = report.layer(report.output).type

@@ -168,10 +168,11 @@ def run_rf(spec: Spec, out: str, *, paths=None, index=None, layer=None, unit=Non
     spans = {what: [_span(rf, u) for rf, u in zip(info.rf, at)] for what, at in units.items()}
     axes = [_POSITIONS[a] for a in AXIS_NAMES[len(grid)]]
     labels = [
-        f"{what} {units[what]}: " + ", ".join(f"{axis} {a}…{b}" for axis, (a, b) in zip(axes, spans[what])) for what in units
+        f"{what} ({', '.join(map(str, units[what]))}): " + ", ".join(f"{axis} {a}…{b}" for axis, (a, b) in zip(axes, spans[what]))
+        for what in units
     ]
-    sizes = "×".join(str(a.size) for a in info.rf)
-    title = f"{spec.name}: receptive field of `{layer}` (r={sizes}, S={info.rf[0].stride}, P={info.rf[0].padding})"
+    r, s, p = ("×".join(str(getattr(a, part)) for a in info.rf) for part in ("size", "stride", "padding"))
+    title = f"{spec.name}: receptive field of `{layer}` (r={r}, S={_once(s)}, P={_once(p)})"
     if len(grid) == 2:
         picked = images_for(spec, None, paths, index, 1)
         boxes = [(x0, y0, x1, y1) for (y0, y1), (x0, x1) in spans.values()]
@@ -179,6 +180,12 @@ def run_rf(spec: Spec, out: str, *, paths=None, index=None, layer=None, unit=Non
         return {"layer": layer, "unit": chosen, "boxes": boxes}
     visualise.receptive_field_on_axes(report.input_shape[1:], list(spans.values()), labels, out, title)
     return {"layer": layer, "unit": chosen, "spans": list(spans.values())}
+
+
+def _once(values: str) -> str:
+    """``2×2`` -> ``2``: a per-axis value written once when every axis has it."""
+    parts = values.split("×")
+    return parts[0] if len(set(parts)) == 1 else values
 
 
 _POSITIONS = {"length": "positions", "depth": "frames", "height": "rows", "width": "columns"}
