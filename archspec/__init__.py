@@ -20,18 +20,18 @@ from archspec.spec import Spec, load, loads
 __version__ = "0.1.0"
 
 __all__ = [
-    "load",
-    "loads",
-    "analyze",
-    "build",
-    "load_weights",
-    "train",
-    "Spec",
-    "Report",
-    "Diagnostic",
     "ArchspecError",
+    "Diagnostic",
+    "Report",
+    "Spec",
     "SpecError",
     "__version__",
+    "analyze",
+    "build",
+    "load",
+    "load_weights",
+    "loads",
+    "train",
 ]
 
 

@@ -111,7 +111,7 @@ class RF(NamedTuple):
         """Centre of the first unit's field, in input coordinates."""
         return -self.padding + (self.size - 1) / 2
 
-    def through(self, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> "RF":
+    def through(self, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> RF:
         """The field after one more sliding-window layer.
 
         >>> RF(1, 1, 0).through(3).through(4).through(2, stride=2)   # the seed's Figure 11
@@ -125,7 +125,7 @@ class RF(NamedTuple):
             self.padding + padding * self.stride,
         )
 
-    def across(self, positions: int) -> "RF":
+    def across(self, positions: int) -> RF:
         """The field of a unit that mixes all ``positions`` units of an axis (softmax over it, attention).
 
         Every output unit then sees the same input span: stride 0 says so, and a later
@@ -139,7 +139,7 @@ class RF(NamedTuple):
         return RF(self.size + (positions - 1) * self.stride, 0, self.padding)
 
     @staticmethod
-    def union(fields: list["RF"]) -> "RF":
+    def union(fields: list[RF]) -> RF:
         """Field of a unit that merges several paths (add, concat): the span of all of them.
 
         Callers check first that the strides agree.

@@ -547,7 +547,7 @@ def _run(command: str, run: Command, args: argparse.Namespace) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
-    except Exception as exc:  # noqa: BLE001  # the last resort: nothing escapes as a bare trace
+    except Exception as exc:  # the last resort: nothing escapes as a bare trace
         missing = exc.name.split(".")[0] if isinstance(exc, ModuleNotFoundError) and exc.name else None
         if missing in _EXTRAS:  # an optional dependency, not a bug
             print(f"archspec: `{command}` needs {missing}: pip install 'archspec[{_EXTRAS[missing]}]'", file=sys.stderr)

@@ -44,7 +44,9 @@ def main(spec_path: str, batch: int, optimizer: str) -> None:
     torch.set_num_threads(1)  # one thread: no per-thread scratch buffers in the figure
     report = archspec.analyze(archspec.load(spec_path))
     torch.manual_seed(0)
-    make_opt = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9)}[optimizer]
+    make_opt = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9)}[
+        optimizer
+    ]
     classes = report.layer(archspec.build(report, device="meta").logits_name).output_shape[-1]
 
     def steps(model, n: int, size: int) -> None:

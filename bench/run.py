@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import archspec  # noqa: E402
-from archspec.analysis.memory import training_memory  # noqa: E402
+import archspec
+from archspec.analysis.memory import training_memory
 
 
 def timed(fn, repeat: int, warmup: int = 1) -> dict:
@@ -83,7 +83,11 @@ def static_vs_peers(names: list[str], repeat: int) -> list[dict]:
                 m(x())
 
         ours_t = timed(ours, repeat)
-        for peer, fn in (("torchinfo.summary (meta)", torchinfo_summary), ("torch.fx + ShapeProp (meta)", fx_shapeprop), ("FlopCounterMode (meta)", flop_counter)):
+        for peer, fn in (
+            ("torchinfo.summary (meta)", torchinfo_summary),
+            ("torch.fx + ShapeProp (meta)", fx_shapeprop),
+            ("FlopCounterMode (meta)", flop_counter),
+        ):
             t = timed(fn, repeat)
             rows.append({"spec": name, "peer": peer, "archspec": ours_t, "peer_time": t, "ratio": t["median"] / ours_t["median"]})
     return rows
@@ -101,7 +105,9 @@ def whole_process(repeat: int) -> dict:
     ours = timed(lambda: run(lint), repeat)
     theirs = timed(lambda: run(peer), repeat)
     imports = subprocess.run([sys.executable, "-X", "importtime", *lint[1:]], capture_output=True, text=True, cwd=ROOT).stderr
-    torch_free = not any(line.split("|")[-1].strip().split(".")[0] == "torch" for line in imports.splitlines() if line.startswith("import time:"))
+    torch_free = not any(
+        line.split("|")[-1].strip().split(".")[0] == "torch" for line in imports.splitlines() if line.startswith("import time:")
+    )
     return {"archspec": ours, "peer": theirs, "ratio": theirs["median"] / ours["median"], "torch_free": torch_free}
 
 
@@ -226,7 +232,13 @@ def data_paths(train_size: int) -> dict:
     spec = archspec.load(ROOT / "specs" / "seed_cnn.yaml")
     rates = {}
     for mode in ("yes", "no"):
-        overrides = {"epochs": 1, "data.train_size": train_size, "data.test_size": 256, "in_memory": mode, "augment": [{"type": "hflip"}]}
+        overrides = {
+            "epochs": 1,
+            "data.train_size": train_size,
+            "data.test_size": 256,
+            "in_memory": mode,
+            "augment": [{"type": "hflip"}],
+        }
         with tempfile.TemporaryDirectory() as run:
             rates[mode] = train(spec, run, overrides=overrides, quiet=True).history[0]["images_per_s"]
     return {"in_memory": rates["yes"], "dataloader": rates["no"], "ratio": rates["yes"] / rates["no"]}
@@ -247,7 +259,15 @@ def memory_model(cases: list[tuple[str, int]]) -> list[dict]:
             cwd=ROOT,
         )
         measured = json.loads(probe.stdout)["measured"] if probe.returncode == 0 else None
-        rows.append({"spec": name, "batch": batch, "estimate": estimate, "measured": measured, "error": None if not measured else estimate / measured - 1})
+        rows.append(
+            {
+                "spec": name,
+                "batch": batch,
+                "estimate": estimate,
+                "measured": measured,
+                "error": None if not measured else estimate / measured - 1,
+            }
+        )
     return rows
 
 
@@ -315,7 +335,9 @@ def write(results: dict, path: Path) -> None:
         rows = [r for r in results["scaling"] if r["kind"] == kind]
         if len(rows) >= 2:
             big, small = rows[-1], rows[-2]
-            out.append(f"\n{kind}: {big['layers']:,} / {small['layers']:,} layers time ratio **{big['time']['median'] / small['time']['median']:.1f}** (linear would be {big['layers'] / small['layers']:.0f}; target ≤ 12); {big['layers']:,} layers in {fmt(big['time'])} (target < 1 s).")
+            out.append(
+                f"\n{kind}: {big['layers']:,} / {small['layers']:,} layers time ratio **{big['time']['median'] / small['time']['median']:.1f}** (linear would be {big['layers'] / small['layers']:.0f}; target ≤ 12); {big['layers']:,} layers in {fmt(big['time'])} (target < 1 s)."
+            )
     t = results["train_step"]
     out += [
         "",
@@ -329,7 +351,9 @@ def write(results: dict, path: Path) -> None:
         "",
     ]
     lo = results["loop"]
-    out.append(f"`archspec train` {lo['archspec']:,.0f} images/s against a minimal hand-written loop (same model, data, Adam, batch 64) {lo['hand']:,.0f} images/s: **{lo['ratio']:.3f}** (target ≥ 0.95).")
+    out.append(
+        f"`archspec train` {lo['archspec']:,.0f} images/s against a minimal hand-written loop (same model, data, Adam, batch 64) {lo['hand']:,.0f} images/s: **{lo['ratio']:.3f}** (target ≥ 0.95)."
+    )
     d = results["data_paths"]
     out += [
         "",
@@ -396,7 +420,19 @@ def main() -> None:
     results["data_images"] = 256 if smoke else 50_000
     results["data_paths"] = data_paths(results["data_images"])
     print("memory model...", file=sys.stderr)
-    cases = [("seed_cnn", 8)] if smoke else [("seed_cnn", 512), ("lenet5", 1024), ("alexnet", 16), ("vgg16", 4), ("resnet18", 16), ("resnet50", 8), ("mobilenet_v2", 8)]
+    cases = (
+        [("seed_cnn", 8)]
+        if smoke
+        else [
+            ("seed_cnn", 512),
+            ("lenet5", 1024),
+            ("alexnet", 16),
+            ("vgg16", 4),
+            ("resnet18", 16),
+            ("resnet50", 8),
+            ("mobilenet_v2", 8),
+        ]
+    )
     results["memory"] = memory_model(cases)
     write(results, args.output)
     (args.output.with_suffix(".json")).write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")

@@ -73,7 +73,10 @@ def mutate(text: str, rng: random.Random) -> str:
         return rng.choice(["", " ", "\n", "---\n", "...", "- 1\n", "a", "archspec: 1\n", "null", "[", "{", "&a [*a]"])
     elif kind == 11:  # an anchor and aliases (a small bomb now and then)
         n = rng.randrange(1, 9)
-        bomb = "x0: &x0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(f"x{k}: &x{k} [*x{k-1}, *x{k-1}, *x{k-1}, *x{k-1}, *x{k-1}, *x{k-1}, *x{k-1}, *x{k-1}, *x{k-1}, *x{k-1}]\n" for k in range(1, n))
+        bomb = "x0: &x0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
+            f"x{k}: &x{k} [*x{k - 1}, *x{k - 1}, *x{k - 1}, *x{k - 1}, *x{k - 1}, *x{k - 1}, *x{k - 1}, *x{k - 1}, *x{k - 1}, *x{k - 1}]\n"
+            for k in range(1, n)
+        )
         return bomb + text
     elif kind == 12:  # unicode in names
         return text.replace("name: ", "name: " + rng.choice(["\u00fc", "\u4e2d", "\U0001f600", "a\u200bb", "\u202e"]), 1)
@@ -120,7 +123,9 @@ def run(count: int, seed: int, save: Path | None = None, progress: bool = False)
             failures.append((text, problem))
             if save is not None:
                 save.mkdir(parents=True, exist_ok=True)
-                (save / f"failure-{seed}-{n}.yaml").write_text(text + "\n# " + problem.replace("\n", "\n# "), encoding="utf-8", errors="surrogateescape")
+                (save / f"failure-{seed}-{n}.yaml").write_text(
+                    text + "\n# " + problem.replace("\n", "\n# "), encoding="utf-8", errors="surrogateescape"
+                )
         if progress and n % 1000 == 0:
             print(f"{n:,} inputs, {len(failures)} failures, {time.time() - start:.0f} s", file=sys.stderr)
     return count, failures

@@ -108,8 +108,20 @@ def layer(draw, shape: tuple[int, ...]):
 #: every layer type the generator can draw (the meta-test checks each kind is here)
 GENERATED_TYPES = frozenset(
     [f"{k}{n}d" for n in CONV_RANKS for k in ("conv",)]
-    + [f"{k}{n}d" for n in (1, 2, 3) for k in ("maxpool", "avgpool", "adaptiveavgpool", "adaptivemaxpool", "globalavgpool",
-                                               "globalmaxpool", "batchnorm", "dropout")]
+    + [
+        f"{k}{n}d"
+        for n in (1, 2, 3)
+        for k in (
+            "maxpool",
+            "avgpool",
+            "adaptiveavgpool",
+            "adaptivemaxpool",
+            "globalavgpool",
+            "globalmaxpool",
+            "batchnorm",
+            "dropout",
+        )
+    ]
     + ACTIVATIONS
     + ["softmax", "log_softmax", "localresponsenorm", "dropout", "identity", "flatten", "linear", "add", "concat", "batchnorm1d"]
 )

@@ -63,7 +63,12 @@ def test_describe_csv_and_markdown(capsys):
     _, out, _ = run(capsys, "describe", SPECS / "seed_cnn.yaml", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(out)))
     assert [r["name"] for r in rows][:2] == ["conv1", "relu1"]
-    assert rows[0]["params"] == "112" and rows[0]["rf_size"] == "3x3" and rows[0]["rf_padding"] == "1x1" and rows[-2]["macs"] == "20480"
+    assert (
+        rows[0]["params"] == "112"
+        and rows[0]["rf_size"] == "3x3"
+        and rows[0]["rf_padding"] == "1x1"
+        and rows[-2]["macs"] == "20480"
+    )
     _, out, _ = run(capsys, "describe", SPECS / "seed_cnn.yaml", "--format", "markdown")
     assert "| conv1 | conv 3×3 | 4×64×64 | 112 | 3 | 442,368 |" in out
 
@@ -129,7 +134,7 @@ def test_lint_json_and_github_formats(capsys, tmp_path):
 
 def test_missing_file_is_exit_2(capsys, tmp_path):
     code, _, err = run(capsys, "lint", tmp_path / "nope.yaml")
-    assert code == 2 and "E100" in err or "E100" in _
+    assert (code == 2 and "E100" in err) or "E100" in _
     code, _, err = run(capsys, "describe", tmp_path / "nope.yaml")
     assert code == 2 and "E100 cannot read file" in err
 

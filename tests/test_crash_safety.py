@@ -17,8 +17,8 @@ import archspec
 
 torch = pytest.importorskip("torch")
 
-from archspec.runtime import checkpoint  # noqa: E402
-from archspec.runtime.build import MemoryRefused  # noqa: E402
+from archspec.runtime import checkpoint
+from archspec.runtime.build import MemoryRefused
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "specs" / "seed_cnn.yaml"
@@ -42,7 +42,13 @@ def test_sigkill_at_random_moments_always_resumes(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for _ in range(4):
         resume = (run / "last.pt").exists()
-        proc = subprocess.Popen(train_cmd(run, *(["--resume"] if resume else ["--force"])), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            train_cmd(run, *(["--resume"] if resume else ["--force"])),
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(rng.uniform(1.0, 4.0))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -58,7 +64,9 @@ def test_sigkill_at_random_moments_always_resumes(tmp_path):
 
 def test_truncated_checkpoint_is_refused_clearly(tmp_path):
     out = tmp_path / "run"
-    subprocess.run(train_cmd(out)[:-6] + ["--epochs", "1", "--train-size", "128", "--test-size", "64", "--quiet"], check=True, cwd=ROOT)
+    subprocess.run(
+        [*train_cmd(out)[:-6], "--epochs", "1", "--train-size", "128", "--test-size", "64", "--quiet"], check=True, cwd=ROOT
+    )
     data = (out / "last.pt").read_bytes()
     (out / "last.pt").write_bytes(data[: len(data) // 2])
     result = subprocess.run(train_cmd(out, "--resume"), capture_output=True, text=True, cwd=ROOT)
@@ -76,5 +84,10 @@ def test_absurd_models_are_refused_before_allocating():
 def test_training_that_cannot_fit_is_refused(tmp_path):
     from archspec.runtime.train import TrainingError, train
 
-    with pytest.raises((MemoryRefused, TrainingError), match="needs about .* available"):
-        train(archspec.load(SEED), tmp_path / "run", overrides={"batch_size": 10**9, "data.train_size": 64, "data.test_size": 64}, quiet=True)
+    with pytest.raises((MemoryRefused, TrainingError), match=r"needs about .* available"):
+        train(
+            archspec.load(SEED),
+            tmp_path / "run",
+            overrides={"batch_size": 10**9, "data.train_size": 64, "data.test_size": 64},
+            quiet=True,
+        )

@@ -57,7 +57,7 @@ def test_rf_style_carries_figure_11s_fields():
 
 
 def test_tensors_style_tells_figure_4s_story():
-    g, nodes, edges = parsed(dg.to_dot(report("seed_cnn"), "tensors"))
+    _g, nodes, edges = parsed(dg.to_dot(report("seed_cnn"), "tensors"))
     # walk the chain of tensors from the input
     order, node = [], "input"
     while True:

@@ -16,11 +16,10 @@ import sys
 import time
 
 import pytest
+from spec_text import PATH, Y, lint
 
 import archspec
 from archspec.errors import Diagnostic, SpecError
-
-from spec_text import PATH, Y, lint
 
 
 def errors(ds: list[Diagnostic]) -> list[Diagnostic]:
@@ -851,8 +850,7 @@ def test_e304_add_names_both_inputs_and_the_layers_that_changed_them():
     assert ds[0].layer == "sum"
     # a: 8×8×8 since the 2x2 pool; b: 8×16×16 since the stem conv (3 -> 8 channels)
     assert ds[0].message == (
-        "layer `sum`: add inputs disagree: `a` gives 8×8×8, last changed by `pool`; "
-        "`b` gives 8×16×16, last changed by `stem`"
+        "layer `sum`: add inputs disagree: `a` gives 8×8×8, last changed by `pool`; `b` gives 8×16×16, last changed by `stem`"
     )
 
 
@@ -1215,7 +1213,9 @@ BROKEN = [
     pytest.param(BASE + "  - 5\n", "E203", id="layer-is-a-number"),
     pytest.param(BASE + "  - null\n", "E203", id="layer-is-null"),
     pytest.param(BASE + "  - {type: relu, name: " + "é" * 10_000 + "}\n", "clean", id="10000-char-unicode-name"),
-    pytest.param(BASE + "  - {type: conv2d, out_channels: " + str(10**30) + ", kernel_size: 3}\n", "clean", id="huge-out-channels"),
+    pytest.param(
+        BASE + "  - {type: conv2d, out_channels: " + str(10**30) + ", kernel_size: 3}\n", "clean", id="huge-out-channels"
+    ),
     pytest.param(BASE + "  - {type: conv2d, out_channels: 4, kernel_size: " + str(10**30) + "}\n", "E305", id="huge-kernel"),
     pytest.param(BASE + "  - {type: conv2d, out_channels: .inf, kernel_size: 3}\n", "E203", id="inf"),
     pytest.param(BASE + "  - {type: dropout, p: .nan}\n", "error", id="nan"),
@@ -1228,7 +1228,9 @@ BROKEN = [
     pytest.param(BASE + "  - {type: relu, inputs: [[a]]}\n", "E203", id="nested-inputs"),
     pytest.param(BASE + "  - {type: relu, name: a, inputs: a}\n", "E302", id="self-reference"),
     pytest.param("archspec: 1\ninput: [3, 8, 8]\nblocks: [1, 2]\nlayers:\n  - {type: relu}\n", "E203", id="blocks-list"),
-    pytest.param("archspec: 1\ninput: [3, 8, 8]\nblocks:\n  b: {layers: [5]}\nlayers:\n  - {type: b}\n", "E203", id="block-layer-number"),
+    pytest.param(
+        "archspec: 1\ninput: [3, 8, 8]\nblocks:\n  b: {layers: [5]}\nlayers:\n  - {type: b}\n", "E203", id="block-layer-number"
+    ),
     pytest.param(BASE + "  - {type: softmax, axis: 99}\n", "E306", id="softmax-axis"),
     pytest.param(
         BASE + "  - {type: relu, name: [a]}\n",

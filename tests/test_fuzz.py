@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "fuzz"))
 
-import mutate  # noqa: E402
+import mutate
 
 
 def test_mutated_specs_give_diagnostics_never_crashes():

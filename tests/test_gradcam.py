@@ -12,10 +12,10 @@ from archspec.cli import main
 
 torch = pytest.importorskip("torch")
 
-from archspec.runtime import inspect  # noqa: E402
-from archspec.runtime.data import synthetic, write_image  # noqa: E402
-from archspec.runtime.gradcam import box_scores, default_layer, evaluate_boxes, gradcam  # noqa: E402
-from archspec.runtime.train import train  # noqa: E402
+from archspec.runtime import inspect
+from archspec.runtime.data import synthetic, write_image
+from archspec.runtime.gradcam import box_scores, default_layer, evaluate_boxes, gradcam
+from archspec.runtime.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "specs" / "seed_cnn.yaml"
@@ -76,13 +76,17 @@ def test_maps_are_non_negative_upsampled_and_leave_no_trace():
     x = torch.randn(4, 3, 64, 64)
     cam = gradcam(model, x)  # default layer, top class
     assert cam.layer == "pool2" and cam.maps.shape == (4, 16, 16) and cam.upsampled.shape == (4, 64, 64)
-    assert (cam.maps >= 0).all() and torch.allclose(cam.upsampled.flatten(1).max(1).values[cam.maps.flatten(1).max(1).values > 0], torch.tensor(1.0))
+    assert (cam.maps >= 0).all() and torch.allclose(
+        cam.upsampled.flatten(1).max(1).values[cam.maps.flatten(1).max(1).values > 0], torch.tensor(1.0)
+    )
     assert model.training  # mode restored
     assert all(not m._forward_hooks and not m._backward_hooks and not m._forward_pre_hooks for m in model.modules())
     assert all(p.grad is None for p in model.parameters())  # no gradients left on the weights
 
 
-@pytest.mark.parametrize("spec, layer", [("seed_cnn", "pool2"), ("resnet18", "layer4.1.relu2"), ("mobilenet_v2", "relu_head"), ("vgg16", "avgpool")])
+@pytest.mark.parametrize(
+    "spec, layer", [("seed_cnn", "pool2"), ("resnet18", "layer4.1.relu2"), ("mobilenet_v2", "relu_head"), ("vgg16", "avgpool")]
+)
 def test_default_target_layer_from_the_static_graph(spec, layer):
     assert default_layer(archspec.analyze(archspec.load(ROOT / "specs" / f"{spec}.yaml"))) == layer
 
@@ -99,7 +103,12 @@ def test_box_scores_by_hand():
 
 
 def test_a_trained_network_points_at_the_objects(tmp_path):
-    result = train(archspec.load(SEED), tmp_path / "run", overrides={"data.train_size": 6000, "data.test_size": 200, "epochs": 5, "augment": []}, quiet=True)
+    result = train(
+        archspec.load(SEED),
+        tmp_path / "run",
+        overrides={"data.train_size": 6000, "data.test_size": 200, "epochs": 5, "augment": []},
+        quiet=True,
+    )
     model, state = inspect.model_and_state(archspec.load(SEED), str(tmp_path / "run" / "best.pt"))
     test = synthetic(300, (3, 64, 64), seed=77)
     score = evaluate_boxes(model, test.images, test.boxes, test.labels, state["mean"], state["std"])
@@ -119,7 +128,9 @@ def test_equal_to_pytorch_grad_cam():
     with grad_cam.GradCAM(model=lambda_logits(model), target_layers=[model.get_submodule("conv")]) as cam:
         theirs = cam(input_tensor=x, targets=[ClassifierOutputTarget(1)] * 2)
     ours_scaled = torch.nn.functional.interpolate(ours[:, None], size=(12, 12), mode="bilinear")[:, 0]
-    ours_scaled = (ours_scaled - ours_scaled.amin((1, 2), keepdim=True)) / (ours_scaled.amax((1, 2), keepdim=True) - ours_scaled.amin((1, 2), keepdim=True) + 1e-7)
+    ours_scaled = (ours_scaled - ours_scaled.amin((1, 2), keepdim=True)) / (
+        ours_scaled.amax((1, 2), keepdim=True) - ours_scaled.amin((1, 2), keepdim=True) + 1e-7
+    )
     assert torch.allclose(ours_scaled, torch.as_tensor(theirs), atol=1e-3)
 
 
@@ -138,7 +149,9 @@ def lambda_logits(model):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "seed"
-    assert main(["train", str(SEED), "--out", str(out), "--epochs", "1", "--train-size", "512", "--test-size", "64", "--quiet"]) == 0
+    assert (
+        main(["train", str(SEED), "--out", str(out), "--epochs", "1", "--train-size", "512", "--test-size", "64", "--quiet"]) == 0
+    )
     return out / "best.pt"
 
 
@@ -151,13 +164,34 @@ def test_cli_gradcam_images_and_evaluate(trained, tmp_path, capsys):
     assert main(["gradcam", str(SEED), "--checkpoint", str(trained), "--evaluate", "--format", "json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["images"] == 64 and 0 <= result["pointing_game"] <= 1 and result["layer"] == "pool2"
-    assert main(["gradcam", str(SEED), "--checkpoint", str(trained), "--index", "0", "--layer", "nope", "-o", str(tmp_path / "n.png")]) == 2
+    assert (
+        main(
+            ["gradcam", str(SEED), "--checkpoint", str(trained), "--index", "0", "--layer", "nope", "-o", str(tmp_path / "n.png")]
+        )
+        == 2
+    )
     assert "no layer `nope`" in capsys.readouterr().err
 
 
 def test_cli_kernels_features_rf_augment(trained, tmp_path, capsys):
     assert main(["kernels", str(SEED), "--checkpoint", str(trained), "-o", str(tmp_path / "k.png")]) == 0
-    assert main(["features", str(SEED), "--checkpoint", str(trained), "--index", "2", "--layer", "relu1", "-o", str(tmp_path / "f.png")]) == 0
+    assert (
+        main(
+            [
+                "features",
+                str(SEED),
+                "--checkpoint",
+                str(trained),
+                "--index",
+                "2",
+                "--layer",
+                "relu1",
+                "-o",
+                str(tmp_path / "f.png"),
+            ]
+        )
+        == 0
+    )
     assert main(["rf", str(SEED), "--index", "1", "-o", str(tmp_path / "rf.png")]) == 0
     augmented = ROOT / "specs" / "seed_cnn_augmented.yaml"
     assert main(["augment", str(augmented), "--index", "0", "-n", "6", "-o", str(tmp_path / "a.png")]) == 0

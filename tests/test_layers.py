@@ -16,40 +16,97 @@ TABLE = [
     # convolutions
     ({"type": "conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1}, [(3, 64, 64)], (4, 64, 64), 112, 0, 442_368),
     (
-        {"type": "conv2d", "out_channels": 8, "kernel_size": [3, 5], "stride": [2, 1], "padding": [1, 2], "dilation": [1, 2], "bias": False},
+        {
+            "type": "conv2d",
+            "out_channels": 8,
+            "kernel_size": [3, 5],
+            "stride": [2, 1],
+            "padding": [1, 2],
+            "dilation": [1, 2],
+            "bias": False,
+        },
         [(4, 32, 32)],
         (8, 16, 28),  # h: (32+2-3)//2+1 = 16; w: span 2·4+1 = 9, (32+4-9)+1 = 28
         480,  # 8·4·3·5
         0,
         215_040,  # 8·16·28 outputs · 4·15
     ),
-    ({"type": "conv2d", "out_channels": 32, "kernel_size": 3, "padding": 1, "groups": "depthwise", "bias": False}, [(32, 10, 10)], (32, 10, 10), 288, 0, 28_800),
+    (
+        {"type": "conv2d", "out_channels": 32, "kernel_size": 3, "padding": 1, "groups": "depthwise", "bias": False},
+        [(32, 10, 10)],
+        (32, 10, 10),
+        288,
+        0,
+        28_800,
+    ),
     ({"type": "conv2d", "out_channels": 6, "kernel_size": 1, "groups": 2}, [(4, 5, 5)], (6, 5, 5), 18, 0, 300),
     ({"type": "conv2d", "out_channels": 3, "kernel_size": 4, "padding": "same"}, [(2, 7, 7)], (3, 7, 7), 99, 0, 4_704),
     ({"type": "conv2d", "out_channels": 1, "kernel_size": 3, "padding": "valid"}, [(1, 5, 5)], (1, 3, 3), 10, 0, 81),
-    ({"type": "conv2d", "out_channels": 64, "kernel_size": 11, "stride": 4, "padding": 2}, [(3, 224, 224)], (64, 55, 55), 23_296, 0, 70_276_800),
+    (
+        {"type": "conv2d", "out_channels": 64, "kernel_size": 11, "stride": 4, "padding": 2},
+        [(3, 224, 224)],
+        (64, 55, 55),
+        23_296,
+        0,
+        70_276_800,
+    ),
     # 1-D: (100+2-3)//2+1 = 50; 8·4·3+8 = 104 params; 8·50 outputs · 4·3
     ({"type": "conv1d", "out_channels": 8, "kernel_size": 3, "stride": 2, "padding": 1}, [(4, 100)], (8, 50), 104, 0, 4_800),
     # M5's stem on one second of 16 kHz audio: (16000-80)//16+1 = 996; 32·80+32 params; 32·996 · 80
     ({"type": "conv1d", "out_channels": 32, "kernel_size": 80, "stride": 16}, [(1, 16000)], (32, 996), 2_592, 0, 2_549_760),
-    ({"type": "conv1d", "out_channels": 6, "kernel_size": [5], "padding": "same", "groups": 3, "bias": False}, [(3, 7)], (6, 7), 30, 0, 210),
+    (
+        {"type": "conv1d", "out_channels": 6, "kernel_size": [5], "padding": "same", "groups": 3, "bias": False},
+        [(3, 7)],
+        (6, 7),
+        30,
+        0,
+        210,
+    ),
     # 3-D, r3d_18's stem on 16 frames of 112×112: t (16+2-3)+1 = 16, h (112+6-7)//2+1 = 56;
     # 64·3·3·7·7 = 28,224 params; 64·16·56·56 outputs · 3·147 = 1,416,167,424 MACs
     (
-        {"type": "conv3d", "out_channels": 64, "kernel_size": [3, 7, 7], "stride": [1, 2, 2], "padding": [1, 3, 3], "bias": False},
+        {
+            "type": "conv3d",
+            "out_channels": 64,
+            "kernel_size": [3, 7, 7],
+            "stride": [1, 2, 2],
+            "padding": [1, 3, 3],
+            "bias": False,
+        },
         [(3, 16, 112, 112)],
         (64, 16, 56, 56),
         28_224,
         0,
         1_416_167_424,
     ),
-    ({"type": "conv3d", "out_channels": 4, "kernel_size": 3, "padding": "same", "groups": "depthwise"}, [(4, 5, 6, 7)], (4, 5, 6, 7), 112, 0, 22_680),
+    (
+        {"type": "conv3d", "out_channels": 4, "kernel_size": 3, "padding": "same", "groups": "depthwise"},
+        [(4, 5, 6, 7)],
+        (4, 5, 6, 7),
+        112,
+        0,
+        22_680,
+    ),
     # pooling
     ({"type": "maxpool2d", "kernel_size": 2}, [(4, 64, 64)], (4, 32, 32), 0, 0, 0),
     ({"type": "maxpool1d", "kernel_size": 4}, [(32, 996)], (32, 249), 0, 0, 0),
-    ({"type": "maxpool1d", "kernel_size": 3, "stride": 2, "padding": 1, "dilation": 2}, [(2, 11)], (2, 5), 0, 0, 0),  # (11+2-5)//2+1
+    (
+        {"type": "maxpool1d", "kernel_size": 3, "stride": 2, "padding": 1, "dilation": 2},
+        [(2, 11)],
+        (2, 5),
+        0,
+        0,
+        0,
+    ),  # (11+2-5)//2+1
     ({"type": "maxpool3d", "kernel_size": [1, 2, 2]}, [(4, 8, 16, 16)], (4, 8, 8, 8), 0, 0, 0),
-    ({"type": "maxpool3d", "kernel_size": 3, "stride": 2, "padding": 1}, [(2, 5, 9, 9)], (2, 3, 5, 5), 0, 0, 0),  # (5+2-3)//2+1 = 3
+    (
+        {"type": "maxpool3d", "kernel_size": 3, "stride": 2, "padding": 1},
+        [(2, 5, 9, 9)],
+        (2, 3, 5, 5),
+        0,
+        0,
+        0,
+    ),  # (5+2-3)//2+1 = 3
     ({"type": "avgpool1d", "kernel_size": 3, "stride": 1, "padding": 1}, [(3, 10)], (3, 10), 0, 0, 0),
     ({"type": "avgpool3d", "kernel_size": 2, "ceil_mode": True}, [(2, 5, 6, 6)], (2, 3, 3, 3), 0, 0, 0),
     ({"type": "adaptiveavgpool1d", "output_size": 5}, [(3, 20)], (3, 5), 0, 0, 0),
@@ -83,7 +140,10 @@ TABLE = [
     ({"type": "dropout1d", "p": 0.1}, [(3, 4)], (3, 4), 0, 0, 0),
     ({"type": "dropout3d", "p": 0.1}, [(3, 2, 4, 4)], (3, 2, 4, 4), 0, 0, 0),
     # activations
-    *[({"type": t}, [(3, 4, 4)], (3, 4, 4), 0, 0, 0) for t in ("relu", "relu6", "elu", "silu", "hardswish", "hardsigmoid", "sigmoid", "tanh")],
+    *[
+        ({"type": t}, [(3, 4, 4)], (3, 4, 4), 0, 0, 0)
+        for t in ("relu", "relu6", "elu", "silu", "hardswish", "hardsigmoid", "sigmoid", "tanh")
+    ],
     ({"type": "leakyrelu", "negative_slope": 0.2}, [(3, 4, 4)], (3, 4, 4), 0, 0, 0),
     ({"type": "gelu", "approximate": "tanh"}, [(7,)], (7,), 0, 0, 0),
     ({"type": "softmax"}, [(10,)], (10,), 0, 0, 0),
@@ -130,9 +190,21 @@ def test_every_kind_lowers():
 @pytest.mark.parametrize(
     "fields, ins, expected",
     [
-        ({"type": "conv2d", "out_channels": 1, "kernel_size": 3, "padding": 1}, [(1, 8, 8)], Window((3, 3), (1, 1), (1, 1), (1, 1))),
-        ({"type": "conv2d", "out_channels": 1, "kernel_size": 4, "padding": "same"}, [(1, 8, 8)], Window((4, 4), (1, 1), (1, 1), (1, 1))),
-        ({"type": "conv2d", "out_channels": 1, "kernel_size": 3, "dilation": 2}, [(1, 8, 8)], Window((3, 3), (1, 1), (0, 0), (2, 2))),
+        (
+            {"type": "conv2d", "out_channels": 1, "kernel_size": 3, "padding": 1},
+            [(1, 8, 8)],
+            Window((3, 3), (1, 1), (1, 1), (1, 1)),
+        ),
+        (
+            {"type": "conv2d", "out_channels": 1, "kernel_size": 4, "padding": "same"},
+            [(1, 8, 8)],
+            Window((4, 4), (1, 1), (1, 1), (1, 1)),
+        ),
+        (
+            {"type": "conv2d", "out_channels": 1, "kernel_size": 3, "dilation": 2},
+            [(1, 8, 8)],
+            Window((3, 3), (1, 1), (0, 0), (2, 2)),
+        ),
         ({"type": "maxpool2d", "kernel_size": 2}, [(1, 8, 8)], Window((2, 2), (2, 2), (0, 0), (1, 1))),
         ({"type": "avgpool2d", "kernel_size": 3, "stride": 1, "padding": 1}, [(1, 8, 8)], Window((3, 3), (1, 1), (1, 1), (1, 1))),
         ({"type": "adaptiveavgpool2d", "output_size": 1}, [(2048, 7, 7)], Window((7, 7), (7, 7), (0, 0), (1, 1))),

@@ -6,13 +6,11 @@ common indentation and the first newline, so the first line of each text is line
 
 from __future__ import annotations
 
-
 import pytest
+from spec_text import PATH, Y, lint
 
 from archspec.errors import Diagnostic
 from archspec.lint import RULES
-
-from spec_text import PATH, Y, lint
 
 
 def codes(ds: list[Diagnostic]) -> list[str]:
@@ -623,7 +621,9 @@ def test_w405_between_linear_layers():
 
 
 def test_w401_bias_by_default_points_at_the_layer():
-    text = "archspec: 1\ninput: [3, 8, 8]\nlayers:\n  - {type: conv2d, out_channels: 4, kernel_size: 3}\n  - {type: batchnorm2d}\n"
+    text = (
+        "archspec: 1\ninput: [3, 8, 8]\nlayers:\n  - {type: conv2d, out_channels: 4, kernel_size: 3}\n  - {type: batchnorm2d}\n"
+    )
     (d,) = of(lint(text), "W401")
     assert (d.line, d.column) == (4, 5)  # no `bias:` written: the layer's '{'
 

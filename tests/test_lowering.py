@@ -13,7 +13,7 @@ from archspec.cli import main
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
 
-from archspec.runtime.weights import WeightsError  # noqa: E402
+from archspec.runtime.weights import WeightsError
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 TORCHVISION = ["alexnet", "vgg16", "resnet18", "resnet50", "mobilenet_v2"]
@@ -77,7 +77,7 @@ def _shifted():
 
 
 def test_load_weights_refuses_a_different_tensor_count():
-    with pytest.raises(WeightsError, match="the weights hold .* tensors, the model .*: not the same architecture"):
+    with pytest.raises(WeightsError, match=r"the weights hold .* tensors, the model .*: not the same architecture"):
         archspec.load_weights(built("resnet18"), torchvision.models.resnet50(weights=None).state_dict())
 
 

@@ -52,7 +52,10 @@ def test_sizes():
 
 
 def test_cli_memory(capsys):
-    assert main(["describe", str(SEED), "--batch-size", "64", "--optimizer", "sgd", "--memory-budget", "1GiB", "--format", "json"]) == 0
+    assert (
+        main(["describe", str(SEED), "--batch-size", "64", "--optimizer", "sgd", "--memory-budget", "1GiB", "--format", "json"])
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["totals"]["params"] == 20898  # the contract's keys stay
     assert data["training_memory"]["training_step"]["batch_size"] == 64

@@ -10,11 +10,11 @@ import pytest
 import archspec
 
 torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
-from torch.nn import functional as F  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.flop_counter import FlopCounterMode
 
-from archspec.runtime.weights import load_weights  # noqa: E402
+from archspec.runtime.weights import load_weights
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 
@@ -36,7 +36,7 @@ def r3d():
 
 
 def test_r3d_18_figures_are_torchvisions(r3d):
-    spec, report, r3d_18 = r3d
+    _spec, report, r3d_18 = r3d
     with torch.device("meta"):
         reference = r3d_18().eval()
     assert report.totals()["params"] == sum(p.numel() for p in reference.parameters()) == 33_371_472
@@ -46,7 +46,7 @@ def test_r3d_18_figures_are_torchvisions(r3d):
 
 
 def test_r3d_18_outputs_are_identical_after_loading_torchvisions_weights(r3d):
-    spec, report, r3d_18 = r3d
+    _spec, report, r3d_18 = r3d
     torch.manual_seed(0)
     reference = r3d_18().eval()
     ours = load_weights(archspec.build(report), reference.state_dict(), source="torchvision").eval()

@@ -20,8 +20,8 @@ from archspec.lint import lint_text
 
 torch = pytest.importorskip("torch")
 
-import torch_oracle  # noqa: E402  (needs torch)
-from strategies import network  # noqa: E402
+import torch_oracle
+from strategies import network
 
 QUICK = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 MANY = settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

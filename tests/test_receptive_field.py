@@ -35,7 +35,10 @@ def test_distill_formula_by_hand():
 
 
 def test_dilation_widens_the_field():
-    text = chain("{type: conv2d, name: a, out_channels: 1, kernel_size: 3, dilation: 2}", "{type: conv2d, name: b, out_channels: 1, kernel_size: 3, dilation: 4}")
+    text = chain(
+        "{type: conv2d, name: a, out_channels: 1, kernel_size: 3, dilation: 2}",
+        "{type: conv2d, name: b, out_channels: 1, kernel_size: 3, dilation: 4}",
+    )
     assert rf_of(text, "a")[0].size == 5
     assert rf_of(text, "b")[0].size == 5 + 8
 
@@ -60,7 +63,9 @@ layers:
 
 
 def test_field_is_lost_after_flatten_and_global_pooling():
-    text = chain("{type: conv2d, name: a, out_channels: 2, kernel_size: 3}", "{type: globalavgpool2d, name: g}", input_shape="[1, 8, 8]")
+    text = chain(
+        "{type: conv2d, name: a, out_channels: 2, kernel_size: 3}", "{type: globalavgpool2d, name: g}", input_shape="[1, 8, 8]"
+    )
     assert rf_of(text, "a") is not None
     assert rf_of(text, "g") is None
 

@@ -63,7 +63,17 @@ def test_describe_json_contract_for_the_seed():
         "macs": 442368,
         "receptive_field": {"size": [3, 3], "stride": [1, 1], "padding": [1, 1]},
     }
-    assert [layer["name"] for layer in d["layers"]] == ["conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "flatten", "fc", "softmax"]
+    assert [layer["name"] for layer in d["layers"]] == [
+        "conv1",
+        "relu1",
+        "pool1",
+        "conv2",
+        "relu2",
+        "pool2",
+        "flatten",
+        "fc",
+        "softmax",
+    ]
     assert d["layers"][6]["receptive_field"] is None  # flatten: no spatial layout
 
 

@@ -15,11 +15,11 @@ from archspec.cli import main
 
 torch = pytest.importorskip("torch")
 
-from archspec.runtime import checkpoint  # noqa: E402
-from archspec.runtime.augment import StreamBatches, TensorBatches, pipeline  # noqa: E402
-from archspec.runtime.data import DataError, ImageSet, synthetic, write_image  # noqa: E402
-from archspec.runtime.train import TrainingError, settings_for, train, verdict  # noqa: E402
-from archspec.spec.training import Affine, HFlip  # noqa: E402
+from archspec.runtime import checkpoint
+from archspec.runtime.augment import StreamBatches, TensorBatches, pipeline
+from archspec.runtime.data import DataError, ImageSet, synthetic, write_image
+from archspec.runtime.train import TrainingError, settings_for, train, verdict
+from archspec.spec.training import Affine, HFlip
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "specs" / "seed_cnn.yaml"
@@ -52,7 +52,9 @@ def test_a_run_writes_metrics_curves_and_checkpoints(tmp_path):
 
 def test_the_seed_network_learns_the_synthetic_shapes(tmp_path):
     """Well above the 10% of chance after a short run on a small set."""
-    result = train(seed_spec(), tmp_path / "run", overrides={**TINY, "data.train_size": 6000, "data.test_size": 500, "epochs": 5}, quiet=True)
+    result = train(
+        seed_spec(), tmp_path / "run", overrides={**TINY, "data.train_size": 6000, "data.test_size": 500, "epochs": 5}, quiet=True
+    )
     assert result.history[-1]["test_acc"] > 0.3
 
 
@@ -79,7 +81,7 @@ def test_resume_after_a_kill_repeats_the_uninterrupted_run(tmp_path, monkeypatch
 
 def test_an_existing_run_is_not_overwritten(tmp_path):
     train(seed_spec(), tmp_path / "run", overrides={**TINY, "epochs": 1}, quiet=True)
-    with pytest.raises(TrainingError, match="already holds a run: use --resume .* or --force"):
+    with pytest.raises(TrainingError, match=r"already holds a run: use --resume .* or --force"):
         train(seed_spec(), tmp_path / "run", overrides={**TINY, "epochs": 1}, quiet=True)
     train(seed_spec(), tmp_path / "run", overrides={**TINY, "epochs": 1}, quiet=True, force=True)
 
@@ -110,7 +112,9 @@ def test_data_that_does_not_fit_the_spec_says_so(tmp_path):
             write_image(torch.zeros(1, 28, 28, dtype=torch.uint8), (tmp_path / "imgs" / cls / f"{i}.png"))
     spec = archspec.loads(SEED.read_text().replace("input: [3, 64, 64]", "input: [1, 32, 32]"), "x.yaml")
     with pytest.raises(DataError, match="spec wants 1×32×32, images are 1×28×28"):
-        train(spec, tmp_path / "run", overrides={**TINY, "data.source": "folder", "data.root": str(tmp_path / "imgs")}, quiet=True)
+        train(
+            spec, tmp_path / "run", overrides={**TINY, "data.source": "folder", "data.root": str(tmp_path / "imgs")}, quiet=True
+        )
 
 
 def test_training_on_an_image_folder(tmp_path):
@@ -119,13 +123,18 @@ def test_training_on_an_image_folder(tmp_path):
         folder = tmp_path / "imgs" / shapes.classes[int(label)]
         folder.mkdir(parents=True, exist_ok=True)
         write_image(image, folder / f"{i}.png")
-    result = train(seed_spec(), tmp_path / "run", overrides={**TINY, "epochs": 1, "data.source": "folder", "data.root": str(tmp_path / "imgs")}, quiet=True)
+    result = train(
+        seed_spec(),
+        tmp_path / "run",
+        overrides={**TINY, "epochs": 1, "data.source": "folder", "data.root": str(tmp_path / "imgs")},
+        quiet=True,
+    )
     assert result.history[0]["epoch"] == 1
 
 
 def test_missing_cifar_says_where_to_put_it(tmp_path):
     spec = archspec.loads(SEED.read_text().replace("input: [3, 64, 64]", "input: [3, 32, 32]"), "x.yaml")
-    with pytest.raises(DataError, match="CIFAR-10 not found under .*cifar-10-batches-py.*never downloads"):
+    with pytest.raises(DataError, match=r"CIFAR-10 not found under .*cifar-10-batches-py.*never downloads"):
         train(spec, tmp_path / "run", overrides={**TINY, "data.source": "cifar10", "data.root": str(tmp_path)}, quiet=True)
 
 
@@ -225,14 +234,43 @@ def test_cli_train_evaluate_predict(tmp_path, capsys):
     assert main(argv) == 0
     last = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
     capsys.readouterr()
-    assert main(["evaluate", str(SEED), "--checkpoint", str(out / "last.pt"), "--format", "json", "--confusion", str(tmp_path / "cm.png")]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(SEED),
+                "--checkpoint",
+                str(out / "last.pt"),
+                "--format",
+                "json",
+                "--confusion",
+                str(tmp_path / "cm.png"),
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["images"] == 128 and result["accuracy"] == pytest.approx(last["test_acc"])
     assert sum(map(sum, result["confusion"])) == 128
     assert (tmp_path / "cm.png").read_bytes()[:4] == b"\x89PNG"
     image = synthetic(1, (3, 64, 64), seed=99)
     write_image(image.images[0], tmp_path / "x.png")
-    assert main(["predict", str(SEED), str(tmp_path / "x.png"), "--checkpoint", str(out / "best.pt"), "--format", "json", "--top-k", "3"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(SEED),
+                str(tmp_path / "x.png"),
+                "--checkpoint",
+                str(out / "best.pt"),
+                "--format",
+                "json",
+                "--top-k",
+                "3",
+            ]
+        )
+        == 0
+    )
     (prediction,) = json.loads(capsys.readouterr().out)
     probs = [t["probability"] for t in prediction["top"]]
     assert len(probs) == 3 and probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-6
@@ -242,12 +280,43 @@ def test_cli_train_evaluate_predict(tmp_path, capsys):
 
 def test_two_processes_match_one(tmp_path):
     """torchrun with 2 CPU processes (gloo) gives the metrics of one process with the same global batch."""
-    common = ["--epochs", "2", "--train-size", "256", "--test-size", "128", "--batch-size", "64", "--device", "cpu", "--quiet", "--no-augment"]
-    single = subprocess.run([sys.executable, "-m", "archspec", "train", str(SEED), "--out", str(tmp_path / "one"), *common], capture_output=True, text=True)
+    common = [
+        "--epochs",
+        "2",
+        "--train-size",
+        "256",
+        "--test-size",
+        "128",
+        "--batch-size",
+        "64",
+        "--device",
+        "cpu",
+        "--quiet",
+        "--no-augment",
+    ]
+    single = subprocess.run(
+        [sys.executable, "-m", "archspec", "train", str(SEED), "--out", str(tmp_path / "one"), *common],
+        capture_output=True,
+        text=True,
+    )
     assert single.returncode == 0, single.stderr
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     double = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "archspec", "train", str(SEED), "--out", str(tmp_path / "two"), *common],
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "archspec",
+            "train",
+            str(SEED),
+            "--out",
+            str(tmp_path / "two"),
+            *common,
+        ],
         capture_output=True,
         text=True,
         env=env,

@@ -111,6 +111,10 @@ def _dropout(kind):
     return lambda fields, x: kind(fields.get("p", 0.5))
 
 
+def _plain(cls):
+    return lambda fields, x: cls()
+
+
 def _concat(fields: dict, x: torch.Tensor) -> nn.Module:
     axis = fields.get("axis", 0)
     return Lambda(lambda *xs: torch.cat(xs, dim=axis + 1 if axis >= 0 else axis))
@@ -139,7 +143,7 @@ BUILDERS = {
     "dropout1d": _dropout(nn.Dropout1d),
     "dropout2d": _dropout(nn.Dropout2d),
     "dropout3d": _dropout(nn.Dropout3d),
-    **{name: (lambda cls: lambda fields, x: cls())(cls) for name, cls in ACTIVATIONS.items()},
+    **{name: _plain(cls) for name, cls in ACTIVATIONS.items()},
     "softmax": _softmax(torch.softmax),
     "log_softmax": _softmax(torch.log_softmax),
     "flatten": lambda fields, x: nn.Flatten(),
@@ -221,10 +225,11 @@ def transparent_forward(spec: dict, x: torch.Tensor) -> dict[str, torch.Tensor]:
         else:
             for p in module.parameters():
                 with torch.no_grad():
-                    if p.dim() > 1:  # positive, and different per input channel: a softmax over the
-                        # channels followed by equal weights would sum to a constant and hide its inputs
+                    if p.dim() > 1:  # a weighted mean: positive, and different per input channel (a softmax
+                        # over the channels followed by equal weights would sum to a constant and hide its inputs)
                         ramp = torch.arange(1, p.shape[1] + 1, dtype=p.dtype).view(1, -1, *[1] * (p.dim() - 2))
-                        p.copy_(ramp.expand_as(p) / p[0].numel())
+                        weights = ramp.expand_as(p)
+                        p.copy_(weights / weights[0].sum())
                     else:
                         p.fill_(0.01)
             y = module(*xs)
@@ -238,7 +243,7 @@ def _mix(x: torch.Tensor, axis: int) -> torch.Tensor:
     position of the axis. (A softmax sums to one, so a later sum over that axis would be constant and
     hide its inputs from the gradient; this keeps values positive and dependencies visible.)"""
     dim = axis + 1 if axis >= 0 else axis
-    return x * x.sum(dim=dim, keepdim=True)
+    return (x + x.mean(dim=dim, keepdim=True)) / 2  # the scale stays that of x: no later clamp saturates
 
 
 def _per_axis(value, rank: int) -> tuple[int, ...]:

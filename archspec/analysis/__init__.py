@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from archspec.codes import Code
 from archspec.analysis import receptive_field as rf
 from archspec.analysis.report import LayerInfo, Report
+from archspec.codes import Code
 from archspec.errors import Diagnostic, SpecError, one_per_place
 from archspec.graph import INPUT, build_graph, layer_mark, topological
 from archspec.layers import LayerBase, LayerError, MergeError, fmt_shape
 from archspec.spec import Spec, no_gc
 
-__all__ = ["analyze", "run_analysis", "Report", "LayerInfo"]
+__all__ = ["LayerInfo", "Report", "analyze", "run_analysis"]
 
 
 def analyze(spec: Spec) -> Report:

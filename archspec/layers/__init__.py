@@ -31,7 +31,7 @@ _ORDER = ("conv", "pool", "norm", "act", "drop", "shape", "dense", "merge")  # h
 KINDS: tuple[type[LayerBase], ...] = tuple(sorted(REGISTRY.values(), key=lambda k: _ORDER.index(k.family)))
 KIND_BY_TYPE: dict[str, type[LayerBase]] = {cls.kind(): cls for cls in KINDS}
 
-Layer = Annotated[Union[KINDS], Field(discriminator="type")]  # type: ignore[valid-type]
+Layer = Annotated[Union[KINDS], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007 (a union built from a tuple)
 LAYER_ADAPTER: TypeAdapter[Any] = TypeAdapter(Layer)
 
 __all__ = [

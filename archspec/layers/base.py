@@ -13,13 +13,13 @@ Shapes leave the batch dimension out: (F,), (C, L), (C, H, W) or (C, D, H, W).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Final, Literal, Union, get_args
+from typing import Any, ClassVar, Final, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import JsonDict
 
-from archspec.codes import Code
 from archspec.arith import Window, product
+from archspec.codes import Code
 from archspec.layers.fields import AXIS_NAMES, Bool, Inputs, axis_words, conv_padding, per_axis
 from archspec.layers.init import InitField
 
@@ -53,8 +53,8 @@ class Receptive:
     UNDEFINED: Final = "undefined"  # the layout stays, but no single (r, S, P) describes it (unequal adaptive windows)
 
 
-AxisStep = Union[Window, Literal["keep", "mix"]]
-ReceptiveStep = Union[Window, Literal["keep", "lost", "undefined"], tuple[AxisStep, ...]]
+AxisStep = Window | Literal["keep", "mix"]
+ReceptiveStep = Window | Literal["keep", "lost", "undefined"] | tuple[AxisStep, ...]
 
 #: the traits every kind must declare (on itself or a family base class); a test enforces it
 TRAITS: tuple[str, ...] = (

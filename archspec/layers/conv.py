@@ -6,8 +6,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from archspec.codes import Code
 from archspec.arith import Window, same_padding
+from archspec.codes import Code
 from archspec.layers.base import LayerError, ReceptiveStep, Shape, Spatial, dims, fmt_shape, window_out, window_text
 from archspec.layers.fields import Bool, PerAxis, PosInt
 
@@ -29,7 +29,7 @@ class _ConvNd(Spatial):
     )
     in_channels: PosInt | None = Field(default=None, description="Optional; inferred from the input and checked if given.")
 
-    per_axis_fields = {"kernel_size": 1, "stride": 1, "padding": 0, "dilation": 1}
+    per_axis_fields: ClassVar[dict[str, int]] = {"kernel_size": 1, "stride": 1, "padding": 0, "dilation": 1}
     padding_words = True
     family = "conv"
     output_activation = False

@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from archspec.codes import Code
 from archspec.arith import product
+from archspec.codes import Code
 from archspec.layers.base import LayerBase, LayerError, Pointwise, Receptive, ReceptiveStep, Shape, fmt_shape
 from archspec.layers.fields import Bool, Int, PosInt
 

@@ -29,7 +29,7 @@ class _WindowPool(_Pool):
     padding: PerAxis = Field(default=0, validate_default=True, description="Implicit padding on each side.")
     ceil_mode: Bool = Field(default=False, description="Keep a last, partial window instead of dropping it.")
 
-    per_axis_fields = {"kernel_size": 1, "stride": 1, "padding": 0, "dilation": 1}
+    per_axis_fields: ClassVar[dict[str, int]] = {"kernel_size": 1, "stride": 1, "padding": 0, "dilation": 1}
 
     @property
     def steps(self) -> tuple[int, ...]:
@@ -162,7 +162,7 @@ class AvgPool3d(_AvgPool):
 
 class _AdaptivePool(_Pool):
     output_size: PerAxis = Field(description="Output size: a number or one value per spatial axis.")
-    per_axis_fields = {"output_size": 1}
+    per_axis_fields: ClassVar[dict[str, int]] = {"output_size": 1}
     mode: ClassVar[str]
 
     def output_shape(self, ins: list[Shape]) -> Shape:

@@ -8,13 +8,14 @@ file with a line ``# archspec: noqa: W404``. Errors cannot be suppressed.
 from __future__ import annotations
 
 import re
+
 from archspec.analysis import run_analysis
 from archspec.errors import Diagnostic, SpecError, one_per_place
 from archspec.graph import layer_mark
 from archspec.lint.rules import RULES, Rule
 from archspec.spec import parse_spec, read_text
 
-__all__ = ["lint_file", "lint_text", "RULES", "Rule"]
+__all__ = ["RULES", "Rule", "lint_file", "lint_text"]
 
 _CODE = r"[EWI]\d{3}"
 _LINE_NOQA = re.compile(rf"#\s*noqa(?P<colon>:\s*(?P<codes>{_CODE}(?:\s*,\s*{_CODE})*)?)?", re.IGNORECASE)

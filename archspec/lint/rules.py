@@ -10,8 +10,8 @@ code table (archspec.codes), from which the README and ``archspec explain`` are 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 from archspec.analysis import receptive_field as rf
 from archspec.analysis.report import LayerInfo, Report

@@ -44,6 +44,8 @@ COLOURS = {  # fill colours by layer family
     "block": "#d0e0e3",
     "io": "#e0e0e0",
 }
+
+
 class DiagramError(ArchspecError):
     """A diagram could not be rendered (typically: no Graphviz)."""
 

@@ -103,8 +103,19 @@ def to_csv(report: Report) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(
-        ["name", "type", "inputs", "output_shape", "params", "trainable_params", "buffers", "macs"]
-        + ["rf_size", "rf_stride", "rf_padding"]
+        [
+            "name",
+            "type",
+            "inputs",
+            "output_shape",
+            "params",
+            "trainable_params",
+            "buffers",
+            "macs",
+            "rf_size",
+            "rf_stride",
+            "rf_padding",
+        ]
     )
     for info in report.layers:
         rf = ["x".join(str(getattr(a, part)) for a in info.rf) for part in ("size", "stride", "padding")] if info.rf else [""] * 3

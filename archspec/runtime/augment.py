@@ -30,7 +30,12 @@ def _transform(step):
     if kind == "affine":
         return v2.RandomAffine(degrees=step.degrees, translate=step.translate, scale=step.scale)
     if kind == "color_jitter":
-        return v2.ColorJitter(brightness=step.brightness or None, contrast=step.contrast or None, saturation=step.saturation or None, hue=step.hue or None)
+        return v2.ColorJitter(
+            brightness=step.brightness or None,
+            contrast=step.contrast or None,
+            saturation=step.saturation or None,
+            hue=step.hue or None,
+        )
     if kind == "elastic":
         return v2.RandomApply([v2.ElasticTransform(alpha=step.alpha, sigma=step.sigma)], p=step.p)
     if kind == "random_resized_crop":

@@ -153,7 +153,7 @@ def _read(path: Path) -> Raw:
         raise CheckpointError(f"{path}: no such checkpoint")
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - truncated, corrupted, or a pickle that needs code: all unreadable
+    except Exception as exc:
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
     if not isinstance(raw, dict):
         raise CheckpointError(f"{path}: not an archspec checkpoint (it holds a {type(raw).__name__})")

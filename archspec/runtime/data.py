@@ -31,7 +31,7 @@ class ImageSet:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def subset(self, index: torch.Tensor) -> "ImageSet":
+    def subset(self, index: torch.Tensor) -> ImageSet:
         return ImageSet(self.images[index], self.labels[index], self.classes, None if self.boxes is None else self.boxes[index])
 
 
@@ -74,7 +74,9 @@ def _draw(n: int, channels: int, height: int, width: int, g: torch.Generator):
             mask[chosen] = _shape_mask(k, u[chosen], v[chosen])
     # background: a smooth random field plus stripes, around a random base colour
     base = rand(n, channels, 1, 1)
-    smooth = torch.nn.functional.interpolate(rand(n, channels, 6, 6) - 0.5, size=(height, width), mode="bilinear", align_corners=False)
+    smooth = torch.nn.functional.interpolate(
+        rand(n, channels, 6, 6) - 0.5, size=(height, width), mode="bilinear", align_corners=False
+    )
     freq = (0.1 + 0.3 * rand(n, 1, 1, 1)) * (2 * math.pi)
     theta = rand(n, 1, 1, 1) * math.pi
     stripes = torch.sin(freq * (xs.unsqueeze(0) * theta.cos() + ys.unsqueeze(0) * theta.sin()))

@@ -111,7 +111,9 @@ def box_scores(heat: torch.Tensor, boxes: torch.Tensor) -> tuple[torch.Tensor, t
 
 
 @torch.no_grad()
-def evaluate_boxes(model: SpecModule, images, boxes, labels, mean, std, layer: str | None = None, batch: int = 128, seed: int = 0) -> dict:
+def evaluate_boxes(
+    model: SpecModule, images, boxes, labels, mean, std, layer: str | None = None, batch: int = 128, seed: int = 0
+) -> dict:
     """Pointing game and heat-in-box on boxed data, for the true class, against a uniform-random heat map."""
     from archspec.runtime.augment import normalise
 

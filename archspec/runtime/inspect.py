@@ -49,7 +49,13 @@ def images_for(spec: Spec, state: dict | None, paths: list[str] | None, index: i
             image = read_image(p, shape[0])
             resized.append(tuple(image.shape[1:]) != tuple(shape[1:]))
             images.append(F.resize(image, list(shape[1:]), antialias=True) if resized[-1] else image)
-        return {"images": torch.stack(images), "names": [Path(p).name for p in paths], "labels": None, "boxes": None, "resized": any(resized)}
+        return {
+            "images": torch.stack(images),
+            "names": [Path(p).name for p in paths],
+            "labels": None,
+            "boxes": None,
+            "resized": any(resized),
+        }
     settings = Training.model_validate(state["settings"]) if state else (spec.training or Training())
     _, test = load_data(settings.data, shape)
     start = index or 0
@@ -133,7 +139,9 @@ def run_kernels(spec: Spec, out: str, *, checkpoint=None, weights=None, layer=No
     weight = model.get_submodule(layer).weight
     source = "trained" if checkpoint else "imported" if weights else "untrained (initial)"
     out_c, in_c, kh, kw = weight.shape
-    low, high = visualise.kernels(weight, out, f"{spec.name}: the {out_c} {kh}×{kw} kernels of `{layer}` over {in_c} channels, {source}")
+    low, high = visualise.kernels(
+        weight, out, f"{spec.name}: the {out_c} {kh}×{kw} kernels of `{layer}` over {in_c} channels, {source}"
+    )
     return {"layer": layer, "kernels": out_c, "min": low, "max": high}
 
 
@@ -209,5 +217,7 @@ def run_augment(spec: Spec, out: str, *, paths=None, index=None, n: int = 12, se
         forced = step.model_copy(update={"p": 1.0}) if hasattr(step, "p") else step  # show each transform acting
         singles.append((step.type, pipeline([forced])(image)))
     composed = [pipeline(settings.augment)(image) for _ in range(n)]
-    visualise.augmentations(image, singles, composed, out, f"{spec.name}: augmentation — each transform alone, then {n} random compositions")
+    visualise.augmentations(
+        image, singles, composed, out, f"{spec.name}: augmentation — each transform alone, then {n} random compositions"
+    )
     return {"singles": [s for s, _ in singles], "composed": n}

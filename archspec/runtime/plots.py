@@ -7,9 +7,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # files only; never a window
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from archspec.fileio import atomic_file  # noqa: E402
+from archspec.fileio import atomic_file
 
 
 def curves(history: list[dict], path: str | Path, title: str, verdict: dict | None = None) -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-from matplotlib.patches import Rectangle  # noqa: E402
+import matplotlib.pyplot as plt
+import torch
+from matplotlib.patches import Rectangle
 
 
 def _show(ax, image: torch.Tensor) -> None:
@@ -43,7 +43,7 @@ def gradcam_overlays(images: torch.Tensor, heat: torch.Tensor, titles: list[str]
         _show(axes[i, 1], images[i])
         shown = axes[i, 1].imshow(heat[i].numpy(), cmap="jet", alpha=0.45, vmin=0, vmax=1)
         axes[i, 1].set_title(titles[i], fontsize=9)
-    fig.colorbar(shown, ax=axes[:, 1].tolist(), shrink=min(1.0, 0.9 / n ** 0.5), label="Grad-CAM (scaled to its maximum)")
+    fig.colorbar(shown, ax=axes[:, 1].tolist(), shrink=min(1.0, 0.9 / n**0.5), label="Grad-CAM (scaled to its maximum)")
     fig.suptitle(suptitle, fontsize=10)
     fig.savefig(path)
     plt.close(fig)
@@ -95,7 +95,9 @@ def feature_maps(maps: torch.Tensor, path: str | Path, title: str) -> None:
     plt.close(fig)
 
 
-def receptive_field(image: torch.Tensor, boxes: list[tuple[int, int, int, int]], labels: list[str], path: str | Path, title: str) -> None:
+def receptive_field(
+    image: torch.Tensor, boxes: list[tuple[int, int, int, int]], labels: list[str], path: str | Path, title: str
+) -> None:
     """Receptive fields (x0, y0, x1, y1 in input pixels, inclusive, possibly outside the image) drawn on the image."""
     fig, ax = plt.subplots(figsize=(5, 5.3), dpi=110)
     _show(ax, image)
@@ -103,7 +105,9 @@ def receptive_field(image: torch.Tensor, boxes: list[tuple[int, int, int, int]],
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for k, ((x0, y0, x1, y1), label) in enumerate(zip(boxes, labels)):
         colour = colours[k % len(colours)]
-        ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0 + 1, y1 - y0 + 1, fill=False, edgecolor=colour, linewidth=2, label=label))
+        ax.add_patch(
+            Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0 + 1, y1 - y0 + 1, fill=False, edgecolor=colour, linewidth=2, label=label)
+        )
     ax.set_xlim(-0.5 - 0.15 * w, w - 0.5 + 0.15 * w)
     ax.set_ylim(h - 0.5 + 0.15 * h, -0.5 - 0.15 * h)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.02), fontsize=8, ncol=1, frameon=False)
@@ -139,7 +143,9 @@ def receptive_field_on_axes(
         for k, (span, label) in enumerate(zip(spans, labels)):
             (y0, y1), (x0, x1) = span[-2:]
             colour = colours[k % len(colours)]
-            ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0 + 1, y1 - y0 + 1, fill=False, edgecolor=colour, linewidth=2, label=label))
+            ax.add_patch(
+                Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0 + 1, y1 - y0 + 1, fill=False, edgecolor=colour, linewidth=2, label=label)
+            )
         ax.set_xlim(-0.5 - 0.15 * w, w - 0.5 + 0.15 * w)
         ax.set_ylim(h - 0.5 + 0.15 * h, -0.5 - 0.15 * h)
         ax.set_xlabel("width")
@@ -150,7 +156,9 @@ def receptive_field_on_axes(
     plt.close(fig)
 
 
-def augmentations(original: torch.Tensor, singles: list[tuple[str, torch.Tensor]], composed: list[torch.Tensor], path: str | Path, title: str) -> None:
+def augmentations(
+    original: torch.Tensor, singles: list[tuple[str, torch.Tensor]], composed: list[torch.Tensor], path: str | Path, title: str
+) -> None:
     """Top: the image and each elementary transform on its own (Figure 9); below: random compositions (Figure 10)."""
     top = [("original", original), *singles]
     cols = max(len(top), min(6, len(composed)) or 1)

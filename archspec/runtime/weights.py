@@ -26,7 +26,7 @@ def read_state_dict(source: Mapping[str, torch.Tensor] | str | Path) -> Mapping[
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise WeightsError(f"{path}: no such file") from None
-    except Exception as exc:  # noqa: BLE001 - truncated, corrupted, or not a weights-only pickle: torch raises many kinds
+    except Exception as exc:
         raise WeightsError(f"{path}: not a readable weights file ({type(exc).__name__}: {exc})") from None
     if isinstance(loaded, Mapping) and "state_dict" in loaded and isinstance(loaded["state_dict"], Mapping):
         loaded = loaded["state_dict"]

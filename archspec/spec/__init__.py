@@ -16,7 +16,7 @@ from archspec.spec.load import YDict, YList, mark_of, parse_yaml
 from archspec.spec.locate import fields_at, pydantic_diagnostics, suggest
 from archspec.spec.model import FORMAT_VERSION, MAX_INPUT_RANK, BlockDef, Spec, SpecFile
 
-__all__ = ["Spec", "SpecFile", "BlockDef", "parse_spec", "load", "loads", "read_text"]
+__all__ = ["BlockDef", "Spec", "SpecFile", "load", "loads", "parse_spec", "read_text"]
 
 
 def read_text(path: str | Path) -> str:

@@ -32,7 +32,7 @@ class TooManyLayers(ArchspecError):
 @dataclass
 class Scope:
     prefix: str  # "" at the top, "layer1.0." inside an instance
-    parent: "Scope | None" = None
+    parent: Scope | None = None
     input_ref: str | None = None  # reference, in the parent scope, to this instance's input
     entries: dict[str, tuple] = field(default_factory=dict)
     output: str = "input"  # local reference to the scope's output
@@ -99,11 +99,16 @@ class Expander:
             if not isinstance(item, YDict):
                 self.error(Code.WRONG_TYPE, f"a layer must be a mapping with a `type`, got {item!r}", item_mark)
                 continue
-            item = self.substitute(item, params, stack[-1] if stack else None) if params is not None or _has_params(item) else item
+            item = (
+                self.substitute(item, params, stack[-1] if stack else None) if params is not None or _has_params(item) else item
+            )
             kind = item.get("type")
             if kind is None:
                 self.error(
-                    Code.MISSING_FIELD, "missing required field `type`", item.mark, "every layer needs `type:` (conv2d, relu, ...)"
+                    Code.MISSING_FIELD,
+                    "missing required field `type`",
+                    item.mark,
+                    "every layer needs `type:` (conv2d, relu, ...)",
                 )
                 continue
             if not isinstance(kind, str):
@@ -192,7 +197,9 @@ class Expander:
         repeat = call.get("repeat", None)
         if repeat is not None and (not isinstance(repeat, int) or isinstance(repeat, bool) or not 1 <= repeat <= MAX_REPEAT):
             self.error(
-                Code.INVALID_VALUE, f"`repeat` must be an integer from 1 to {MAX_REPEAT:,}, got {repeat!r}", mark_of(call, "repeat")
+                Code.INVALID_VALUE,
+                f"`repeat` must be an integer from 1 to {MAX_REPEAT:,}, got {repeat!r}",
+                mark_of(call, "repeat"),
             )
             repeat = 1
         first = call.get("first")

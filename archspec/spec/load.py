@@ -8,7 +8,7 @@ diagnostics instead of silent overwrites or crashes.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import yaml
 
@@ -28,7 +28,7 @@ class _Loader(_BaseLoader):
     same few words thousands of times, so caching the answer makes big specs linear and fast.
     """
 
-    _resolved: dict = {}
+    _resolved: ClassVar[dict] = {}
 
     def resolve(self, kind, value, implicit):
         if kind is not yaml.ScalarNode or not isinstance(value, str) or len(value) > 64:
@@ -40,6 +40,7 @@ class _Loader(_BaseLoader):
             if len(self._resolved) > 10_000:  # bounded: hostile files cannot grow it without end
                 self._resolved.clear()
         return tag
+
 
 MAX_BYTES = 4 * 1024 * 1024  # a spec is a few KiB; anything this large is not one
 MAX_NODES = 1_000_000  # values produced after alias expansion (stops "billion laughs")
@@ -61,7 +62,7 @@ def _mark(node: yaml.Node) -> Mark:
 class YDict(dict):
     """A mapping from the file; ``key_marks[k]`` / ``value_marks[k]`` say where each entry stood."""
 
-    __slots__ = ("mark", "key_marks", "value_marks")
+    __slots__ = ("key_marks", "mark", "value_marks")
 
     def __init__(self, mark: Mark = NO_MARK):
         super().__init__()
@@ -78,7 +79,7 @@ class YDict(dict):
 class YList(list):
     """A sequence from the file; ``item_marks[i]`` says where item i stood."""
 
-    __slots__ = ("mark", "item_marks")
+    __slots__ = ("item_marks", "mark")
 
     def __init__(self, mark: Mark = NO_MARK):
         super().__init__()

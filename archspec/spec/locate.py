@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import difflib
-from typing import Any, Iterable, get_args
+from collections.abc import Iterable
+from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 

@@ -6,7 +6,7 @@ value can be overridden from the command line. Only torch code reads it.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,12 +29,15 @@ class Data(_Strict):
     """Where the images come from."""
 
     source: DataSource = Field(
-        default="synthetic", description="synthetic: built-in shapes (no download); folder: an ImageFolder tree; cifar10: a local copy"
+        default="synthetic",
+        description="synthetic: built-in shapes (no download); folder: an ImageFolder tree; cifar10: a local copy",
     )
     root: str | None = Field(default=None, description="Folder of the images (folder, cifar10).")
     train_size: PosInt = Field(default=40000, description="Synthetic images for training.")
     test_size: PosInt = Field(default=4000, description="Synthetic images for testing.")
-    test_fraction: Annotated[float, Field(gt=0, lt=1)] = Field(default=0.2, description="Folder data without test/: share held out.")
+    test_fraction: Annotated[float, Field(gt=0, lt=1)] = Field(
+        default=0.2, description="Folder data without test/: share held out."
+    )
     seed: NonNegInt = Field(default=0, description="Seed of the synthetic images and of any split.")
 
 
@@ -53,7 +56,9 @@ class Affine(_Strict):
 
     type: Literal["affine"]
     degrees: Annotated[float, Field(ge=0, le=180)] = 0.0
-    translate: tuple[Probability, Probability] | None = Field(default=None, description="Max shift as a fraction of width, height.")
+    translate: tuple[Probability, Probability] | None = Field(
+        default=None, description="Max shift as a fraction of width, height."
+    )
     scale: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]] | None = None
 
 
@@ -82,7 +87,7 @@ class RandomResizedCrop(_Strict):
     ratio: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]] = (3 / 4, 4 / 3)
 
 
-Augment = Annotated[Union[HFlip, VFlip, Affine, ColorJitter, Elastic, RandomResizedCrop], Field(discriminator="type")]
+Augment = Annotated[HFlip | VFlip | Affine | ColorJitter | Elastic | RandomResizedCrop, Field(discriminator="type")]
 
 
 class Optimizer(_Strict):
@@ -113,7 +118,11 @@ class Training(_Strict):
     precision: Precision = "fp32"
     channels_last: Bool = False
     compile: Bool = False
-    early_stopping: PosInt | None = Field(default=None, description="Stop after this many epochs of rising test loss while training loss falls.")
+    early_stopping: PosInt | None = Field(
+        default=None, description="Stop after this many epochs of rising test loss while training loss falls."
+    )
     seed: NonNegInt = 0
     device: str = Field(default="auto", description="auto (cuda, then mps, then cpu), or a torch device name.")
-    in_memory: Literal["auto", "yes", "no"] = Field(default="auto", description="Keep the data as tensors on the device (no DataLoader).")
+    in_memory: Literal["auto", "yes", "no"] = Field(
+        default="auto", description="Keep the data as tensors on the device (no DataLoader)."
+    )
