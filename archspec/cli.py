@@ -196,7 +196,13 @@ def _add_rf(sub: Subparsers) -> None:
     rf.add_argument("--image", nargs=1, metavar="FILE")
     rf.add_argument("--index", type=int)
     rf.add_argument("--layer", help="default: the last spatial layer before pooling/flatten")
-    rf.add_argument("--unit", type=int, nargs=2, metavar=("ROW", "COL"), help="default: the centre unit")
+    rf.add_argument(
+        "--unit",
+        type=int,
+        nargs="+",
+        metavar="I",
+        help="the unit's position, one index per spatial axis (ROW COL for images); default: the centre unit",
+    )
     rf.add_argument("-o", "--output", required=True)
     rf.set_defaults(run=_inspect("run_rf", "paths", "index", "layer", "unit"))
 

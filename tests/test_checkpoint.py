@@ -22,8 +22,6 @@ from archspec.spec.training import Training
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "specs" / "seed_cnn.yaml"
 TEXT = "archspec: 1\ninput: [3, 4, 4]\nlayers:\n  - {type: flatten}\n  - {type: linear, out_features: 2}\n"
-FORMAT_1_KEYS = {"spec_text", "spec_hash", "spec_name", "settings", "epoch", "model", "optimizer", "scheduler", "scaler"}
-FORMAT_1_KEYS |= {"rng", "history", "mean", "std", "classes"}
 ROW = {"epoch": 1, "train_loss": 0.9, "train_acc": 0.5, "test_loss": 1.0, "test_acc": 0.25, "lr": 0.01, "seconds": 1.5}
 HISTORY = [{**ROW, "images_per_s": 80.0}]
 
@@ -118,19 +116,6 @@ def test_the_module_functions_are_the_checkpoint_methods(tmp_path):
     checkpoint.save(made(epoch=5), tmp_path / "x.pt")
     loaded = checkpoint.load(tmp_path / "x.pt")
     assert isinstance(loaded, Checkpoint) and loaded.epoch == 5
-
-
-def test_a_checkpoint_can_still_be_read_by_the_keys_of_format_1():
-    ckpt = made()
-    assert set(ckpt) == FORMAT_1_KEYS and len(ckpt) == 14
-    assert ckpt["settings"] == ckpt.settings.model_dump(mode="json") and ckpt["settings"]["batch_size"] == 16
-    assert ckpt["epoch"] == 1 and ckpt["spec_hash"] == spec_hash(TEXT) and ckpt["classes"] == ["cat", "dog"]
-    assert torch.equal(ckpt["mean"], torch.tensor([0.25, 0.5, 0.75]))
-    assert "classes" in ckpt and "format" not in ckpt and ckpt.get("nothing") is None
-    with pytest.raises(KeyError):
-        ckpt["migrated_from"]
-    alias = ckpt
-    assert ckpt == alias and ckpt != made()  # identity: tensors have no plain equality
 
 
 def test_a_format_1_file_is_migrated(tmp_path):

@@ -54,8 +54,8 @@ def test_sigkill_at_random_moments_always_resumes(tmp_path):
         proc.wait()
         if (run / "last.pt").exists():  # whatever moment the kill hit, the checkpoint is whole
             state = checkpoint.load(run / "last.pt", SEED.read_text())
-            assert 1 <= state["epoch"] <= 6 and len(state["history"]) == state["epoch"]
-            assert [h["epoch"] for h in metrics(run)][: state["epoch"]] == list(range(1, state["epoch"] + 1))
+            assert 1 <= state.epoch <= 6 and len(state.history) == state.epoch
+            assert [h["epoch"] for h in metrics(run)][: state.epoch] == list(range(1, state.epoch + 1))
     finish = train_cmd(run, "--resume") if (run / "last.pt").exists() else train_cmd(run, "--force")
     subprocess.run(finish, check=True, cwd=ROOT, env=env)
     assert metrics(run) == metrics(whole)  # the same run as if nothing had happened

@@ -111,7 +111,8 @@ def test_a_trained_network_points_at_the_objects(tmp_path):
     )
     model, state = inspect.model_and_state(archspec.load(SEED), str(tmp_path / "run" / "best.pt"))
     test = synthetic(300, (3, 64, 64), seed=77)
-    score = evaluate_boxes(model, test.images, test.boxes, test.labels, state["mean"], state["std"])
+    assert state is not None
+    score = evaluate_boxes(model, test.images, test.boxes, test.labels, state.mean, state.std)
     assert result.history[-1]["test_acc"] > 0.3
     assert score["pointing_game"] > score["random_pointing_game"] + 0.2
     assert score["heat_in_box"] > score["random_heat_in_box"] + 0.1

@@ -120,3 +120,27 @@ def test_m5_outputs_are_identical_after_loading_its_weights():
     x = torch.randn(3, 1, 16000)
     with torch.no_grad():
         assert torch.equal(ours.eval()(x), reference(x))
+
+
+# --- the receptive-field overlay on a sequence and a volume ---
+
+
+def test_rf_overlay_of_a_sequence_gives_the_spans_of_the_static_field(tmp_path):
+    from archspec.runtime.inspect import run_rf
+
+    out = tmp_path / "rf.png"
+    # stage2.pool of M5: r = 80 + 15·16 + ... = 448, S = 16·4·4 = 256, P = 0 (hand: see the describe table)
+    result = run_rf(archspec.load(SPECS / "m5_audio.yaml"), str(out), layer="stage2.pool", unit=[30])
+    assert result["spans"] == [[(0, 447)], [(7680, 8127)]]
+    assert out.read_bytes().startswith(b"\x89PNG")
+
+
+def test_rf_overlay_of_a_volume_spans_frames_rows_and_columns(tmp_path):
+    from archspec.runtime.inspect import InspectError, run_rf
+
+    spec = archspec.load(SPECS / "r3d_18.yaml")
+    result = run_rf(spec, str(tmp_path / "rf.png"), layer="stem_conv", unit=[0, 10, 20])
+    # the stem: r = (3, 7, 7), S = (1, 2, 2), P = (1, 3, 3): unit (0, 10, 20) sees frames -1…1, rows 17…23, columns 37…43
+    assert result["spans"][1] == [(-1, 1), (17, 23), (37, 43)]
+    with pytest.raises(InspectError, match="3 spatial axes"):
+        run_rf(spec, str(tmp_path / "rf2.png"), layer="stem_conv", unit=[1, 2])

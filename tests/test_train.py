@@ -43,9 +43,10 @@ def test_a_run_writes_metrics_curves_and_checkpoints(tmp_path):
     assert csv_lines[0] == "epoch,train_loss,train_acc,test_loss,test_acc,lr,seconds,images_per_s" and len(csv_lines) == 3
     assert (run / "curves.png").read_bytes()[:4] == b"\x89PNG"
     state = checkpoint.load(run / "last.pt", SEED.read_text())
-    assert state["epoch"] == 2 and state["spec_hash"] == checkpoint.spec_hash(SEED.read_text())
-    assert state["settings"]["data"]["train_size"] == 256 and len(state["history"]) == 2
-    assert set(state) >= {"model", "optimizer", "scheduler", "rng", "mean", "std", "classes"}
+    assert state.epoch == 2 and state.spec_hash == checkpoint.spec_hash(SEED.read_text())
+    assert state.settings.data.train_size == 256 and len(state.history) == 2
+    assert state.model and state.optimizer and state.scheduler and state.rng and len(state.classes) == 10
+    assert state.mean.shape == state.std.shape == (3,)
     assert (run / "best.pt").exists()
     assert result.verdict["best_epoch"] in (1, 2)
 

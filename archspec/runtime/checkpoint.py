@@ -15,8 +15,8 @@ damaged file or a file that is not an archspec checkpoint is a ``CheckpointError
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ def spec_hash(text: str) -> str:
 
 
 @dataclass(frozen=True, eq=False)
-class Checkpoint(Mapping[str, Any]):
+class Checkpoint:
     """One epoch's state of a training run.
 
     Read it by attribute. Indexing by the names of format 1 (``ckpt["model"]``, ``ckpt["mean"]``…)
@@ -108,31 +108,6 @@ class Checkpoint(Mapping[str, Any]):
             "normalisation": {"mean": self.mean, "std": self.std},
             "classes": self.classes,
         }
-
-    # --- read-only access by the names of format 1 ---
-
-    def __getitem__(self, key: str) -> Any:
-        if key == "settings":
-            return self.settings.model_dump(mode="json")
-        if key in LEGACY_KEYS:
-            return getattr(self, key)
-        raise KeyError(key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(LEGACY_KEYS)
-
-    def __len__(self) -> int:
-        return len(LEGACY_KEYS)
-
-    # tensors have no single truth value, so no item-by-item equality (Mapping's): a checkpoint equals only itself
-    def __eq__(self, other: object) -> bool:
-        return self is other
-
-    __hash__ = object.__hash__
-
-
-# the keys of format 1, by which a Checkpoint can still be indexed: its fields and its spec hash
-LEGACY_KEYS = ("spec_hash", *(f.name for f in fields(Checkpoint) if f.name != "migrated_from"))
 
 
 def save(state: Checkpoint, path: str | Path) -> None:

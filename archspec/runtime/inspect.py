@@ -23,14 +23,14 @@ class InspectError(ArchspecError):
     pass
 
 
-def model_and_state(spec: Spec, checkpoint: str | None, weights: str | None = None) -> tuple[SpecModule, dict | None]:
+def model_and_state(spec: Spec, checkpoint: str | None, weights: str | None = None) -> tuple[SpecModule, ckpt.Checkpoint | None]:
     """The spec's model: trained (checkpoint), with imported weights, or freshly initialised."""
     report = analyze(spec)
     model = SpecModule(report)
     state = None
     if checkpoint:
         state = ckpt.load(checkpoint, spec.text)
-        model.load_state_dict(state["model"])
+        model.load_state_dict(state.model)
     elif weights:
         from archspec.runtime.weights import load_weights
 
@@ -38,7 +38,7 @@ def model_and_state(spec: Spec, checkpoint: str | None, weights: str | None = No
     return model.eval(), state
 
 
-def images_for(spec: Spec, state: dict | None, paths: list[str] | None, index: int | None, count: int) -> dict:
+def images_for(spec: Spec, state: ckpt.Checkpoint | None, paths: list[str] | None, index: int | None, count: int) -> dict:
     """Images to look at: files (resized to the input if needed) or items of the test data, with labels/boxes if known."""
     shape = analyze(spec).input_shape
     if paths:
@@ -56,7 +56,7 @@ def images_for(spec: Spec, state: dict | None, paths: list[str] | None, index: i
             "boxes": None,
             "resized": any(resized),
         }
-    settings = Training.model_validate(state["settings"]) if state else (spec.training or Training())
+    settings = state.settings if state else (spec.training or Training())
     _, test = load_data(settings.data, shape)
     start = index or 0
     if not 0 <= start < len(test):
@@ -73,11 +73,11 @@ def images_for(spec: Spec, state: dict | None, paths: list[str] | None, index: i
 
 
 def _stats(state, images):
-    return (state["mean"], state["std"]) if state else channel_stats(images)
+    return (state.mean, state.std) if state else channel_stats(images)
 
 
-def class_names(state: dict | None, n: int) -> list[str]:
-    return list(state["classes"]) if state and "classes" in state else [str(k) for k in range(n)]
+def class_names(state: ckpt.Checkpoint | None, n: int) -> list[str]:
+    return list(state.classes) if state and state.classes else [str(k) for k in range(n)]
 
 
 def run_gradcam(spec: Spec, checkpoint: str, out: str, *, paths=None, index=None, count=4, target="top", layer=None) -> dict:
@@ -109,13 +109,14 @@ def _class_index(name: str, names: list[str]) -> int:
 
 def run_gradcam_evaluation(spec: Spec, checkpoint: str, layer=None, limit: int | None = None) -> dict:
     model, state = model_and_state(spec, checkpoint)
-    settings = Training.model_validate(state["settings"])
+    assert state is not None  # a checkpoint is required here
+    settings = state.settings
     _, test = load_data(settings.data, model.report.input_shape)
     if test.boxes is None:
         raise InspectError("--evaluate needs data with object boxes: the built-in synthetic data has them")
     if limit:
         test = test.subset(torch.arange(min(limit, len(test))))
-    return evaluate_boxes(model, test.images, test.boxes, test.labels, state["mean"], state["std"], layer)
+    return evaluate_boxes(model, test.images, test.boxes, test.labels, state.mean, state.std, layer)
 
 
 def first_conv(report) -> str:
@@ -170,7 +171,11 @@ def run_rf(spec: Spec, out: str, *, paths=None, index=None, layer=None, unit=Non
         raise InspectError(f"`{layer}` has no receptive field (no such layer, or its spatial layout is gone)")
     grid = info.output_shape[1:]
     chosen = tuple(unit) if unit is not None else tuple(n // 2 for n in grid)
-    if len(chosen) != len(grid) or not all(0 <= u < n for u, n in zip(chosen, grid)):
+    if len(chosen) != len(grid):
+        raise InspectError(
+            f"`{layer}`'s output has {len(grid)} spatial ax{'is' if len(grid) == 1 else 'es'} ({'×'.join(map(str, grid))}): give one index for each"
+        )
+    if not all(0 <= u < n for u, n in zip(chosen, grid)):
         raise InspectError(f"unit {chosen} is outside `{layer}`'s {'×'.join(map(str, grid))} output")
     units = {"first unit": (0,) * len(grid), "chosen unit": chosen}
     spans = {what: [_span(rf, u) for rf, u in zip(info.rf, at)] for what, at in units.items()}
