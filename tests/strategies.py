@@ -76,6 +76,8 @@ def layer(draw, shape: tuple[int, ...]):
         }
         if n > 1 and draw(st.integers(0, 4)) == 0:  # a rectangular kernel now and then
             fields["kernel_size"] = [k] * (n - 1) + [max(1, k - 1)]
+        if draw(st.integers(0, 5)) == 0:  # padding that reflects, wraps around or replicates the input
+            fields["padding_mode"] = draw(st.sampled_from(["reflect", "circular", "replicate"]))
         return fields, (out, *_spans(sizes, fields["kernel_size"], s, p, d))
     if kind in ("maxpool", "avgpool"):
         k, s, p, d = draw(window(min(sizes), allow_same=False))

@@ -613,7 +613,7 @@ def test_e205_unknown_layer_type_without_suggestion():
     d = one(lint(text), "E205")
     at(d, 4, 12)
     assert "unknown layer type `zzzqqq`" in d.message and "did you mean" not in d.message
-    assert "archspec schema" in d.hint
+    assert "Layer kinds" in d.hint
 
 
 # --------------------------------------------------------------------------- E206
@@ -1214,9 +1214,10 @@ BROKEN = [
     pytest.param(BASE + "  - null\n", "E203", id="layer-is-null"),
     pytest.param(BASE + "  - {type: relu, name: " + "é" * 10_000 + "}\n", "clean", id="10000-char-unicode-name"),
     pytest.param(
-        BASE + "  - {type: conv2d, out_channels: " + str(10**30) + ", kernel_size: 3}\n", "clean", id="huge-out-channels"
+        BASE + "  - {type: conv2d, out_channels: " + str(10**30) + ", kernel_size: 3}\n", "E204", id="huge-out-channels"
     ),
-    pytest.param(BASE + "  - {type: conv2d, out_channels: 4, kernel_size: " + str(10**30) + "}\n", "E305", id="huge-kernel"),
+    pytest.param(BASE + "  - {type: conv2d, out_channels: 4, kernel_size: " + str(10**30) + "}\n", "E204", id="huge-kernel"),
+    pytest.param(BASE + "  - {type: conv2d, out_channels: 4, kernel_size: " + str(2**62) + "}\n", "E305", id="big-kernel"),
     pytest.param(BASE + "  - {type: conv2d, out_channels: .inf, kernel_size: 3}\n", "E203", id="inf"),
     pytest.param(BASE + "  - {type: dropout, p: .nan}\n", "error", id="nan"),
     pytest.param("\x00\x01\x02", "E101", id="nul-bytes"),
@@ -1288,20 +1289,30 @@ def test_bom_and_crlf_do_not_shift_positions():
 
 
 def test_huge_numbers_are_analysed_exactly():
-    big = 10**30
+    big = 2**62  # within PyTorch's int64 sizes; its products are not
     text = BASE + f"  - {{type: conv2d, out_channels: {big}, kernel_size: 3}}\n"
     assert errors(lint(text)) == []
     report = archspec.analyze(archspec.loads(text, PATH))
     # weight big·3·3·3 + bias big
-    assert report.totals()["params"] == 28 * 10**30
-    assert report.totals()["params"] == 28_000_000_000_000_000_000_000_000_000_000
+    assert report.totals()["params"] == 28 * 2**62
+    assert report.totals()["params"] == 129_127_208_515_966_861_312
     assert report.output_shape == (big, 6, 6)
     # MACs: big·6·6 outputs · 3·3·3
-    assert report.totals()["macs"] == 972 * 10**30
+    assert report.totals()["macs"] == 972 * 2**62
+
+
+def test_sizes_beyond_int64_are_positioned_errors():
+    """PyTorch stores sizes as int64: 2**63 and beyond can never run (a stride of 10**20, say)."""
+    text = BASE + "  - {type: conv2d, out_channels: 4, kernel_size: 3, stride: 100000000000000000000}\n"
+    d = one(lint(text), "E204")
+    assert "stride" in d.message and "int64" in d.message
+    d = one(lint(BASE.replace("[3, 8, 8]", f"[3, {2**63}, 8]") + "  - {type: relu}\n"), "E204")
+    assert (d.line, d.column) == (2, 12) and "input" in d.message  # the size itself, in the input list
+    assert not errors(lint(BASE.replace("[3, 8, 8]", f"[3, {2**63 - 1}, 8]") + "  - {type: relu}\n"))
 
 
 def test_huge_input_sizes_are_analysed_exactly():
-    n = 10**30
+    n = 2**62
     text = Y(
         f"""
         archspec: 1

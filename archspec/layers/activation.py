@@ -46,7 +46,7 @@ class LeakyReLU(_Activation):
     """x, or negative_slope·x below zero (torch.nn.LeakyReLU)."""
 
     type: Literal["leakyrelu"]
-    negative_slope: Float = 0.01
+    negative_slope: Float = Field(default=0.01, description="Slope below zero.")
     torch_class = "LeakyReLU"
 
 
@@ -55,7 +55,7 @@ class ELU(_Activation):
 
     saves = ("output",)
     type: Literal["elu"]
-    alpha: Float = 1.0
+    alpha: Float = Field(default=1.0, description="Value approached for very negative inputs: -alpha.")
     torch_class = "ELU"
 
 
@@ -63,7 +63,7 @@ class GELU(_Activation):
     """x·Φ(x), the Gaussian error linear unit (torch.nn.GELU)."""
 
     type: Literal["gelu"]
-    approximate: Literal["none", "tanh"] = "none"
+    approximate: Literal["none", "tanh"] = Field(default="none", description="'tanh' for the tanh approximation.")
     torch_class = "GELU"
 
 
@@ -71,6 +71,7 @@ class SiLU(_Activation):
     """x·sigmoid(x), also called swish (torch.nn.SiLU)."""
 
     type: Literal["silu"]
+    aliases = ("swish",)
     torch_class = "SiLU"
 
 
@@ -78,6 +79,7 @@ class Hardswish(_Activation):
     """x·relu6(x + 3)/6 (torch.nn.Hardswish)."""
 
     type: Literal["hardswish"]
+    aliases = ("hard_swish", "h_swish")
     torch_class = "Hardswish"
 
 
@@ -85,6 +87,7 @@ class Hardsigmoid(_Activation):
     """relu6(x + 3)/6 (torch.nn.Hardsigmoid)."""
 
     type: Literal["hardsigmoid"]
+    aliases = ("hard_sigmoid", "h_sigmoid")
     torch_class = "Hardsigmoid"
 
 

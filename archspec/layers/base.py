@@ -111,6 +111,8 @@ class LayerBase(BaseModel):
     saves: ClassVar[tuple[str, ...]] = ()
     #: the output is a view of the input (no memory of its own)
     aliases_input: ClassVar[bool] = False
+    #: what Keras, PyTorch or habit call this kind, for "did you mean" (matched ignoring case)
+    aliases: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:

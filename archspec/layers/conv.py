@@ -73,9 +73,32 @@ class _ConvNd(Spatial):
         for what, n in (("input channels", channels), ("out_channels", self.out_channels)):
             if n % groups:
                 raise LayerError(f"groups={groups} does not divide {what} ({n})", field="groups")
+        self._check_padding_mode(shape)
         if self.padding == "same":
             return (self.out_channels, *shape[1:])
         return (self.out_channels, *window_out(shape, self.window()))
+
+    def _check_padding_mode(self, shape: Shape) -> None:
+        """Reflected padding must stay inside the input, and circular padding wrap around at most once (as PyTorch checks)."""
+        if self.padding_mode not in ("reflect", "circular"):
+            return
+        limit = "less than" if self.padding_mode == "reflect" else "at most"
+        for axis, size, pads in zip(self.axes(), shape[1:], self._paddings()):
+            if max(pads) >= size + (self.padding_mode == "circular"):
+                raise LayerError(
+                    f"{self.padding_mode} padding of {max(pads)} on the {axis} does not fit an input {axis} of {size} "
+                    f"(input {fmt_shape(shape)}): PyTorch wants the padding {limit} the input size",
+                    field="padding",
+                    hint="pad less, use padding_mode zeros or replicate, or downsample less before this layer",
+                )
+
+    def _paddings(self) -> list[tuple[int, int]]:
+        """(before, after) padding on each spatial axis."""
+        if self.padding == "same":
+            return [same_padding(k, d) for k, d in zip(self.kernel_size, self.dilation)]
+        if self.padding == "valid":
+            return [(0, 0)] * self.rank
+        return [(p, p) for p in self.padding]
 
     def weights(self, ins: list[Shape]) -> dict[str, Shape]:
         channels = ins[0][0]
@@ -124,6 +147,7 @@ class Conv1d(_ConvNd):
     """1-D convolution over C×L sequences (torch.nn.Conv1d)."""
 
     type: Literal["conv1d"]
+    aliases = ("Conv1D",)
     rank: ClassVar[int] = 1
 
 
@@ -131,6 +155,7 @@ class Conv2d(_ConvNd):
     """2-D convolution over C×H×W images (torch.nn.Conv2d)."""
 
     type: Literal["conv2d"]
+    aliases = ("Conv2D", "Convolution2D")
     rank: ClassVar[int] = 2
 
 
@@ -138,4 +163,5 @@ class Conv3d(_ConvNd):
     """3-D convolution over C×D×H×W volumes or videos (torch.nn.Conv3d)."""
 
     type: Literal["conv3d"]
+    aliases = ("Conv3D",)
     rank: ClassVar[int] = 3

@@ -12,11 +12,14 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, Strict
 from pydantic_core import PydanticCustomError
 
-Int = Annotated[int, Strict()]
+#: PyTorch stores sizes, strides and paddings as int64: a larger value can never run
+INT64_MAX = 2**63 - 1
+
+Int = Annotated[int, Strict(), Field(ge=-INT64_MAX - 1, le=INT64_MAX)]
 Bool = Annotated[bool, Strict()]
 Float = Annotated[float, Strict()]  # strict floats still accept ints
-PosInt = Annotated[int, Strict(), Field(ge=1)]
-NonNegInt = Annotated[int, Strict(), Field(ge=0)]
+PosInt = Annotated[int, Strict(), Field(ge=1, le=INT64_MAX)]
+NonNegInt = Annotated[int, Strict(), Field(ge=0, le=INT64_MAX)]
 Probability = Annotated[float, Strict(), Field(ge=0.0, le=1.0)]
 
 
@@ -59,6 +62,10 @@ def per_axis(value: Any, rank: int, minimum: int) -> tuple[int, ...]:
     if min(items) < minimum:
         raise PydanticCustomError(
             "pair_range", "every value must be at least {minimum}, got {value}", {"minimum": minimum, "value": repr(value)}
+        )
+    if max(items) > INT64_MAX:
+        raise PydanticCustomError(
+            "pair_range", "{value} is beyond PyTorch's int64 sizes (at most 2**63 - 1)", {"value": repr(value)}
         )
     return items
 

@@ -23,8 +23,8 @@ class Init(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    weight: WeightInit | None = None
-    bias: BiasInit | None = None
+    weight: WeightInit | None = Field(default=None, description="Scheme for the weight (PyTorch's default if left out).")
+    bias: BiasInit | None = Field(default=None, description="Scheme for the bias (PyTorch's default if left out).")
     mode: Literal["fan_in", "fan_out"] = Field(
         default="fan_in", description="Kaiming: preserve the variance forwards or backwards."
     )
@@ -32,7 +32,7 @@ class Init(BaseModel):
         default="relu", description="Kaiming gain for the activation that follows."
     )
     gain: Float = Field(default=1.0, gt=0, description="Xavier / orthogonal gain.")
-    mean: Float = 0.0
+    mean: Float = Field(default=0.0, description="Mean for `normal`.")
     std: Float = Field(default=0.01, gt=0, description="Standard deviation for `normal`.")
 
     def apply(self, module) -> None:

@@ -60,6 +60,7 @@ class Linear(LayerBase):
     """Fully-connected layer on the last axis (torch.nn.Linear)."""
 
     type: Literal["linear"]
+    aliases = ("Dense", "fc", "FullyConnected", "InnerProduct")
     out_features: PosInt = Field(description="Number of output features.")
     bias: Bool = Field(default=True, description="Learn an additive bias per output feature.")
     in_features: PosInt | None = Field(default=None, description="Optional; inferred from the input and checked if given.")

@@ -37,6 +37,7 @@ class Add(_Merge):
     """Elementwise sum of inputs of identical shape (residual connections)."""
 
     type: Literal["add"]
+    aliases = ("Sum",)
 
     def output_shape(self, ins: list[Shape]) -> Shape:
         for i, shape in enumerate(ins[1:], 1):
@@ -60,6 +61,7 @@ class Concat(_Merge):
     """Concatenation along one axis, channels by default (torch.cat)."""
 
     type: Literal["concat"]
+    aliases = ("Concatenate", "cat")
     axis: Int = Field(default=0, description="Axis of the per-sample shape to join on (0 = channels).")
 
     def _axis(self, shape: Shape) -> int:

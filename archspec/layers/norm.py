@@ -74,6 +74,7 @@ class BatchNorm2d(_BatchNorm):
     """Batch normalisation of each channel of a C×H×W image (torch.nn.BatchNorm2d)."""
 
     type: Literal["batchnorm2d"]
+    aliases = ("BatchNormalization", "BatchNorm", "bn")
     ranks = (3,)
     torch_class = "BatchNorm2d"
 
@@ -90,6 +91,7 @@ class LocalResponseNorm(Pointwise):
     """Normalisation across neighbouring channels, as in the original AlexNet (torch.nn.LocalResponseNorm)."""
 
     type: Literal["localresponsenorm"]
+    aliases = ("LRN",)
     size: PosInt = Field(description="Number of neighbouring channels to normalise over.")
     alpha: Float = Field(default=1e-4, description="Scale of the sum of squares.")
     beta: Float = Field(default=0.75, description="Exponent.")

@@ -94,6 +94,7 @@ class MaxPool1d(_MaxPool):
     """Max pooling over C×L sequences (torch.nn.MaxPool1d)."""
 
     type: Literal["maxpool1d"]
+    aliases = ("MaxPooling1D",)
     rank: ClassVar[int] = 1
 
 
@@ -101,6 +102,7 @@ class MaxPool2d(_MaxPool):
     """Max pooling over C×H×W images (torch.nn.MaxPool2d)."""
 
     type: Literal["maxpool2d"]
+    aliases = ("MaxPooling2D",)
     rank: ClassVar[int] = 2
 
 
@@ -108,6 +110,7 @@ class MaxPool3d(_MaxPool):
     """Max pooling over C×D×H×W volumes (torch.nn.MaxPool3d)."""
 
     type: Literal["maxpool3d"]
+    aliases = ("MaxPooling3D",)
     rank: ClassVar[int] = 3
 
 
@@ -129,6 +132,7 @@ class AvgPool1d(_AvgPool):  # torch's AvgPool1d has no divisor_override
     """Average pooling over C×L sequences (torch.nn.AvgPool1d)."""
 
     type: Literal["avgpool1d"]
+    aliases = ("AveragePooling1D",)
     rank: ClassVar[int] = 1
 
 
@@ -136,6 +140,7 @@ class AvgPool2d(_AvgPool):
     """Average pooling over C×H×W images (torch.nn.AvgPool2d)."""
 
     type: Literal["avgpool2d"]
+    aliases = ("AveragePooling2D",)
     rank: ClassVar[int] = 2
     divisor_override: PosInt | None = Field(default=None, description="Divide by this instead of the window size.")
 
@@ -144,6 +149,7 @@ class AvgPool3d(_AvgPool):
     """Average pooling over C×D×H×W volumes (torch.nn.AvgPool3d)."""
 
     type: Literal["avgpool3d"]
+    aliases = ("AveragePooling3D",)
     rank: ClassVar[int] = 3
     divisor_override: PosInt | None = Field(default=None, description="Divide by this instead of the window size.")
 
@@ -285,6 +291,7 @@ class GlobalAvgPool1d(_GlobalAvgPool):
     """Mean over the length: C×L → C."""
 
     type: Literal["globalavgpool1d"]
+    aliases = ("GlobalAveragePooling1D",)
     rank: ClassVar[int] = 1
 
 
@@ -292,6 +299,7 @@ class GlobalAvgPool2d(_GlobalAvgPool):
     """Mean over height and width: C×H×W → C (Keras' GlobalAveragePooling2D)."""
 
     type: Literal["globalavgpool2d"]
+    aliases = ("GlobalAveragePooling2D",)
     rank: ClassVar[int] = 2
 
 
@@ -299,6 +307,7 @@ class GlobalAvgPool3d(_GlobalAvgPool):
     """Mean over depth, height and width: C×D×H×W → C."""
 
     type: Literal["globalavgpool3d"]
+    aliases = ("GlobalAveragePooling3D",)
     rank: ClassVar[int] = 3
 
 
@@ -306,6 +315,7 @@ class GlobalMaxPool1d(_GlobalMaxPool):
     """Maximum over the length: C×L → C."""
 
     type: Literal["globalmaxpool1d"]
+    aliases = ("GlobalMaxPooling1D",)
     rank: ClassVar[int] = 1
 
 
@@ -313,6 +323,7 @@ class GlobalMaxPool2d(_GlobalMaxPool):
     """Maximum over height and width: C×H×W → C (Keras' GlobalMaxPooling2D)."""
 
     type: Literal["globalmaxpool2d"]
+    aliases = ("GlobalMaxPooling2D",)
     rank: ClassVar[int] = 2
 
 
@@ -320,4 +331,5 @@ class GlobalMaxPool3d(_GlobalMaxPool):
     """Maximum over depth, height and width: C×D×H×W → C."""
 
     type: Literal["globalmaxpool3d"]
+    aliases = ("GlobalMaxPooling3D",)
     rank: ClassVar[int] = 3

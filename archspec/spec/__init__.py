@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from archspec.codes import Code
 from archspec.errors import Diagnostic, SpecError
 from archspec.layers import KIND_BY_TYPE, LayerBase
+from archspec.spec.dormant import check_unused_block, unused_blocks
 from archspec.spec.expand import MAX_LAYERS, Expander, RawLayer, Scope, TooManyLayers
 from archspec.spec.load import YDict, YList, mark_of, parse_yaml
 from archspec.spec.locate import fields_at, pydantic_diagnostics, suggest
@@ -107,6 +108,8 @@ def _parse_spec(text: str, path: str) -> tuple[Spec | None, list[Diagnostic]]:
         return None, _dedupe(diagnostics)
     expander.resolve_all(top)
     diagnostics += expander.diagnostics
+    for block in unused_blocks(blocks, expander):
+        diagnostics += check_unused_block(block, blocks[block], blocks, path)
 
     layers: list[LayerBase] = []
     unparsed: dict[str, list[str] | None] = {}

@@ -17,12 +17,20 @@ from typing import Any
 from archspec.codes import Code
 from archspec.errors import ArchspecError, Diagnostic
 from archspec.layers import KIND_BY_TYPE
+from archspec.spec.kind_names import KINDS_HINT, meaning
 from archspec.spec.load import Mark, YDict, YList, mark_of
 from archspec.spec.locate import suggest
 
 CALL_KEYS = {"type", "name", "inputs", "when", "repeat", "first"}
 MAX_REPEAT = 10_000
 MAX_LAYERS = 200_000  # after expansion; far beyond any real network, short of exhausting memory
+
+
+def unknown_type(kind: str, blocks: list[str], path: str, mark: Mark) -> Diagnostic:
+    """E205 for a `type` that names neither a layer kind nor a block, with the likeliest meaning."""
+    guess, note = meaning(kind, blocks)
+    message = f"unknown layer type `{kind}`" + (f" — did you mean `{guess}`?" if guess else f": {note}" if note else "")
+    return Diagnostic(Code.UNKNOWN_LAYER_TYPE, message, path, mark.line, mark.column, None if guess else KINDS_HINT)
 
 
 class TooManyLayers(ArchspecError):
@@ -51,14 +59,14 @@ class RawLayer:
     inputs: list[str] | None = None  # resolved names; None if a reference could not be resolved
 
 
-def _has_params(data: Any) -> bool:
+def has_params(data: Any) -> bool:
     """Does any value in ``data`` look like a `$param`? (Then it needs substituting, or an error.)"""
     if isinstance(data, str):
         return data.startswith("$") and len(data) > 1
     if isinstance(data, dict):
-        return any(_has_params(v) for v in data.values())
+        return any(has_params(v) for v in data.values())
     if isinstance(data, list):
-        return any(_has_params(v) for v in data)
+        return any(has_params(v) for v in data)
     return False
 
 
@@ -99,9 +107,7 @@ class Expander:
             if not isinstance(item, YDict):
                 self.error(Code.WRONG_TYPE, f"a layer must be a mapping with a `type`, got {item!r}", item_mark)
                 continue
-            item = (
-                self.substitute(item, params, stack[-1] if stack else None) if params is not None or _has_params(item) else item
-            )
+            item = self.substitute(item, params, stack[-1] if stack else None) if params is not None or has_params(item) else item
             kind = item.get("type")
             if kind is None:
                 self.error(
@@ -128,13 +134,7 @@ class Expander:
                 mark = mark_of(refs_given, n) if isinstance(refs_given, YList) else mark_of(item, "inputs")
                 self._checks.append((ref, scope, mark or item.mark))
             if kind not in KIND_BY_TYPE and kind not in self.blocks:
-                guess = suggest(kind, [*KIND_BY_TYPE, *self.blocks])
-                self.error(
-                    Code.UNKNOWN_LAYER_TYPE,
-                    f"unknown layer type `{kind}`" + (f" — did you mean `{guess}`?" if guess else ""),
-                    mark_of(item, "type"),
-                    None if guess else "run `archspec schema` or see the README for the layer kinds",
-                )
+                self.diagnostics.append(unknown_type(kind, list(self.blocks), self.path, mark_of(item, "type") or item.mark))
             if not when:
                 scope.entries[name] = ("alias", refs[0] if refs else prev)
                 if kind in KIND_BY_TYPE:  # still validated, so a switched-off layer cannot hide a typo

@@ -23,11 +23,11 @@ class _Strict(BaseModel):
 class BlockDef(_Strict):
     """A reusable, parameterised group of layers; use it as a layer ``type``."""
 
-    description: str | None = None
+    description: str | None = Field(default=None, description="What the block is, for readers.")
     params: dict[str, Any] = Field(
         default_factory=dict, description="Parameter names and defaults (null = required); use as `$name` in the layers."
     )
-    layers: Annotated[list[Any], Field(min_length=1)]
+    layers: Annotated[list[Any], Field(min_length=1)] = Field(description="The block's layers; `input` is the block's input.")
 
 
 class SpecFile(_Strict):
@@ -35,7 +35,7 @@ class SpecFile(_Strict):
 
     archspec: Literal[1] = Field(description="Format version of this file.")
     name: Annotated[str, Strict()] | None = Field(default=None, description="Network name (default: the file name).")
-    description: str | None = None
+    description: str | None = Field(default=None, description="What the network is, for readers.")
     input: Annotated[list[PosInt], Field(min_length=1, max_length=MAX_INPUT_RANK)] = Field(
         description="Per-sample input shape, batch left out: [F] for vectors, [C, L] for sequences (audio), "
         "[C, H, W] for images, [C, D, H, W] for volumes and videos."

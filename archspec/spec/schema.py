@@ -8,14 +8,17 @@ block is a block call. Inside block definitions any value may be a ``$param``.
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from pydantic import TypeAdapter
 
-from archspec.layers import KIND_BY_TYPE, Layer
+from archspec.layers import KIND_BY_TYPE, KINDS, Layer
+from archspec.spec.kind_names import ANOTHER_WAY, NOT_YET
 from archspec.spec.model import SpecFile
 
 SCHEMA_ID = "urn:archspec:spec-format:1"
+KIND_CLASSES = {cls.__name__: cls for cls in KINDS}
 PARAM_REF = {"type": "string", "pattern": r"^\$[A-Za-z_][A-Za-z0-9_]*$", "description": "A block parameter."}
 
 
@@ -28,6 +31,15 @@ def json_schema() -> dict[str, Any]:
     defs["Layer"] = layer
     defs["BlockCall"] = _block_call()
     defs["LayerItem"] = {"anyOf": [{"$ref": "#/$defs/Layer"}, {"$ref": "#/$defs/BlockCall"}]}
+
+    for name, body in kind_defs.items():  # the `type` of each kind says what the kind is
+        if name in KIND_CLASSES:  # (the definitions include helper models such as Init)
+            doc = (KIND_CLASSES[name].__doc__ or "").strip().split("\n")[0]
+            body["properties"]["type"]["description"] = f"Layer kind: {doc}"
+    for body in defs.values():  # and so does the `type` of each augmentation step
+        tag = body.get("properties", {}).get("type")
+        if isinstance(tag, dict) and "description" not in tag and "description" in body:
+            tag["description"] = body["description"].split("\n")[0]
 
     # block bodies: the same kinds, but every field may also be a $param
     block_layer = copy.deepcopy(layer)
@@ -58,15 +70,37 @@ def _block_call() -> dict[str, Any]:
         "description": "A use of a block defined under `blocks:`; other keys are the block's parameters.",
         "required": ["type"],
         "properties": {
-            "type": {"type": "string", "not": {"enum": sorted(KIND_BY_TYPE)}, "description": "The block's name."},
-            "name": {"type": "string"},
-            "inputs": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-            "when": {"anyOf": [{"type": "boolean"}, PARAM_REF]},
+            "type": {"type": "string", "not": {"pattern": _known_names()}, "description": "The block's name."},
+            "name": {"type": "string", "description": "Name of this use; its instances are NAME.0, NAME.1, ..."},
+            "inputs": {
+                "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+                "description": "The producing layer (a block takes one input).",
+            },
+            "when": {
+                "anyOf": [{"type": "boolean"}, PARAM_REF],
+                "description": "Use the block; when false its input passes through.",
+            },
             "repeat": {"type": "integer", "minimum": 1, "description": "Chain this many instances, named NAME.0, NAME.1, ..."},
             "first": {"type": "object", "description": "Parameter overrides for the first instance only."},
         },
         "additionalProperties": True,
     }
+
+
+def _known_names() -> str:
+    """A pattern matching, in any letter case, every layer kind, alias and known operation name.
+
+    A block call's `type` may not be one of them (but for names of three letters or fewer), so that `Conv2d`, `ReLU` or `Dense` fail in the
+    editor instead of passing as calls of undeclared blocks. (JSON Schema cannot see which blocks a
+    file declares, nor ignore case: each letter becomes a class such as ``[Cc]``.)
+    """
+    names = {tag for tag in KIND_BY_TYPE} | {a for cls in KINDS for a in cls.aliases} | set(NOT_YET) | set(ANOTHER_WAY)
+    names = {n for n in names if len(n) > 3}  # short habits (fc, bn, cat) are fair names for a block
+    return (
+        "^(?:"
+        + "|".join(sorted("".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in n) for n in names))
+        + ")$"
+    )
 
 
 def _retarget(node: Any, mapping: dict[str, str]) -> None:

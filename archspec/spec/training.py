@@ -42,13 +42,19 @@ class Data(_Strict):
 
 
 class HFlip(_Strict):
+    """Mirror images left to right (the text's mirror symmetry)."""
+
     type: Literal["hflip"]
     p: Probability = 0.5
+    """Probability of flipping an image left to right."""
 
 
 class VFlip(_Strict):
+    """Flip images upside down."""
+
     type: Literal["vflip"]
     p: Probability = 0.5
+    """Probability of flipping an image upside down."""
 
 
 class Affine(_Strict):
@@ -56,10 +62,12 @@ class Affine(_Strict):
 
     type: Literal["affine"]
     degrees: Annotated[float, Field(ge=0, le=180)] = 0.0
+    """Largest rotation, in degrees either way."""
     translate: tuple[Probability, Probability] | None = Field(
         default=None, description="Max shift as a fraction of width, height."
     )
     scale: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]] | None = None
+    """Range of the scale factor, [min, max]."""
 
 
 class ColorJitter(_Strict):
@@ -67,9 +75,13 @@ class ColorJitter(_Strict):
 
     type: Literal["color_jitter"]
     brightness: Annotated[float, Field(ge=0)] = 0.0
+    """How far brightness may vary (0 = not at all)."""
     contrast: Annotated[float, Field(ge=0)] = 0.0
+    """How far contrast may vary."""
     saturation: Annotated[float, Field(ge=0)] = 0.0
+    """How far saturation may vary."""
     hue: Annotated[float, Field(ge=0, le=0.5)] = 0.0
+    """How far hue may shift, at most 0.5."""
 
 
 class Elastic(_Strict):
@@ -77,14 +89,21 @@ class Elastic(_Strict):
 
     type: Literal["elastic"]
     alpha: Annotated[float, Field(ge=0)] = 20.0
+    """Strength of the displacement, in pixels."""
     sigma: Annotated[float, Field(gt=0)] = 5.0
+    """Smoothness of the displacement field."""
     p: Probability = 0.5
+    """Probability of deforming an image."""
 
 
 class RandomResizedCrop(_Strict):
+    """Crop a random part of the image and resize it back (the text's scale and framing)."""
+
     type: Literal["random_resized_crop"]
     scale: tuple[Probability, Probability] = (0.6, 1.0)
+    """Range of the cropped area, as a fraction of the image."""
     ratio: tuple[Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]] = (3 / 4, 4 / 3)
+    """Range of the crop's aspect ratio."""
 
 
 Augment = Annotated[HFlip | VFlip | Affine | ColorJitter | Elastic | RandomResizedCrop, Field(discriminator="type")]
@@ -92,15 +111,22 @@ Augment = Annotated[HFlip | VFlip | Affine | ColorJitter | Elastic | RandomResiz
 
 class Optimizer(_Strict):
     name: OptimizerName = "adam"
+    """sgd, adam or adamw."""
     lr: Annotated[float, Field(gt=0)] = 1e-3
+    """Learning rate (scaled by the schedule)."""
     momentum: Annotated[float, Field(ge=0, lt=1)] = 0.9
+    """SGD momentum."""
     nesterov: Bool = False
+    """Nesterov momentum (SGD)."""
     weight_decay: Annotated[float, Field(ge=0)] = 0.0
+    """L2 weight decay (decoupled for adamw)."""
 
 
 class Schedule(_Strict):
     name: ScheduleName = "constant"
+    """constant, step, cosine or onecycle."""
     warmup_epochs: NonNegInt = 0
+    """Epochs of linear warm-up before the schedule."""
     step_size: PosInt = Field(default=10, description="step: epochs between decays.")
     gamma: Annotated[float, Field(gt=0, le=1)] = Field(default=0.1, description="step: decay factor.")
 
@@ -109,19 +135,29 @@ class Training(_Strict):
     """How ``archspec train`` trains this network (every value can be overridden by a flag)."""
 
     epochs: PosInt = 5
+    """Passes over the training data."""
     batch_size: PosInt = 64
+    """Images per step (split across processes under DDP)."""
     data: Data = Field(default_factory=Data)
+    """The source of the training and test images."""
     augment: list[Augment] = Field(default_factory=list, description="Applied in order to each training image.")
     optimizer: Optimizer = Field(default_factory=Optimizer)
+    """The optimiser and its settings."""
     schedule: Schedule = Field(default_factory=Schedule)
+    """How the learning rate changes over training."""
     label_smoothing: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    """Cross-entropy label smoothing."""
     precision: Precision = "fp32"
+    """fp32, or autocast to bf16 or fp16."""
     channels_last: Bool = False
+    """Use the channels-last memory format."""
     compile: Bool = False
+    """Compile the model with torch.compile."""
     early_stopping: PosInt | None = Field(
         default=None, description="Stop after this many epochs of rising test loss while training loss falls."
     )
     seed: NonNegInt = 0
+    """Seed of initialisation, shuffling and augmentation."""
     device: str = Field(default="auto", description="auto (cuda, then mps, then cpu), or a torch device name.")
     in_memory: Literal["auto", "yes", "no"] = Field(
         default="auto", description="Keep the data as tensors on the device (no DataLoader)."
