@@ -45,6 +45,35 @@ CONV_RANKS = (1, 2, 3)
 
 
 @st.composite
+def conv_layer(draw, c: int, sizes: tuple[int, ...]):
+    """A random convolution of the rank of ``sizes``; returns (fields, rough next shape)."""
+    n = len(sizes)
+    k, s, p, d = draw(window(min(sizes), allow_same=True))
+    groups = draw(st.sampled_from([1, 1, 1, "depthwise", "divisor"]))
+    if groups == "divisor":
+        groups = draw(st.sampled_from([g for g in range(1, c + 1) if c % g == 0]))
+    if groups == "depthwise":
+        out = c * draw(st.integers(1, 2))
+    else:
+        out = groups * draw(st.integers(1, 3))
+    fields = {
+        "type": f"conv{n}d",
+        "out_channels": out,
+        "kernel_size": k,
+        "stride": s,
+        "padding": p,
+        "dilation": d,
+        "groups": groups,
+        "bias": draw(st.booleans()),
+    }
+    if n > 1 and draw(st.integers(0, 4)) == 0:  # a rectangular kernel now and then
+        fields["kernel_size"] = [k] * (n - 1) + [max(1, k - 1)]
+    if draw(st.integers(0, 5)) == 0:  # padding that reflects, wraps around or replicates the input
+        fields["padding_mode"] = draw(st.sampled_from(["reflect", "circular", "replicate"]))
+    return fields, (out, *_spans(sizes, fields["kernel_size"], s, p, d))
+
+
+@st.composite
 def layer(draw, shape: tuple[int, ...]):
     """One random layer after a C×(spatial) tensor of 1 to 3 spatial axes; returns (fields, rough next shape)."""
     c, sizes = shape[0], shape[1:]
@@ -56,29 +85,7 @@ def layer(draw, shape: tuple[int, ...]):
         kinds.append("localresponsenorm")
     kind = draw(st.sampled_from(kinds))
     if kind == "conv":
-        k, s, p, d = draw(window(min(sizes), allow_same=True))
-        groups = draw(st.sampled_from([1, 1, 1, "depthwise", "divisor"]))
-        if groups == "divisor":
-            groups = draw(st.sampled_from([g for g in range(1, c + 1) if c % g == 0]))
-        if groups == "depthwise":
-            out = c * draw(st.integers(1, 2))
-        else:
-            out = groups * draw(st.integers(1, 3))
-        fields = {
-            "type": f"conv{n}d",
-            "out_channels": out,
-            "kernel_size": k,
-            "stride": s,
-            "padding": p,
-            "dilation": d,
-            "groups": groups,
-            "bias": draw(st.booleans()),
-        }
-        if n > 1 and draw(st.integers(0, 4)) == 0:  # a rectangular kernel now and then
-            fields["kernel_size"] = [k] * (n - 1) + [max(1, k - 1)]
-        if draw(st.integers(0, 5)) == 0:  # padding that reflects, wraps around or replicates the input
-            fields["padding_mode"] = draw(st.sampled_from(["reflect", "circular", "replicate"]))
-        return fields, (out, *_spans(sizes, fields["kernel_size"], s, p, d))
+        return draw(conv_layer(c, sizes))
     if kind in ("maxpool", "avgpool"):
         k, s, p, d = draw(window(min(sizes), allow_same=False))
         k = max(k, 2 * p)  # torch: padding at most half the kernel

@@ -240,6 +240,71 @@ POSITIVE: dict[str, tuple[str, int, int, str, list[str]]] = {
         "relu_1",
         ["the receptive field at `relu_1` is 3×3, smaller than the 8×8 input", "flatten"],
     ),
+    # the newcomer's missing flatten: linear on 8×32×32 acts on the width and gives 8×32×10
+    "W410": (
+        Y(
+            """
+            archspec: 1
+            input: [8, 32, 32]
+            layers:
+              - {type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+              - {type: relu}
+              - {type: linear, name: fc, out_features: 10}  # noqa: W411
+            """
+        ),
+        6,
+        5,
+        "fc",
+        ["`fc` acts on the last axis (the width) of its 8×32×32 input and gives 8×32×10", "flatten"],
+    ),
+    # the output before the final softmax is 8×32×10, not 10 scores
+    "W411": (
+        Y(
+            """
+            archspec: 1
+            input: [8, 32, 32]
+            layers:
+              - {type: linear, name: fc, out_features: 10}  # noqa: W410
+              - {type: softmax}
+            """
+        ),
+        4,
+        5,
+        "fc",
+        ["output `fc` is 8×32×10, not a vector of class scores"],
+    ),
+    "W412": (
+        Y(
+            """
+            archspec: 1
+            input: [3, 16, 16]
+            layers:
+              - {type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+              - {type: softmax, name: sm}
+              - {type: conv2d, name: conv2, out_channels: 8, kernel_size: 3, padding: 1}
+            """
+        ),
+        5,
+        5,
+        "sm",
+        ["`sm` is a softmax inside the network (it feeds `conv2`)"],
+    ),
+    # the repro of the text: concat along the width after a 3×3 conv (RF 3) and the input (RF 1)
+    "I504": (
+        Y(
+            """
+            archspec: 1
+            input: [1, 8, 8]
+            layers:
+              - {type: conv2d, name: c, out_channels: 1, kernel_size: 3, padding: 1}
+              - {type: concat, name: cat, axis: 2, inputs: [c, input]}
+            """
+        ),
+        5,
+        5,
+        "cat",
+        ["the units of `cat` (concat) have no single receptive-field size and step"],
+    ),
 }
 
 
@@ -275,6 +340,63 @@ def test_rule_table_entries_are_well_formed():
 # --------------------------------------------------------------------------- near misses
 
 NEGATIVE = [
+    # linear after a flatten acts on features, not on a map
+    pytest.param(
+        "W410",
+        Y(
+            """
+            archspec: 1
+            input: [3, 4, 4]
+            layers:
+              - {type: conv2d, out_channels: 4, kernel_size: 3, padding: 1}
+              - {type: relu}
+              - {type: flatten}
+              - {type: linear, out_features: 10}
+            """
+        ),
+        id="W410-after-flatten",
+    ),
+    # a fully-convolutional network without a training section may end in a map on purpose
+    pytest.param(
+        "W411",
+        Y(
+            """
+            archspec: 1
+            input: [3, 8, 8]
+            layers:
+              - {type: conv2d, out_channels: 4, kernel_size: 3, padding: 1}
+            """
+        ),
+        id="W411-dense-prediction",
+    ),
+    # softmax at the output, and log_softmax too
+    pytest.param(
+        "W412",
+        Y(
+            """
+            archspec: 1
+            input: [4]
+            layers:
+              - {type: linear, out_features: 3}
+              - {type: log_softmax}
+            """
+        ),
+        id="W412-at-the-output",
+    ),
+    # concat of channels keeps one field
+    pytest.param(
+        "I504",
+        Y(
+            """
+            archspec: 1
+            input: [1, 8, 8]
+            layers:
+              - {type: conv2d, name: c, out_channels: 1, kernel_size: 3, padding: 1}
+              - {type: concat, name: cat, inputs: [c, input]}
+            """
+        ),
+        id="I504-channels",
+    ),
     # conv without bias before batchnorm
     pytest.param(
         "W401",

@@ -8,6 +8,7 @@ from archspec.codes import Code
 from archspec.errors import Diagnostic, SpecError, one_per_place
 from archspec.graph import INPUT, build_graph, layer_mark, topological
 from archspec.layers import LayerBase, LayerError, MergeError, fmt_shape
+from archspec.layers.fields import axis_name
 from archspec.spec import Spec, no_gc
 
 __all__ = ["LayerInfo", "Report", "analyze", "run_analysis"]
@@ -85,28 +86,35 @@ def _layer_diagnostic(spec: Spec, layer: LayerBase, exc: LayerError) -> Diagnost
 
 
 def _merge_diagnostic(spec: Spec, layer: LayerBase, inputs: list[str], shapes: dict, exc: MergeError) -> Diagnostic:
-    """Name both disagreeing paths and, on each, the layer that last changed the shape."""
+    """Name both disagreeing paths and, on each, the layer that last changed the shape (or the axis to blame)."""
     a, b = inputs[exc.first], inputs[exc.second]
+    axis = exc.axis
+    on = f" on the {axis_name(len(shapes[a]), axis)}" if axis is not None else ""
 
     def describe(producer: str) -> str:
-        changer = _last_change(spec, producer, shapes)
-        origin = "" if changer == producer else f", last changed by `{changer}`"
+        changer = _last_change(spec, producer, shapes, axis)
+        origin = "" if changer == producer else ", as in the input" if changer == INPUT else f", last changed by `{changer}`"
         return f"`{producer}` gives {fmt_shape(shapes[producer])}{origin}"
 
     mark = layer_mark(spec, layer.name, "inputs")
     return Diagnostic(
         Code.MERGE_SHAPE_MISMATCH,
-        f"layer `{layer.name}`: {layer.kind()} inputs disagree: {describe(a)}; {describe(b)}",
+        f"layer `{layer.name}`: {layer.kind()} inputs disagree{on}: {describe(a)}; {describe(b)}",
         spec.path,
         mark.line,
         mark.column,
-        "make both paths change the shape the same way (e.g. a strided 1×1 conv on the shortcut)",
+        exc.hint or "make both paths change the shape the same way (e.g. a strided 1×1 conv on the shortcut)",
         layer=layer.name,
     )
 
 
-def _last_change(spec: Spec, name: str, shapes: dict) -> str:
-    """Walk back along first inputs while the shape stays the same; the layer where it changed."""
+def _last_change(spec: Spec, name: str, shapes: dict, axis: int | None = None) -> str:
+    """Walk back along first inputs while the shape (or its size on ``axis``) stays the same; the layer where it changed."""
+
+    def size(n: str) -> object:
+        shape = shapes.get(n)
+        return shape if axis is None or shape is None or len(shape) <= axis else shape[axis]
+
     seen = set()
     while name != INPUT and name not in seen:
         seen.add(name)
@@ -114,7 +122,7 @@ def _last_change(spec: Spec, name: str, shapes: dict) -> str:
         if layer is None or not layer.inputs:
             return name
         before = layer.inputs[0]
-        if shapes.get(before) != shapes.get(name):
+        if size(before) != size(name):
             return name
         name = before
     return name

@@ -59,9 +59,13 @@ class Code(str, Enum):
     MISALIGNED_MERGE = "W407"
     UNUSED_LAYER = "W408"
     OVERSIZED = "W409"
+    LINEAR_ON_SPATIAL_MAP = "W410"
+    NON_VECTOR_OUTPUT = "W411"
+    SOFTMAX_INSIDE_NETWORK = "W412"
     CLASSIFIER_DOMINATES = "I501"
     SOFTMAX_OUTPUT = "I502"
     LOCAL_FEATURES_TO_CLASSIFIER = "I503"
+    NO_SINGLE_RECEPTIVE_FIELD = "I504"
 
     def __str__(self) -> str:
         return str(self.value)
@@ -867,6 +871,95 @@ _ROWS = [
         ),
     ),
     CodeInfo(
+        Code.LINEAR_ON_SPATIAL_MAP,
+        "a linear layer on a spatial map: it acts on the last axis only (a flatten forgotten?)",
+        "`linear` transforms the last axis, as PyTorch's Linear does: on an 8×32×32 map it mixes the 32 columns "
+        "of each row and gives 8×32×10, not 10 class scores. Without a flatten or global pooling first, this "
+        "is almost always a mistake, and training a classifier on it fails.",
+        "Add a flatten (or global pooling) before the linear layer.",
+        _spec(
+            """
+            archspec: 1
+            input: [3, 3, 3]
+            layers:
+              - {type: conv2d, out_channels: 4, kernel_size: 3, padding: 1}
+              - {type: relu}
+              - {type: linear, out_features: 10}  # noqa: W411
+            """
+        ),
+        _spec(
+            """
+            archspec: 1
+            input: [3, 3, 3]
+            layers:
+              - {type: conv2d, out_channels: 4, kernel_size: 3, padding: 1}
+              - {type: relu}
+              - {type: globalavgpool2d}
+              - {type: linear, out_features: 10}
+            """
+        ),
+    ),
+    CodeInfo(
+        Code.NON_VECTOR_OUTPUT,
+        "a classifier's output (before a final softmax) is not a vector of class scores",
+        "`archspec train` trains classifiers: cross-entropy wants one score per class for each image. A network "
+        "that ends in a fully-connected layer, or has a `training:` section, but whose output keeps spatial axes "
+        "(C×H×W) cannot be trained that way; a flatten or pooling is usually missing. (A network for dense "
+        "prediction has such outputs on purpose: suppress the warning there.)",
+        "End the network in a vector: flatten or pool globally before the classifier.",
+        _spec(
+            """
+            archspec: 1
+            input: [3, 3, 3]
+            layers:
+              - {type: conv2d, out_channels: 10, kernel_size: 3, padding: 1}
+            training: {epochs: 1}
+            """
+        ),
+        _spec(
+            """
+            archspec: 1
+            input: [3, 3, 3]
+            layers:
+              - {type: conv2d, out_channels: 10, kernel_size: 3, padding: 1}
+              - {type: globalavgpool2d}
+            training: {epochs: 1}
+            """
+        ),
+    ),
+    CodeInfo(
+        Code.SOFTMAX_INSIDE_NETWORK,
+        "a softmax or log-softmax in the middle of the network",
+        "Softmax turns scores into probabilities that sum to one; inside a network it squashes the features "
+        "(their gradients vanish as it saturates) and, over the channels, makes them depend on each other. "
+        "It belongs at the output, where training replaces it by cross-entropy on the logits.",
+        "Remove it, or move it to the output.",
+        _spec(
+            """
+            archspec: 1
+            input: [8]
+            layers:
+              - {type: linear, out_features: 8}
+              - {type: relu}
+              - {type: linear, out_features: 8}
+              - {type: softmax}
+              - {type: linear, out_features: 8}
+            """
+        ),
+        _spec(
+            """
+            archspec: 1
+            input: [8]
+            layers:
+              - {type: linear, out_features: 8}
+              - {type: relu}
+              - {type: linear, out_features: 8}
+              - {type: relu}
+              - {type: linear, out_features: 8}
+            """
+        ),
+    ),
+    CodeInfo(
         Code.CLASSIFIER_DOMINATES,
         "a fully-connected layer holds most of the parameters, as in the text's CNN",
         "A linear layer on flattened feature maps has a weight for every position of every channel: it holds "
@@ -966,6 +1059,33 @@ _ROWS = [
             """
         ),
     ),
+    CodeInfo(
+        Code.NO_SINGLE_RECEPTIVE_FIELD,
+        "from this layer on no single receptive field (r, S, P) describes every unit, so none is given",
+        "The receptive field is given as one size r, step S and padding P per axis. A concat along a spatial "
+        "axis puts units of different inputs side by side, and an adaptive pooling with unequal windows "
+        "gives units of different sizes: no one (r, S, P) is true of all of them, so the field is left out "
+        "(null) from there on rather than shown wrong.",
+        "Nothing to do; or join along the channels, or choose an output size that divides the input.",
+        _spec(
+            """
+            archspec: 1
+            input: [2, 6, 6]
+            layers:
+              - {type: conv2d, name: a, out_channels: 2, kernel_size: 3, padding: 1}
+              - {type: concat, axis: 2, inputs: [a, input]}
+            """
+        ),
+        _spec(
+            """
+            archspec: 1
+            input: [2, 6, 6]
+            layers:
+              - {type: conv2d, name: a, out_channels: 2, kernel_size: 3, padding: 1}
+              - {type: concat, inputs: [a, input]}
+            """
+        ),
+    ),
 ]
 
 #: every code's row, in the order of ``Code`` (errors, warnings, infos)
@@ -985,6 +1105,10 @@ def suggest_code(word: str) -> CodeInfo | None:
     """The row whose code or name is closest to ``word``, for "did you mean"."""
     by_word = {code.value: row for code, row in TABLE.items()} | {row.name: row for row in TABLE.values()}
     key = word.strip()
+    if key[:1].upper() in "EWI":  # a code typed with letters for digits: W4O1, E2l1
+        key = key[:1] + key[1:].upper().replace("O", "0").replace("I", "1").replace("L", "1")
+        if key.upper() in by_word:
+            return by_word[key.upper()]
     matches = difflib.get_close_matches(key.upper(), [c.value for c in TABLE], n=1, cutoff=0.5) or difflib.get_close_matches(
         key.lower(), [row.name for row in TABLE.values()], n=1, cutoff=0.6
     )

@@ -40,6 +40,17 @@ def axis_words(rank: int) -> str:
     return "[" + ", ".join(name[0] for name in AXIS_NAMES.get(rank, ())) + "]" if rank in AXIS_NAMES else f"[{rank} values]"
 
 
+def axis_name(rank: int, axis: int) -> str:
+    """What axis ``axis`` of a rank-``rank`` per-sample shape is called.
+
+    >>> axis_name(3, 0), axis_name(3, 1), axis_name(2, 1), axis_name(4, 1), axis_name(1, 0)
+    ('channels', 'height', 'length', 'depth', 'features')
+    """
+    if rank == 1:
+        return "features"
+    return "channels" if axis == 0 else AXIS_NAMES.get(rank - 1, ())[axis - 1] if rank - 1 in AXIS_NAMES else f"axis {axis}"
+
+
 _COUNT = {1: "one integer", 2: "two integers", 3: "three integers"}
 
 

@@ -8,16 +8,18 @@ from pydantic import Field
 
 from archspec.codes import Code
 from archspec.layers.base import LayerBase, LayerError, Receptive, ReceptiveStep, Shape, fmt_shape
-from archspec.layers.fields import Int
+from archspec.layers.fields import Int, axis_name
 
 
 class MergeError(LayerError):
-    """Inputs ``first`` and ``second`` of a merge disagree; the graph names the paths behind them."""
+    """Inputs ``first`` and ``second`` of a merge disagree (on ``axis``, when one axis is to blame);
+    the graph names the paths behind them."""
 
-    def __init__(self, message: str, first: int, second: int, **kw: Any):
+    def __init__(self, message: str, first: int, second: int, axis: int | None = None, **kw: Any):
         super().__init__(message, code=Code.MERGE_SHAPE_MISMATCH, **kw)
         self.first = first
         self.second = second
+        self.axis = axis
 
 
 class _Merge(LayerBase):
@@ -75,9 +77,18 @@ class Concat(_Merge):
         rank = len(first)
         axis = self._axis(first)
         for i, shape in enumerate(ins[1:], 1):
-            if len(shape) != rank or any(a != b for d, (a, b) in enumerate(zip(first, shape)) if d != axis):
+            if len(shape) != rank:
+                raise MergeError(f"concat needs inputs of one rank, got {fmt_shape(first)} and {fmt_shape(shape)}", 0, i)
+            wrong = [d for d, (a, b) in enumerate(zip(first, shape)) if d != axis and a != b]
+            if wrong:
+                joined, other = axis_name(rank, axis), axis_name(rank, wrong[0])
                 raise MergeError(
-                    f"concat on axis {self.axis} needs all other sizes equal, got {fmt_shape(first)} and {fmt_shape(shape)}", 0, i
+                    f"concat along the {joined} needs the {other} equal, got {fmt_shape(first)} and {fmt_shape(shape)}",
+                    0,
+                    i,
+                    axis=wrong[0],
+                    hint=f"inputs may differ in their {joined}; make the {other} agree (pad, crop or pool both paths alike), "
+                    "or join along another axis",
                 )
         return (*first[:axis], sum(s[axis] for s in ins), *first[axis + 1 :])
 

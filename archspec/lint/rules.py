@@ -18,8 +18,8 @@ from archspec.analysis.report import LayerInfo, Report
 from archspec.arith import Window
 from archspec.codes import TABLE, Code
 from archspec.graph import INPUT
-from archspec.layers import fmt_shape
-from archspec.layers.fields import AXIS_NAMES
+from archspec.layers import Receptive, fmt_shape
+from archspec.layers.fields import AXIS_NAMES, axis_name
 
 Finding = tuple[str, str | None, str, str | None]  # layer, field, message, hint
 
@@ -301,3 +301,75 @@ def softmax_output(report: Report):
 
 def report_shape(report: Report, name: str):
     return report.input_shape if name == INPUT else report.layer(name).output_shape
+
+
+@rule(Code.LINEAR_ON_SPATIAL_MAP)
+def linear_on_spatial_map(report: Report):
+    if len(report.input_shape) < 2:
+        return
+    for info in report.layers:
+        if info.layer is None or info.layer.family != "dense" or len(info.inputs) != 1 or info.output_shape is None:
+            continue
+        shape = report_shape(report, info.inputs[0])
+        if shape is not None and len(shape) == len(report.input_shape):  # a map with the input's spatial axes
+            axis = axis_name(len(shape), len(shape) - 1)
+            yield (
+                info.name,
+                None,
+                f"`{info.name}` acts on the last axis (the {axis}) of its {fmt_shape(shape)} input and gives "
+                f"{fmt_shape(info.output_shape)}: was a flatten or global pooling meant before it?",
+                "add `{type: flatten}` or a global pooling before it",
+            )
+
+
+@rule(Code.NON_VECTOR_OUTPUT, whole=True)
+def non_vector_output(report: Report):
+    out = report.get(report.output)
+    if out is None or out.layer is None:
+        return
+    scores = report.get(out.inputs[0]) if out.layer.output_activation and len(out.inputs) == 1 else out
+    if scores is None or scores.layer is None or scores.output_shape is None or len(scores.output_shape) == 1:
+        return
+    # a classifier: it ends in a fully-connected layer, or the spec says how to train it
+    if scores.layer.family == "dense" or getattr(report.spec, "training", None) is not None:
+        yield (
+            scores.name,
+            None,
+            f"the network's output `{scores.name}` is {fmt_shape(scores.output_shape)}, not a vector of class scores: "
+            "`archspec train` trains classifiers, which need one score per class",
+            "flatten or pool globally before the classifier (for dense prediction, suppress this with # noqa: W411)",
+        )
+
+
+@rule(Code.SOFTMAX_INSIDE_NETWORK)
+def softmax_inside_network(report: Report):
+    for info in report.layers:
+        if info.layer is not None and info.layer.output_activation and info.name != report.output:
+            after = _consumers(report, info.name)
+            if after:
+                yield (
+                    info.name,
+                    None,
+                    f"`{info.name}` is a {info.type} inside the network (it feeds `{after[0]}`): its probabilities "
+                    "squash the features and their gradients",
+                    "remove it, or move it to the output",
+                )
+
+
+@rule(Code.NO_SINGLE_RECEPTIVE_FIELD)
+def no_single_receptive_field(report: Report):
+    for info in report.layers:
+        if info.layer is None or info.output_shape is None or info.rf is not None:
+            continue
+        ins = [report_shape(report, i) for i in info.inputs]
+        fields = [rf.input_field(report.input_shape) if i == INPUT else report.layer(i).rf for i in info.inputs]
+        if any(s is None for s in ins) or any(f is None for f in fields):
+            continue  # nothing to lose: an input had no field already
+        if info.layer.receptive(ins) == Receptive.UNDEFINED:  # type: ignore[arg-type]
+            yield (
+                info.name,
+                None,
+                f"the units of `{info.name}` ({info.label}) have no single receptive-field size and step: "
+                "receptive fields are not given from here on",
+                None,
+            )
