@@ -74,9 +74,31 @@ def test_e101_bad_indentation():
     )
     ds = lint(text)
     assert [d.code for d in ds] == ["E101"]
-    # line 5 is "   name: x": `name` starts at column 4
+    # line 5 is "   name: x": `name` starts at column 4; the list's `- ` at column 3, its keys at column 5
     at(ds[0], 5, 4)
-    assert "YAML syntax error" in ds[0].message
+    assert ds[0].message == "bad indentation: line 5 is indented to column 4: the list's entries start at column 3"
+    assert ds[0].hint == "start a new entry with `- ` at column 3, or indent a key of the entry above to column 5"
+
+
+def test_e101_a_key_without_its_dash_and_a_key_indented_too_far():
+    ds = lint("archspec: 1\ninput: [3, 8, 8]\nlayers:\n  - type: relu\n  name: x\n")
+    at(ds[0], 5, 3)
+    assert "starts where the list's entries start (column 3) but has no `- `" in ds[0].message
+    text = "archspec: 1\ninput: [3, 8, 8]\nlayers:\n  - type: conv2d\n    out_channels: 4\n      kernel_size: 3\n"
+    (d,) = lint(text)
+    assert d.code == "E101" and d.line == 6 and "indented further than the key above it" in d.message
+
+
+def test_e101_tabs_are_named_and_pointed_at():
+    text = "archspec: 1\ninput: [3, 8, 8]\nlayers:\n  - {type: relu}\n\t- {type: relu}\n"
+    (d,) = lint(text)
+    assert (d.code, d.line, d.column) == ("E101", 5, 1)
+    assert d.message == "tab characters are not allowed in YAML indentation; use spaces"
+
+
+def test_e101_an_unclosed_bracket_names_where_it_opened():
+    (d,) = lint("archspec: 1\ninput: [3, 8, 8]\nlayers:\n  - {type: relu\n  - {type: relu}\n")
+    assert d.code == "E101" and "the `{` at line 4, column 5 is not closed" in d.message
 
 
 def test_e101_through_loads_raises_spec_error():
@@ -1330,3 +1352,43 @@ def test_huge_input_sizes_are_analysed_exactly():
     assert report.output_shape == (2,)
     # conv: 4·3·9 + 4 = 112; linear: 2·(4·side²) + 2
     assert report.totals()["params"] == 112 + 8 * side * side + 2
+
+
+# --------------------------------------------------------------------------- YAML anchors
+
+
+def test_a_whole_layer_alias_is_reported_where_the_alias_is_written():
+    text = Y(
+        """
+        archspec: 1
+        input: [3, 8, 8]
+        layers:
+          - &c {type: conv2d, name: conv1, out_channels: 3, kernel_size: 3, padding: 1}
+          - *c
+          - {type: relu}
+        """
+    )
+    ds = lint(text)
+    d = one(ds, "E303")
+    at(d, 5, 5)  # the `*c` of line 5, not the anchor's line 4
+    assert d.message == "duplicate layer name `conv1` (first at line 4)" and "<<: *anchor" in (d.hint or "")
+    assert not [x for x in ds if "@" in x.message], [x.format() for x in ds]  # no internal name (`conv1@5`) leaks
+
+
+def test_shared_anchors_live_under_x_keys():
+    text = Y(
+        """
+        archspec: 1
+        input: [3, 8, 8]
+        x-conv: &conv {type: conv2d, kernel_size: 3, padding: 1}
+        layers:
+          - {<<: *conv, name: a, out_channels: 4}
+          - {type: relu}
+          - {<<: *conv, name: b, out_channels: 4}
+        """
+    )
+    assert errors(lint(text)) == []
+    report = archspec.analyze(archspec.loads(text, PATH))
+    assert report.layer("b").output_shape == (4, 8, 8) and report.layer("b").params == 4 * 4 * 9 + 4
+    d = one(lint(text.replace("x-conv", "conv_defaults")), "E201")  # other unknown top-level keys stay errors
+    at(d, 3, 1)

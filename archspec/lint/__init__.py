@@ -58,8 +58,9 @@ def _wanted(code: str, select: set[str] | None, ignore: set[str]) -> bool:
 
 def _findings(rule: Rule, report, spec) -> list[Diagnostic]:
     out = []
+    internal = [f"`{name}`" for name in spec.repaired if "@" in name]  # renamed duplicates: no name a user wrote
     for layer, field, message, hint in rule.check(report):
-        if layer in spec.repaired:
+        if layer in spec.repaired or any(name in message for name in internal):
             continue  # judged on a guessed repair of an invalid layer: the error already says what is wrong
         mark = layer_mark(spec, layer, field)
         out.append(Diagnostic(rule.code, message, spec.path, mark.line, mark.column, hint, layer=layer))

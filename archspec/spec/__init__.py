@@ -87,7 +87,8 @@ def _parse_spec(text: str, path: str) -> tuple[Spec | None, list[Diagnostic]]:
         return None, diagnostics
     header: SpecFile | None = None
     try:
-        header = SpecFile.model_validate(data)
+        # top-level keys starting with `x-` are the user's own (shared YAML anchors live there)
+        header = SpecFile.model_validate({k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))})
     except ValidationError as exc:
         diagnostics += _top_level_diagnostics(exc, data, path)
 
@@ -126,7 +127,7 @@ def _parse_spec(text: str, path: str) -> tuple[Spec | None, list[Diagnostic]]:
         if layer is None:
             unparsed[raw.name] = raw.inputs
             continue
-        if found:
+        if found or "@" in raw.name:  # (`name@line`: a duplicate or invalid name, renamed to keep going)
             repaired.add(raw.name)
         layer.name = raw.name
         layer.inputs = raw.inputs

@@ -170,7 +170,15 @@ class Expander:
         if name in scope.entries or full in self.names:
             first = self.names.get(full)
             where = f" (first at line {first.line})" if first and first.line else ""
-            self.error(Code.DUPLICATE_LAYER_NAME, f"duplicate layer name `{full}`{where}", mark_of(item, "name") or item.mark)
+            hint = (
+                "`- *anchor` repeats the anchored layer whole, name included; rename the copy with a merge key: "
+                f"`- {{<<: *anchor, name: {name}_2}}`"
+                if item.repeated
+                else None
+            )
+            self.error(
+                Code.DUPLICATE_LAYER_NAME, f"duplicate layer name `{full}`{where}", mark_of(item, "name") or item.mark, hint
+            )
             name = f"{name}@{item.mark.line}"
             full = scope.prefix + name
         self.names[full] = mark_of(item, "name") or item.mark
@@ -246,6 +254,7 @@ class Expander:
         """A copy of ``data`` with every ``$param`` string replaced (and its mark pointing at the value given)."""
         if isinstance(data, YDict):
             out = YDict(data.mark)
+            out.repeated = data.repeated
             for key, value in data.items():
                 new, mark = self._sub_value(value, data.value_marks.get(key), params, block)
                 out.set(key, new, data.key_marks.get(key, data.mark), mark)

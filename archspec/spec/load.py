@@ -62,13 +62,14 @@ def _mark(node: yaml.Node) -> Mark:
 class YDict(dict):
     """A mapping from the file; ``key_marks[k]`` / ``value_marks[k]`` say where each entry stood."""
 
-    __slots__ = ("key_marks", "mark", "value_marks")
+    __slots__ = ("key_marks", "mark", "repeated", "value_marks")
 
     def __init__(self, mark: Mark = NO_MARK):
         super().__init__()
         self.mark = mark
         self.key_marks: dict[Any, Mark] = {}
         self.value_marks: dict[Any, Mark] = {}
+        self.repeated = False  # written as `*anchor`: a whole copy of a mapping anchored before
 
     def set(self, key, value, key_mark: Mark, value_mark: Mark) -> None:
         self[key] = value
@@ -105,10 +106,12 @@ _PLAIN_COLLECTIONS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 class _Builder:
     """Turns composed nodes into YDict/YList/scalars, collecting diagnostics."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, text: str = ""):
         self.path = path
+        self.text = text
         self.diagnostics: list[Diagnostic] = []
         self.nodes = 0
+        self.mappings: set[int] = set()  # mapping nodes built so far: meeting one again means an alias
         self.scalars = yaml.constructor.SafeConstructor()
 
     def error(self, code: Code, message: str, mark: Mark, hint: str | None = None) -> None:
@@ -132,9 +135,16 @@ class _Builder:
             return self._mapping(node, depth)
         if isinstance(node, yaml.SequenceNode):
             out = YList(_mark(node))
+            after = node.start_mark.index
             for item in node.value:
-                out.append(self.build(item, depth + 1))
-                out.item_marks.append(_mark(item))
+                repeated = isinstance(item, yaml.MappingNode) and id(item) in self.mappings
+                built = self.build(item, depth + 1)
+                mark = self._alias_mark(after) if repeated else None
+                if mark is not None and isinstance(built, YDict):
+                    built = _placed(built, mark)  # report it where the alias is written, not at its anchor
+                out.append(built)
+                out.item_marks.append(mark or _mark(item))
+                after = max(after, item.end_mark.index) if not repeated else self._alias_end(after)
             return out
         try:
             return self.scalars.construct_object(node)
@@ -147,7 +157,20 @@ class _Builder:
             )
             return None
 
+    def _alias_mark(self, after: int) -> Mark | None:
+        """Where the next `*alias` after text offset ``after`` is written (the composer keeps no position for aliases)."""
+        star = self.text.find("*", after)
+        if star < 0:
+            return None
+        line = self.text.count("\n", 0, star)
+        return Mark(line + 1, star - (self.text.rfind("\n", 0, star) + 1) + 1)
+
+    def _alias_end(self, after: int) -> int:
+        star = self.text.find("*", after)
+        return star + 1 if star >= 0 else after
+
     def _mapping(self, node: yaml.MappingNode, depth: int) -> YDict:
+        self.mappings.add(id(node))
         out = YDict(_mark(node))
         merged: list[tuple[Any, Any, Mark, Mark]] = []
         for key_node, value_node in node.value:
@@ -185,6 +208,15 @@ class _Builder:
                 yield key, value, built.key_marks[key], built.value_marks[key]
 
 
+def _placed(item: YDict, mark: Mark) -> YDict:
+    """A copy of a repeated (aliased) mapping whose every position is where the alias is written."""
+    out = YDict(mark)
+    for k, v in item.items():
+        out.set(k, v, mark, mark)
+    out.repeated = True
+    return out
+
+
 class _TooBig(ArchspecError):
     def __init__(self, mark: Mark):
         self.mark = mark
@@ -194,12 +226,77 @@ class _TooDeep(_TooBig):
     pass
 
 
+def _syntax_error(exc: yaml.MarkedYAMLError, text: str, path: str) -> Diagnostic:
+    """A YAML syntax error in words a person can act on: tabs and indentation are the usual causes."""
+    lines = text.splitlines()
+    for number, line in enumerate(lines, 1):  # a tab in the indentation: YAML forbids it outright
+        indent = line[: len(line) - len(line.lstrip(" \t"))]
+        if "\t" in indent:
+            return Diagnostic(
+                Code.INVALID_YAML,
+                "tab characters are not allowed in YAML indentation; use spaces",
+                path,
+                number,
+                indent.index("\t") + 1,
+                "indent with spaces (most editors can convert tabs to spaces)",
+            )
+    mark = exc.problem_mark or exc.context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    message = _explained(exc, lines, line, column)
+    if message is not None:
+        return Diagnostic(Code.INVALID_YAML, message[0], path, line, column, message[1])
+    problem = exc.problem or exc.context or "invalid YAML"
+    if exc.context and exc.problem:
+        problem = f"{problem} ({exc.context})"
+    return Diagnostic(Code.INVALID_YAML, f"YAML syntax error: {problem}", path, line, column)
+
+
+def _explained(exc: yaml.MarkedYAMLError, lines: list[str], line: int, column: int) -> tuple[str, str] | None:
+    """(message, hint) for the syntax errors that mis-indentation and unclosed brackets cause; None for others."""
+    context, problem, where = exc.context_mark, exc.problem or "", exc.context or ""
+    if context is not None and "while parsing a block collection" in where and "'-'" in problem:
+        entries, keys = context.column + 1, context.column + 3
+        if column == entries:
+            said = f"line {line} starts where the list's entries start (column {entries}) but has no `- `"
+        else:
+            said = f"line {line} is indented to column {column}: the list's entries start at column {entries}"
+        return (
+            f"bad indentation: {said}",
+            f"start a new entry with `- ` at column {entries}, or indent a key of the entry above to column {keys}",
+        )
+    if "mapping values are not allowed" in problem and _indented_deeper(lines, line):
+        return (
+            f"bad indentation: line {line} is indented further than the key above it, so YAML reads it as part of "
+            "that key's value",
+            "indent every key of one mapping by the same number of spaces",
+        )
+    if context is not None and "while parsing a flow" in where:
+        bracket = "{" if "mapping" in where else "["
+        return (
+            f"the `{bracket}` at line {context.line + 1}, column {context.column + 1} is not closed where expected",
+            f"close it with `{'}' if bracket == '{' else ']'}` and separate its entries with commas",
+        )
+    return None
+
+
+def _indented_deeper(lines: list[str], line: int) -> bool:
+    """Is 1-based ``line`` indented further than the non-blank line before it?"""
+    if not 1 < line <= len(lines):
+        return False
+    before = [s for s in lines[: line - 1] if s.strip()]
+
+    def indent(s: str) -> int:
+        return len(s) - len(s.lstrip(" "))
+
+    return bool(before) and indent(lines[line - 1]) > indent(before[-1]) and ":" in before[-1]
+
+
 def parse_yaml(text: str, path: str = "<string>") -> tuple[Any, list[Diagnostic]]:
     """Parse one YAML document. Returns (data, diagnostics); data is None when unusable."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         return None, [Diagnostic(Code.TOO_LARGE, f"file larger than {MAX_BYTES // (1024 * 1024)} MiB; not a spec", path, 1, 1)]
     text = text.lstrip("\ufeff")
-    builder = _Builder(path)
+    builder = _Builder(path, text)
     try:
         loader = _Loader(text)
         try:
@@ -210,12 +307,7 @@ def parse_yaml(text: str, path: str = "<string>") -> tuple[Any, list[Diagnostic]
             return None, [Diagnostic(Code.MALFORMED_DOCUMENT, "the file is empty", path, 1, 1, "start with `archspec: 1`")]
         data = builder.build(node)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = exc.problem or exc.context or "invalid YAML"
-        if exc.context and exc.problem:
-            problem = f"{problem} ({exc.context})"
-        return None, [Diagnostic(Code.INVALID_YAML, f"YAML syntax error: {problem}", path, line, column)]
+        return None, [_syntax_error(exc, text, path)]
     except yaml.YAMLError as exc:  # reader errors (bad bytes) carry no mark
         return None, [Diagnostic(Code.INVALID_YAML, f"YAML error: {exc}", path, 1, 1)]
     except UnicodeError as exc:  # e.g. a lone surrogate the parser cannot encode

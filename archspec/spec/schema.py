@@ -58,6 +58,7 @@ def json_schema() -> dict[str, Any]:
 
     schema["properties"]["layers"]["items"] = {"$ref": "#/$defs/LayerItem"}
     defs["BlockDef"]["properties"]["layers"]["items"] = {"$ref": "#/$defs/BlockItem"}
+    schema["patternProperties"] = {"^x-": {"description": "Your own: shared YAML anchors (`x-conv: &conv {...}`)."}}
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = SCHEMA_ID
     schema["title"] = "archspec network specification"
