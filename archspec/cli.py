@@ -62,6 +62,14 @@ def _add_describe(sub: Subparsers) -> None:
     describe.add_argument("--batch-size", type=int, help="also estimate the memory of a training step at this batch size")
     describe.add_argument("--optimizer", choices=get_args(OptimizerName), default="adam", help="for the memory estimate")
     describe.add_argument("--memory-budget", metavar="SIZE", help="the largest batch whose training step fits, e.g. 16GiB")
+    depth = describe.add_mutually_exclusive_group()
+    depth.add_argument(
+        "--depth",
+        type=int,
+        metavar="N",
+        help="fold layers nested in more than N block uses into one row per use (text, markdown)",
+    )
+    depth.add_argument("--collapse-blocks", dest="depth", action="store_const", const=0, help="one row per block use: --depth 0")
     describe.set_defaults(run=_describe)
 
 
@@ -228,7 +236,7 @@ def _code_list(text: str) -> set[str]:
 
 def _describe(args: argparse.Namespace) -> int:
     from archspec.analysis import analyze
-    from archspec.render.table import RENDERERS, to_json, to_text
+    from archspec.render.table import to_csv, to_json, to_markdown, to_text
     from archspec.spec import load
 
     status = EXIT_OK
@@ -245,13 +253,17 @@ def _describe(args: argparse.Namespace) -> int:
         if args.format == "json":
             outputs.append(to_json(report, memory=memory))
         elif args.format == "text":
-            outputs.append(to_text(report, color=sys.stdout.isatty(), memory=memory))
-        else:
-            outputs.append(RENDERERS[args.format](report))
+            outputs.append(to_text(report, color=sys.stdout.isatty(), memory=memory, depth=args.depth))
+        elif args.format == "markdown":
+            outputs.append(to_markdown(report, depth=args.depth))
+        else:  # csv: one header, then the rows of every spec (its first column names the spec)
+            outputs.append(to_csv(report, header=not outputs))
         if args.check:
             status = max(status, _check(report, path))
     if args.format == "json" and len(outputs) > 1:  # several specs: one JSON array of describe objects
         sys.stdout.write("[\n" + ",\n".join(o.rstrip() for o in outputs) + "\n]\n")
+    elif args.format == "csv":
+        sys.stdout.write("".join(outputs))
     else:
         sys.stdout.write("\n".join(outputs))
     return status

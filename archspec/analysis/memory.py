@@ -92,7 +92,6 @@ def largest_batch(report: Report, budget: int, optimizer: str = "adam") -> int:
 
 
 _UNITS = {
-    "": 1,
     "B": 1,
     "K": 10**3,
     "KB": 10**3,
@@ -112,10 +111,14 @@ _UNITS = {
 def parse_size(text: str) -> int:
     """``16GiB`` -> 17179869184.
 
-    >>> parse_size("16GiB"), parse_size("512 MB"), parse_size("1.5G")
-    (17179869184, 512000000, 1500000000)
+    A unit is required: a bare ``16`` would silently mean 16 bytes.
+
+    >>> parse_size("16GiB"), parse_size("512 MB"), parse_size("1.5G"), parse_size("4096B")
+    (17179869184, 512000000, 1500000000, 4096)
     """
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", text)
+    if m and not m.group(2):
+        raise ValueError(f"a size needs a unit: {text!r} (write e.g. {m.group(1)}GiB, {m.group(1)}GB or {m.group(1)}B)")
     if not m or m.group(2).upper() not in _UNITS:
         raise ValueError(f"not a size: {text!r} (write e.g. 16GiB, 512MB)")
     return int(float(m.group(1)) * _UNITS[m.group(2).upper()])
