@@ -1392,3 +1392,108 @@ def test_shared_anchors_live_under_x_keys():
     assert report.layer("b").output_shape == (4, 8, 8) and report.layer("b").params == 4 * 4 * 9 + 4
     d = one(lint(text.replace("x-conv", "conv_defaults")), "E201")  # other unknown top-level keys stay errors
     at(d, 3, 1)
+
+
+# --------------------------------------------------------------------------- what torch refuses
+
+
+@pytest.mark.parametrize(
+    "layer, column, words",
+    [
+        # reflect: PyTorch wants the padding below the input size (4 on a 4×4 input is refused)
+        ("{type: conv2d, out_channels: 1, kernel_size: 1, padding: 4, padding_mode: reflect}", 62, "reflect padding of 4"),
+        # circular: wrapping around more than once (5 on 4) is refused
+        ("{type: conv2d, out_channels: 1, kernel_size: 1, padding: 5, padding_mode: circular}", 62, "circular padding of 5"),
+        # 'same' with reflect: a 9-wide kernel pads 4 on each side of a 4-wide input
+        ("{type: conv2d, out_channels: 1, kernel_size: 9, padding: same, padding_mode: reflect}", 62, "reflect padding of 4"),
+    ],
+)
+def test_padding_modes_torch_refuses_are_positioned_errors(layer, column, words):
+    torch = pytest.importorskip("torch")
+    text = f"archspec: 1\ninput: [1, 4, 4]\nlayers:\n  - {layer}\n"
+    d = one(lint(text), "E306")
+    at(d, 4, column)  # the padding value
+    assert words in d.message
+    spec = __import__("yaml").safe_load(text)["layers"][0]
+    conv = torch.nn.Conv2d(1, 1, spec["kernel_size"], padding=spec["padding"], padding_mode=spec["padding_mode"])
+    with pytest.raises(RuntimeError):  # the oracle: torch refuses the same layer
+        conv(torch.zeros(1, 1, 4, 4))
+
+
+def test_padding_modes_torch_accepts_are_accepted():
+    for layer in (
+        "{type: conv2d, out_channels: 1, kernel_size: 1, padding: 3, padding_mode: reflect}",
+        "{type: conv2d, out_channels: 1, kernel_size: 1, padding: 4, padding_mode: circular}",
+        "{type: conv2d, out_channels: 1, kernel_size: 1, padding: 9, padding_mode: replicate}",
+    ):
+        assert errors(lint(f"archspec: 1\ninput: [1, 4, 4]\nlayers:\n  - {layer}\n")) == []
+
+
+def test_maxpool_padding_is_checked_against_half_the_kernel_not_the_dilated_window():
+    torch = pytest.importorskip("torch")
+    text = "archspec: 1\ninput: [1, 20, 20]\nlayers:\n  - {type: maxpool2d, kernel_size: 4, dilation: 2, padding: 3}\n"
+    d = one(lint(text), "E204")
+    assert "padding 3 is more than half the kernel (4)" in d.message
+    with pytest.raises(RuntimeError):
+        torch.nn.MaxPool2d(4, 1, 3, 2)(torch.zeros(1, 1, 20, 20))
+    assert errors(lint(text.replace("padding: 3", "padding: 2"))) == []
+
+
+# --------------------------------------------------------------------------- unused blocks
+
+
+def test_layers_of_a_block_no_one_uses_are_still_checked():
+    text = Y(
+        """
+        archspec: 1
+        input: [3, 8, 8]
+        blocks:
+          never:
+            params: {c: null}
+            layers:
+              - {type: conv2dd, out_channels: 2}
+              - {type: conv2d, out_channels: 2.5, kernel_size: -3}
+              - {type: conv2d, name: ok, out_channels: $c, kernel_size: 3}
+        layers:
+          - {type: relu}
+        """
+    )
+    ds = lint(text)
+    assert sorted((d.code, d.line) for d in ds) == [("E203", 8), ("E204", 8), ("E205", 7)]
+    at(one(ds, "E205"), 7, 16)  # `conv2dd`, with its correction
+    assert "did you mean `conv2d`" in one(ds, "E205").message
+    assert "out_channels" in one(ds, "E203").message and "kernel_size" in one(ds, "E204").message
+    # the `$c` layer is fine: its open field is the call's to give, not missing
+
+
+# --------------------------------------------------------------------------- names people bring
+
+
+@pytest.mark.parametrize(
+    "written, meant",
+    [
+        ("Relu", "relu"),
+        ("ReLU", "relu"),
+        ("LeakyReLU", "leakyrelu"),
+        ("dense", "linear"),
+        ("Dense", "linear"),
+        ("fc", "linear"),
+        ("bn", "batchnorm2d"),
+        ("BatchNormalization", "batchnorm2d"),
+        ("GlobalAveragePooling2D", "globalavgpool2d"),
+        ("MaxPooling2D", "maxpool2d"),
+        ("Conv2D", "conv2d"),
+        ("log-softmax", "log_softmax"),
+    ],
+)
+def test_did_you_mean_knows_the_names_of_keras_and_pytorch(written, meant):
+    d = one(lint(f"archspec: 1\ninput: [3, 8, 8]\nlayers:\n  - {{type: {written}}}\n"), "E205")
+    assert d.message == f"unknown layer type `{written}` — did you mean `{meant}`?"
+
+
+def test_an_operation_archspec_lacks_is_said_to_be_unsupported_not_corrected():
+    d = one(lint("archspec: 1\ninput: [3, 8, 8]\nlayers:\n  - {type: LayerNorm}\n"), "E205")
+    assert d.message == "unknown layer type `LayerNorm`: archspec does not support layer normalisation yet"
+    assert "schema" not in (d.hint or "")
+    d = one(lint("archspec: 1\ninput: [3, 8, 8]\nlayers:\n  - {type: DepthwiseConv2D}\n"), "E205")
+    assert "conv2d with `groups: depthwise`" in d.message
