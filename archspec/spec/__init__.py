@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import gc
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -13,8 +15,8 @@ from archspec.errors import Diagnostic, SpecError
 from archspec.layers import KIND_BY_TYPE, LayerBase
 from archspec.spec.dormant import check_unused_block, unused_blocks
 from archspec.spec.expand import MAX_LAYERS, Expander, RawLayer, Scope, TooManyLayers
-from archspec.spec.load import YDict, YList, mark_of, parse_yaml
-from archspec.spec.locate import fields_at, pydantic_diagnostics, suggest
+from archspec.spec.load import YDict, YList, parse_yaml
+from archspec.spec.locate import Loc, fields_at, pydantic_diagnostics, suggest
 from archspec.spec.model import FORMAT_VERSION, MAX_INPUT_RANK, BlockDef, Spec, SpecFile
 
 __all__ = ["BlockDef", "Spec", "SpecFile", "load", "loads", "parse_spec", "read_text"]
@@ -48,7 +50,7 @@ def loads(text: str, path: str = "<string>") -> Spec:
     return spec
 
 
-def _top_fields(loc: tuple) -> list[str]:
+def _top_fields(loc: Loc) -> list[str]:
     if loc[:1] == ("blocks",) and len(loc) == 2:  # blocks.NAME: a BlockDef under a free-form key
         return list(BlockDef.model_fields)
     return fields_at(SpecFile, loc)
@@ -65,7 +67,7 @@ def parse_spec(text: str, path: str = "<string>") -> tuple[Spec | None, list[Dia
 
 
 @contextlib.contextmanager
-def no_gc():
+def no_gc() -> Iterator[None]:
     """Pause the cyclic garbage collector: loading makes many small acyclic objects, and its
     repeated full passes over them would cost more than the loading itself on big specs."""
     was = gc.isenabled()
@@ -134,11 +136,13 @@ def _parse_spec(text: str, path: str) -> tuple[Spec | None, list[Diagnostic]]:
         layers.append(layer)
 
     output = _output(data, top, expander, path, diagnostics)
-    input_ok = isinstance(input_raw, list) and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in input_raw)
+    input_shape: tuple[int, ...] = ()
+    if isinstance(input_raw, list) and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in input_raw):
+        input_shape = tuple(input_raw) if 0 < len(input_raw) <= MAX_INPUT_RANK else ()
     name = data.get("name")
     spec = Spec(
         name=name if isinstance(name, str) and name else Path(path).stem,
-        input_shape=tuple(input_raw) if input_ok and 0 < len(input_raw) <= MAX_INPUT_RANK else (),
+        input_shape=input_shape,
         layers=layers,
         output=output or "",
         path=path,
@@ -180,13 +184,13 @@ def _top_level_diagnostics(exc: ValidationError, data: YDict, path: str) -> list
     return out
 
 
-def _usable_blocks(blocks, path: str, diagnostics: list[Diagnostic]) -> YDict:
+def _usable_blocks(blocks: Any, path: str, diagnostics: list[Diagnostic]) -> YDict:
     usable = YDict()
     if not isinstance(blocks, YDict):
         return usable
     for key, body in blocks.items():
         if key in KIND_BY_TYPE:
-            mark = mark_of(blocks, key, key_side=True)
+            mark = blocks.key_marks[key]
             diagnostics.append(
                 Diagnostic(
                     Code.INVALID_VALUE,
@@ -205,7 +209,7 @@ def _usable_blocks(blocks, path: str, diagnostics: list[Diagnostic]) -> YDict:
 
 def _validate_layer(raw: RawLayer, path: str) -> tuple[LayerBase | None, list[Diagnostic]]:
     """Validate one layer mapping; on failure, retry without the faulty fields so shapes can still flow."""
-    cls = KIND_BY_TYPE.get(raw.data.get("type"))
+    cls = KIND_BY_TYPE.get(raw.data["type"])  # expansion keeps only layers whose `type` is a string
     if cls is None:
         return None, []  # unknown type: reported during expansion
     try:
@@ -223,7 +227,7 @@ def _validate_layer(raw: RawLayer, path: str) -> tuple[LayerBase | None, list[Di
         return layer, found
 
 
-def _repair(data: YDict, exc: ValidationError, fields: list[str]) -> dict | None:
+def _repair(data: YDict, exc: ValidationError, fields: list[str]) -> dict[Any, Any] | None:
     """The mapping with misspelt keys renamed to their obvious fix and other bad optional keys dropped."""
     fixed = dict(data)
     for err in exc.errors(include_url=False):
@@ -246,7 +250,7 @@ def _output(data: YDict, top: Scope, expander: Expander, path: str, diagnostics:
     if isinstance(wanted, str):
         resolved = expander.resolve(wanted, top)
         if resolved is None:
-            mark = mark_of(data, "output")
+            mark = data.value_marks["output"]
             guess = suggest(wanted, list(top.entries))
             message = f"unknown output layer `{wanted}`" + (f" — did you mean `{guess}`?" if guess else "")
             diagnostics.append(Diagnostic(Code.UNKNOWN_REFERENCE, message, path, *mark))

@@ -7,6 +7,8 @@ called with, and is reported like any other (every problem in a file at once).
 
 from __future__ import annotations
 
+from functools import partial
+
 from pydantic import ValidationError
 
 from archspec.codes import Code
@@ -48,7 +50,7 @@ def check_unused_block(name: str, body: YDict, blocks: YDict, path: str) -> list
             cls.model_validate(data)
         except ValidationError as exc:
             lead = f"block `{name}`, layer `{local}`: "
-            for d in pydantic_diagnostics(exc, item, path, fields_of=lambda loc, cls=cls: fields_at(cls, loc), lead=lead):
+            for d in pydantic_diagnostics(exc, item, path, fields_of=partial(fields_at, cls), lead=lead):
                 if not (d.code == Code.MISSING_FIELD and any(f"`{f}`" in d.message for f in open_fields)):
                     found.append(d)  # (a field given as a `$param` is not missing: the call will give it)
     return found

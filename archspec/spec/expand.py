@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from archspec.codes import Code
 from archspec.errors import ArchspecError, Diagnostic
@@ -42,8 +42,13 @@ class Scope:
     prefix: str  # "" at the top, "layer1.0." inside an instance
     parent: Scope | None = None
     input_ref: str | None = None  # reference, in the parent scope, to this instance's input
-    entries: dict[str, tuple] = field(default_factory=dict)
+    entries: dict[str, Entry] = field(default_factory=dict)
     output: str = "input"  # local reference to the scope's output
+
+
+# what a local name means: a layer (its full name), a block instance (its scope) or a left-out layer (an alias)
+Entry = tuple[Literal["layer", "alias"], str] | tuple[Literal["block"], Scope]
+Params = dict[str, tuple[Any, Mark | None]]  # a block's parameters: value and where it was given
 
 
 @dataclass
@@ -98,9 +103,11 @@ class Expander:
 
     # --- expansion ---
 
-    def expand(self, items: YList, scope: Scope, params: dict | None = None, stack: tuple[str, ...] = (), blocks=()) -> None:
+    def expand(
+        self, items: YList, scope: Scope, params: Params | None = None, stack: tuple[str, ...] = (), blocks: tuple[str, ...] = ()
+    ) -> None:
         given = {i.get("name") for i in items if isinstance(i, YDict) and isinstance(i.get("name"), str)}
-        counters: Counter = Counter()
+        counters: Counter[str] = Counter()
         prev = "input"
         for index, item in enumerate(items):
             item_mark = mark_of(items, index)
@@ -150,7 +157,7 @@ class Expander:
             prev = name
         scope.output = prev
 
-    def _name(self, item: YDict, kind: str, given: set, counters: Counter, scope: Scope) -> str:
+    def _name(self, item: YDict, kind: str, given: set[Any], counters: Counter[str], scope: Scope) -> str:
         name = item.get("name")
         if name is None:
             while True:  # generated: conv2d_1, conv2d_2, ... skipping names the user gave
@@ -195,7 +202,17 @@ class Expander:
         self.error(Code.WRONG_TYPE, f"`inputs` must be a layer name or a list of names, got {refs!r}", mark_of(item, "inputs"))
         return None
 
-    def _instantiate(self, call: YDict, kind: str, name: str, refs, scope: Scope, outer_params, stack, blocks) -> None:
+    def _instantiate(
+        self,
+        call: YDict,
+        kind: str,
+        name: str,
+        refs: list[str],
+        scope: Scope,
+        outer_params: Params | None,
+        stack: tuple[str, ...],
+        blocks: tuple[str, ...],
+    ) -> None:
         if kind in stack:
             self.error(Code.INVALID_BLOCK_USE, f"block `{kind}` uses itself (via {' → '.join(stack)})", mark_of(call, "type"))
             scope.entries[name] = ("alias", refs[0])
@@ -250,13 +267,13 @@ class Expander:
         if repeat is not None:
             scope.entries[name] = ("alias", previous)
 
-    def substitute(self, data: Any, params: dict | None, block: str | None) -> Any:
+    def substitute(self, data: Any, params: Params | None, block: str | None) -> Any:
         """A copy of ``data`` with every ``$param`` string replaced (and its mark pointing at the value given)."""
         if isinstance(data, YDict):
             out = YDict(data.mark)
             out.repeated = data.repeated
             for key, value in data.items():
-                new, mark = self._sub_value(value, data.value_marks.get(key), params, block)
+                new, mark = self._sub_value(value, data.value_marks[key], params, block)  # set() marks every entry
                 out.set(key, new, data.key_marks.get(key, data.mark), mark)
             return out
         if isinstance(data, YList):
@@ -268,7 +285,7 @@ class Expander:
             return out_list
         return data
 
-    def _sub_value(self, value: Any, mark: Mark | None, params: dict | None, block: str | None):
+    def _sub_value(self, value: Any, mark: Mark, params: Params | None, block: str | None) -> tuple[Any, Mark]:
         if isinstance(value, str) and value.startswith("$") and len(value) > 1:
             key = value[1:]
             if params is None:
@@ -304,7 +321,7 @@ class Expander:
             resolved = [self.resolve(ref, raw.scope) for ref in raw.refs]
             raw.inputs = None if None in resolved else resolved  # type: ignore[assignment]
 
-    def resolve(self, ref: str, scope: Scope, seen: frozenset = frozenset()) -> str | None:
+    def resolve(self, ref: str, scope: Scope, seen: frozenset[tuple[int, str]] = frozenset()) -> str | None:
         """Full name of the layer a reference means (``input`` for the network input), or None."""
         if ref == "input":
             if scope.parent is None:

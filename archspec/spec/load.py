@@ -8,6 +8,7 @@ diagnostics instead of silent overwrites or crashes.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, NamedTuple
 
 import yaml
@@ -18,7 +19,7 @@ from archspec.errors import ArchspecError, Diagnostic
 try:  # the C composer is much faster and keeps the same marks
     from yaml import CSafeLoader as _BaseLoader
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeLoader as _BaseLoader
+    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]  # same interface, pure Python
 
 
 class _Loader(_BaseLoader):
@@ -28,15 +29,16 @@ class _Loader(_BaseLoader):
     same few words thousands of times, so caching the answer makes big specs linear and fast.
     """
 
-    _resolved: ClassVar[dict] = {}
+    _resolved: ClassVar[dict[tuple[str, bool | tuple[bool, bool]], str]] = {}
 
-    def resolve(self, kind, value, implicit):
+    def resolve(self, kind: type[yaml.Node], value: str | None, implicit: bool | tuple[bool, bool]) -> str:
+        resolve: Callable[..., str] = super().resolve  # unannotated in types-PyYAML; it returns the tag
         if kind is not yaml.ScalarNode or not isinstance(value, str) or len(value) > 64:
-            return super().resolve(kind, value, implicit)
+            return resolve(kind, value, implicit)
         key = (value, implicit)
         tag = self._resolved.get(key)
         if tag is None:
-            tag = self._resolved[key] = super().resolve(kind, value, implicit)
+            tag = self._resolved[key] = resolve(kind, value, implicit)
             if len(self._resolved) > 10_000:  # bounded: hostile files cannot grow it without end
                 self._resolved.clear()
         return tag
@@ -59,7 +61,7 @@ def _mark(node: yaml.Node) -> Mark:
     return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-class YDict(dict):
+class YDict(dict[Any, Any]):
     """A mapping from the file; ``key_marks[k]`` / ``value_marks[k]`` say where each entry stood."""
 
     __slots__ = ("key_marks", "mark", "repeated", "value_marks")
@@ -71,13 +73,13 @@ class YDict(dict):
         self.value_marks: dict[Any, Mark] = {}
         self.repeated = False  # written as `*anchor`: a whole copy of a mapping anchored before
 
-    def set(self, key, value, key_mark: Mark, value_mark: Mark) -> None:
+    def set(self, key: Any, value: Any, key_mark: Mark, value_mark: Mark) -> None:
         self[key] = value
         self.key_marks[key] = key_mark
         self.value_marks[key] = value_mark
 
 
-class YList(list):
+class YList(list[Any]):
     """A sequence from the file; ``item_marks[i]`` says where item i stood."""
 
     __slots__ = ("item_marks", "mark")
@@ -197,7 +199,7 @@ class _Builder:
                 out.set(key, value, key_mark, value_mark)
         return out
 
-    def _merge_entries(self, node: yaml.Node, depth: int):
+    def _merge_entries(self, node: yaml.Node, depth: int) -> Iterator[tuple[Any, Any, Mark, Mark]]:
         sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
         for source in sources:
             if not isinstance(source, yaml.MappingNode):
@@ -229,8 +231,8 @@ class _TooDeep(_TooBig):
 def _syntax_error(exc: yaml.MarkedYAMLError, text: str, path: str) -> Diagnostic:
     """A YAML syntax error in words a person can act on: tabs and indentation are the usual causes."""
     lines = text.splitlines()
-    for number, line in enumerate(lines, 1):  # a tab in the indentation: YAML forbids it outright
-        indent = line[: len(line) - len(line.lstrip(" \t"))]
+    for number, text_line in enumerate(lines, 1):  # a tab in the indentation: YAML forbids it outright
+        indent = text_line[: len(text_line) - len(text_line.lstrip(" \t"))]
         if "\t" in indent:
             return Diagnostic(
                 Code.INVALID_YAML,
@@ -311,7 +313,7 @@ def parse_yaml(text: str, path: str = "<string>") -> tuple[Any, list[Diagnostic]
     except yaml.YAMLError as exc:  # reader errors (bad bytes) carry no mark
         return None, [Diagnostic(Code.INVALID_YAML, f"YAML error: {exc}", path, 1, 1)]
     except UnicodeError as exc:  # e.g. a lone surrogate the parser cannot encode
-        return None, [Diagnostic(Code.INVALID_YAML, f"invalid character in the text ({exc.reason})", path, 1, 1)]
+        return None, [Diagnostic(Code.INVALID_YAML, f"invalid character in the text ({getattr(exc, 'reason', exc)})", path, 1, 1)]
     except _TooDeep as exc:
         return None, [Diagnostic(Code.TOO_LARGE, f"nesting deeper than {MAX_DEPTH} levels; not a spec", path, *exc.mark)]
     except _TooBig as exc:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
@@ -11,6 +11,8 @@ from pydantic import BaseModel, ValidationError
 from archspec.codes import Code
 from archspec.errors import Diagnostic
 from archspec.spec.load import Mark, YDict, YList, mark_of
+
+Loc = tuple[int | str, ...]  # a path of keys into the data, as Pydantic's errors give it
 
 
 def suggest(word: Any, choices: Iterable[str]) -> str | None:
@@ -21,7 +23,7 @@ def suggest(word: Any, choices: Iterable[str]) -> str | None:
     return matches[0] if matches else None
 
 
-def locate(root: Any, loc: tuple, *, key_side: bool = False) -> Mark:
+def locate(root: Any, loc: tuple[Any, ...], *, key_side: bool = False) -> Mark:
     """Mark of the deepest container entry along ``loc`` that the data has."""
     best = mark_of(root) or Mark(1, 1)
     node = root
@@ -40,7 +42,7 @@ def locate(root: Any, loc: tuple, *, key_side: bool = False) -> Mark:
     return best
 
 
-def fields_at(model: type[BaseModel], loc: tuple) -> list[str]:
+def fields_at(model: type[BaseModel], loc: Loc) -> list[str]:
     """Field names of the (nested) Pydantic model found by following ``loc`` from ``model``."""
     for key in loc:
         field = model.model_fields.get(key) if isinstance(key, str) else None
@@ -79,7 +81,13 @@ _NICER = {
 
 
 def pydantic_diagnostics(
-    exc: ValidationError, root: Any, path: str, *, prefix: tuple = (), fields_of=None, lead: str = ""
+    exc: ValidationError,
+    root: Any,
+    path: str,
+    *,
+    prefix: Loc = (),
+    fields_of: Callable[[Loc], list[str]] | None = None,
+    lead: str = "",
 ) -> list[Diagnostic]:
     """One diagnostic per Pydantic error, positioned in the file.
 
@@ -89,7 +97,7 @@ def pydantic_diagnostics(
     misspelling of a missing required one is reported once, as the misspelling.
     """
     errors = exc.errors(include_url=False)
-    misspelt: set[tuple] = set()
+    misspelt: set[Loc] = set()
     out: list[Diagnostic] = []
     for err in errors:
         if err["type"] == "extra_forbidden" and fields_of:
