@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 
 @contextlib.contextmanager
-def atomic_file(path: str | Path):
+def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
     """A binary handle whose content replaces ``path`` only once complete.
 
     Written to a temporary file in the same folder (``.NAME.XXXX.tmp``), flushed and fsynced,

@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import networkx as nx
 
 from archspec.codes import Code
 from archspec.errors import Diagnostic
+from archspec.layers import LayerBase
 from archspec.spec import Spec
 from archspec.spec.load import Mark, mark_of
 
 INPUT = "input"
 
 
-def build_graph(spec: Spec) -> tuple[nx.DiGraph, list[Diagnostic]]:
+def build_graph(spec: Spec) -> tuple[nx.DiGraph[str], list[Diagnostic]]:
     """The DAG of the spec and any cycle diagnostics (cyclic edges are dropped so analysis can go on).
 
     The order of a layer's inputs is ``layer.inputs``; edges only carry the topology.
     Node attribute ``order`` is the file position, used to keep topological order stable.
     """
-    graph = nx.DiGraph()
+    graph: nx.DiGraph[str] = nx.DiGraph()
     graph.add_node(INPUT, layer=None, order=-1)
     for order, layer in enumerate(spec.layers):
-        graph.add_node(layer.name, layer=layer, order=order)
+        graph.add_node(layer_name(layer), layer=layer, order=order)
     for order, name in enumerate(spec.unparsed, len(spec.layers)):
         graph.add_node(name, layer=None, order=order, unparsed=True)
     for name, inputs in _all_inputs(spec):
@@ -30,14 +33,20 @@ def build_graph(spec: Spec) -> tuple[nx.DiGraph, list[Diagnostic]]:
     return graph, _break_cycles(graph, spec)
 
 
-def _all_inputs(spec: Spec):
+def _all_inputs(spec: Spec) -> Iterator[tuple[str, list[str] | None]]:
     for layer in spec.layers:
-        yield layer.name, layer.inputs
+        yield layer_name(layer), layer.inputs
     yield from spec.unparsed.items()
 
 
-def _break_cycles(graph: nx.DiGraph, spec: Spec) -> list[Diagnostic]:
-    diagnostics = []
+def layer_name(layer: LayerBase) -> str:
+    """The name of a layer of a Spec (the loader names every one; ``name`` is optional only in the file)."""
+    assert layer.name is not None
+    return layer.name
+
+
+def _break_cycles(graph: nx.DiGraph[str], spec: Spec) -> list[Diagnostic]:
+    diagnostics: list[Diagnostic] = []
     if nx.is_directed_acyclic_graph(graph):  # the usual case, and much cheaper than a cycle search
         return diagnostics
     for _ in range(100):  # each pass reports one cycle and cuts it
@@ -65,7 +74,7 @@ def _break_cycles(graph: nx.DiGraph, spec: Spec) -> list[Diagnostic]:
     return diagnostics
 
 
-def topological(graph: nx.DiGraph) -> list[str]:
+def topological(graph: nx.DiGraph[str]) -> list[str]:
     """Layer names in dependency order, ties broken by file order (so a chain reads as written)."""
     order = nx.get_node_attributes(graph, "order")
     return [n for n in nx.lexicographical_topological_sort(graph, key=order.__getitem__) if n != INPUT]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 from archspec.analysis import receptive_field as rf
 from archspec.analysis.report import LayerInfo, Report
 from archspec.codes import Code
 from archspec.errors import Diagnostic, SpecError, one_per_place
-from archspec.graph import INPUT, build_graph, layer_mark, topological
-from archspec.layers import LayerBase, LayerError, MergeError, fmt_shape
+from archspec.graph import INPUT, build_graph, layer_mark, layer_name, topological
+from archspec.layers import LayerBase, LayerError, MergeError, Shape, fmt_shape
 from archspec.layers.fields import axis_name
 from archspec.spec import Spec, no_gc
 
@@ -31,7 +33,7 @@ def run_analysis(spec: Spec) -> Report:
 
 def _run_analysis(spec: Spec) -> Report:
     graph, diagnostics = build_graph(spec)
-    shapes: dict[str, tuple | None] = {INPUT: spec.input_shape or None}
+    shapes: dict[str, Shape | None] = {INPUT: spec.input_shape or None}
     fields: dict[str, rf.Field | None] = {INPUT: rf.input_field(spec.input_shape)}
     infos: list[LayerInfo] = []
     for name in topological(graph):
@@ -42,7 +44,7 @@ def _run_analysis(spec: Spec) -> Report:
         ins = [shapes.get(i) for i in inputs]
         shapes[name] = None
         fields[name] = None
-        if layer is None or not ins or any(s is None for s in ins):
+        if layer is None or not ins or not _all_known(ins):
             continue  # unknown upstream (already reported)
         try:
             _check_arity(layer, len(ins))
@@ -71,6 +73,10 @@ def _run_analysis(spec: Spec) -> Report:
     )
 
 
+def _all_known(shapes: list[Shape | None]) -> TypeGuard[list[Shape]]:
+    return all(s is not None for s in shapes)
+
+
 def _check_arity(layer: LayerBase, n: int) -> None:
     low, high = layer.arity
     if n < low or (high is not None and n > high):
@@ -79,36 +85,44 @@ def _check_arity(layer: LayerBase, n: int) -> None:
 
 
 def _layer_diagnostic(spec: Spec, layer: LayerBase, exc: LayerError) -> Diagnostic:
-    mark = layer_mark(spec, layer.name, exc.field)
-    return Diagnostic(
-        exc.code, f"layer `{layer.name}`: {exc.message}", spec.path, mark.line, mark.column, exc.hint, layer=layer.name
-    )
+    name = layer_name(layer)
+    mark = layer_mark(spec, name, exc.field)
+    return Diagnostic(exc.code, f"layer `{name}`: {exc.message}", spec.path, mark.line, mark.column, exc.hint, layer=name)
 
 
-def _merge_diagnostic(spec: Spec, layer: LayerBase, inputs: list[str], shapes: dict, exc: MergeError) -> Diagnostic:
+def _merge_diagnostic(
+    spec: Spec, layer: LayerBase, inputs: list[str], shapes: dict[str, Shape | None], exc: MergeError
+) -> Diagnostic:
     """Name both disagreeing paths and, on each, the layer that last changed the shape (or the axis to blame)."""
     a, b = inputs[exc.first], inputs[exc.second]
     axis = exc.axis
-    on = f" on the {axis_name(len(shapes[a]), axis)}" if axis is not None else ""
+
+    def shape(producer: str) -> Shape:
+        known = shapes[producer]
+        assert known is not None  # a merge is checked only once all its inputs have shapes
+        return known
+
+    on = f" on the {axis_name(len(shape(a)), axis)}" if axis is not None else ""
 
     def describe(producer: str) -> str:
         changer = _last_change(spec, producer, shapes, axis)
         origin = "" if changer == producer else ", as in the input" if changer == INPUT else f", last changed by `{changer}`"
-        return f"`{producer}` gives {fmt_shape(shapes[producer])}{origin}"
+        return f"`{producer}` gives {fmt_shape(shape(producer))}{origin}"
 
-    mark = layer_mark(spec, layer.name, "inputs")
+    name = layer_name(layer)
+    mark = layer_mark(spec, name, "inputs")
     return Diagnostic(
         Code.MERGE_SHAPE_MISMATCH,
-        f"layer `{layer.name}`: {layer.kind()} inputs disagree{on}: {describe(a)}; {describe(b)}",
+        f"layer `{name}`: {layer.kind()} inputs disagree{on}: {describe(a)}; {describe(b)}",
         spec.path,
         mark.line,
         mark.column,
         exc.hint or "make both paths change the shape the same way (e.g. a strided 1×1 conv on the shortcut)",
-        layer=layer.name,
+        layer=name,
     )
 
 
-def _last_change(spec: Spec, name: str, shapes: dict, axis: int | None = None) -> str:
+def _last_change(spec: Spec, name: str, shapes: dict[str, Shape | None], axis: int | None = None) -> str:
     """Walk back along first inputs while the shape (or its size on ``axis``) stays the same; the layer where it changed."""
 
     def size(n: str) -> object:

@@ -10,16 +10,39 @@ layers is counted once.
 from __future__ import annotations
 
 import re
+from typing import TypedDict
 
-from archspec.analysis.report import FLOAT32_BYTES, Report
+from archspec.analysis.report import FLOAT32_BYTES, LayerInfo, Report
 from archspec.arith import product
 from archspec.graph import INPUT
+from archspec.layers import LayerBase, Shape
 
 #: float32 values of optimiser state per trainable parameter
 OPTIMIZER_STATE = {"sgd": 1, "sgd-nomomentum": 0, "adam": 2, "adamw": 2}
 #: float32 scratch per trainable parameter while the optimiser steps (torch's multi-tensor Adam
 #: materialises sqrt(v) and the update; SGD updates in place)
 OPTIMIZER_SCRATCH = {"sgd": 0, "sgd-nomomentum": 0, "adam": 1, "adamw": 1}
+
+
+class TrainingMemory(TypedDict):
+    """Bytes of one training step (see ``training_memory``), with the batch size and optimiser it is for."""
+
+    batch_size: int
+    optimizer: str
+    params: int
+    gradients: int
+    optimizer_state: int
+    buffers: int
+    saved_activations: int
+    backward_buffers: int
+    optimizer_scratch: int
+    total: int
+
+
+def _checked(info: LayerInfo) -> tuple[LayerBase, Shape]:
+    """A layer and its output shape: memory is estimated from a report without errors, where every layer has both."""
+    assert info.layer is not None and info.output_shape is not None
+    return info.layer, info.output_shape
 
 
 def saved_bytes_per_sample(report: Report) -> int:
@@ -30,26 +53,26 @@ def saved_bytes_per_sample(report: Report) -> int:
     extra = 0
     shapes = {INPUT: report.input_shape}
     for info in report.layers:
-        layer = info.layer
+        layer, output_shape = _checked(info)
         storage[info.name] = storage[info.inputs[0]] if layer.aliases_input else info.name
-        sizes.setdefault(storage[info.name], product(info.output_shape) * FLOAT32_BYTES)
-        shapes[info.name] = info.output_shape
+        sizes.setdefault(storage[info.name], product(output_shape) * FLOAT32_BYTES)
+        shapes[info.name] = output_shape
         if "input" in layer.saves:
             kept.update(storage[i] for i in info.inputs)
         if "output" in layer.saves:
             kept.add(storage[info.name])
-        extra += layer.extra_saved_bytes([shapes[i] for i in info.inputs], info.output_shape)
+        extra += layer.extra_saved_bytes([shapes[i] for i in info.inputs], output_shape)
     kept.add(storage[report.output])  # the output (and the loss computed from it)
     return sum(sizes[t] for t in kept) + extra
 
 
 def backward_bytes_per_sample(report: Report) -> int:
     """Gradient buffers alive at once in the backward pass: about the largest layer's output and input gradients."""
-    sizes = [product(i.output_shape) for i in report.layers] + [product(report.input_shape)]
+    sizes = [product(_checked(i)[1]) for i in report.layers] + [product(report.input_shape)]
     return 2 * max(sizes) * FLOAT32_BYTES
 
 
-def training_memory(report: Report, batch_size: int, optimizer: str = "adam") -> dict[str, int]:
+def training_memory(report: Report, batch_size: int, optimizer: str = "adam") -> TrainingMemory:
     """Bytes of one training step at ``batch_size``: the estimate of its peak and its parts.
 
     The peak is the larger of the end of the forward pass (saved activations plus the

@@ -75,7 +75,7 @@ def aligned(fields: list[Field | None]) -> bool:
     """Do merged paths look at the same input positions (same stride and centre on every axis)?"""
     if any(f is None for f in fields):
         return True  # nothing spatial to misalign
-    for paths in zip(*fields):  # type: ignore[misc]
+    for paths in zip(*fields):
         axis = [rf for rf in paths if rf.stride != 0]  # a path that sees one span everywhere is aligned with any
         if len({rf.stride for rf in axis}) > 1 or len({rf.center for rf in axis}) > 1:
             return False

@@ -10,6 +10,8 @@ from typing import Annotated, Any, Union
 
 from pydantic import Field, TypeAdapter
 
+from archspec.arith import Window
+
 # importing the family modules defines, and so registers, their kinds (in this order)
 from archspec.layers import activation, conv, linear, merge, norm, pool  # noqa: F401
 from archspec.layers.base import (
@@ -21,7 +23,6 @@ from archspec.layers.base import (
     Receptive,
     ReceptiveStep,
     Shape,
-    Window,
     count,
     fmt_shape,
 )

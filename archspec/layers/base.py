@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Final, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic.json_schema import JsonDict
+from pydantic.config import JsonDict, JsonValue
 
 from archspec.arith import Window, product
 from archspec.codes import Code
@@ -201,7 +201,7 @@ def _axis_schema(schema: JsonDict, cls: type[BaseModel]) -> None:
             continue
         number: JsonDict = {"type": "integer", "minimum": minimum}
         values: JsonDict = {"type": "array", "items": number, "minItems": rank, "maxItems": rank}
-        choices: list[JsonDict] = [number, values]
+        choices: list[JsonValue] = [number, values]
         if name == "padding" and getattr(cls, "padding_words", False):
             choices.insert(0, {"enum": ["same", "valid"]})
         if "default" in prop and prop["default"] is None:

@@ -98,7 +98,7 @@ def conv_padding(value: Any, rank: int) -> tuple[int, ...] | str:
 PerAxis = tuple[int, ...]
 
 
-def _inputs(value: Any):
+def _inputs(value: Any) -> Any:
     """``inputs: a`` is shorthand for ``inputs: [a]``."""
     if isinstance(value, str):
         return [value]

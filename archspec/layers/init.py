@@ -6,6 +6,7 @@ Without ``init`` a layer keeps PyTorch's default initialisation.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -35,14 +36,14 @@ class Init(BaseModel):
     mean: Float = Field(default=0.0, description="Mean for `normal`.")
     std: Float = Field(default=0.01, gt=0, description="Standard deviation for `normal`.")
 
-    def apply(self, module) -> None:
-        """Initialise ``module.weight`` / ``module.bias`` in place."""
-        from torch import nn
+    def apply(self, module: Any) -> None:
+        """Initialise ``module.weight`` / ``module.bias`` in place (``module``: a torch module)."""
+        from torch import Tensor, nn
 
         weight = getattr(module, "weight", None)
         bias = getattr(module, "bias", None)
         if self.weight is not None and weight is not None:
-            init = {
+            init: Callable[[Tensor], Tensor] = {
                 "kaiming_normal": lambda w: nn.init.kaiming_normal_(w, mode=self.mode, nonlinearity=self.nonlinearity),
                 "kaiming_uniform": lambda w: nn.init.kaiming_uniform_(w, mode=self.mode, nonlinearity=self.nonlinearity),
                 "xavier_normal": lambda w: nn.init.xavier_normal_(w, gain=self.gain),
@@ -54,9 +55,12 @@ class Init(BaseModel):
             }[self.weight]
             init(weight)
         if self.bias is not None and bias is not None:
-            {"zeros": nn.init.zeros_, "ones": nn.init.ones_, "normal": lambda b: nn.init.normal_(b, self.mean, self.std)}[
-                self.bias
-            ](bias)
+            init_bias: Callable[[Tensor], Tensor] = {
+                "zeros": nn.init.zeros_,
+                "ones": nn.init.ones_,
+                "normal": lambda b: nn.init.normal_(b, self.mean, self.std),
+            }[self.bias]
+            init_bias(bias)
 
 
 def _shorthand(value: Any) -> Any:

@@ -14,18 +14,19 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import graphviz
 
-from archspec.analysis.report import Report
-from archspec.arith import product
+from archspec.analysis.report import LayerInfo, Report
+from archspec.arith import RF, product
 from archspec.errors import ArchspecError
 from archspec.fileio import write_atomically
 from archspec.graph import INPUT
-from archspec.layers import fmt_shape
+from archspec.layers import Shape, fmt_shape
 
 STYLES = ("tensors", "layers", "params", "rf")
 Direction = Literal["LR", "TB"]  # left to right, top to bottom
@@ -58,15 +59,15 @@ class Unit:
     op: str
     family: str
     inputs: list[str]
-    shape: tuple | None
+    shape: Shape | None
     params: int
     formula: str | None
-    rf: tuple | None
+    rf: tuple[RF, ...] | None
     clusters: tuple[str, ...] = ()
     layers: list[str] = field(default_factory=list)
 
 
-def formula(weights: dict[str, tuple]) -> str | None:
+def formula(weights: dict[str, Shape]) -> str | None:
     """How a layer's parameter count is made up, as the text writes it: ``3×4×9 + 4 = 112``.
 
     >>> formula({"weight": (4, 3, 3, 3), "bias": (4,)})
@@ -134,7 +135,7 @@ def units(report: Report, collapse: bool) -> list[Unit]:
     return list(out.values())
 
 
-def _block_output(report: Report, unit: Unit, owner: dict[str, str]):
+def _block_output(report: Report, unit: Unit, owner: dict[str, str]) -> LayerInfo:
     read_outside = [
         n for n in unit.layers if n == report.output or any(owner.get(c) != unit.id for c in report.graph.successors(n))
     ]
@@ -161,7 +162,8 @@ def to_dot(report: Report, style: str = "layers", direction: str = "LR", collaps
         _draw_tensors(graph, report, drawn)
     else:
         _draw_operations(graph, report, drawn, style)
-    return graph.source
+    source: str = graph.source
+    return source
 
 
 def _caption(style: str) -> str:
@@ -179,7 +181,8 @@ def _draw_operations(graph: graphviz.Digraph, report: Report, drawn: list[Unit],
     _clustered(graph, drawn, lambda sub, u: sub.node(u.id, _operation_label(u, style), fillcolor=COLOURS[u.family]))
     for u in drawn:
         for i in u.inputs:
-            graph.edge(i, u.id, label=fmt_shape(shapes[i]) if shapes[i] else "?")
+            shape = shapes[i]
+            graph.edge(i, u.id, label=fmt_shape(shape) if shape else "?")
     final = next(u for u in reversed(drawn) if report.output in u.layers)
     if style == "params":
         total = report.totals()["params"]
@@ -212,7 +215,7 @@ def _draw_tensors(graph: graphviz.Digraph, report: Report, drawn: list[Unit]) ->
     tensor = {INPUT: INPUT}
     ops: dict[str, list[str]] = {}
     sources: dict[str, list[str]] = {}
-    shapes = {INPUT: report.input_shape}
+    shapes: dict[str, Shape | None] = {INPUT: report.input_shape}
     for u in drawn:
         folds = (
             len(u.inputs) == 1
@@ -244,16 +247,16 @@ def _draw_tensors(graph: graphviz.Digraph, report: Report, drawn: list[Unit]) ->
             graph.edge(source, tid, label=" → ".join(ops[tid]))
 
 
-def _clustered(graph: graphviz.Digraph, drawn: list[Unit], add) -> None:
+def _clustered(graph: graphviz.Digraph, drawn: list[Unit], add: Callable[[Any, Unit], None]) -> None:
     """Add nodes inside nested clusters, one per block instance (outermost first)."""
-    tree: dict = {}
+    tree: dict[str | None, Any] = {}  # instance -> its subtree; None -> the units drawn at this level
     for u in drawn:
         node = tree
         for inst in u.clusters:
             node = node.setdefault(inst, {})
         node.setdefault(None, []).append(u)
 
-    def emit(sub, node):
+    def emit(sub: Any, node: dict[str | None, Any]) -> None:  # sub: a graphviz graph or subgraph
         for u in node.get(None, []):
             add(sub, u)
         for inst, child in node.items():
@@ -288,7 +291,8 @@ def _graphviz_render(source: str, fmt: str) -> bytes:
         agraph = pygraphviz.AGraph(string=source)
         if fmt == "png":
             agraph.graph_attr["dpi"] = "144"
-        return agraph.draw(format=fmt, prog="dot")
+        image: bytes = agraph.draw(format=fmt, prog="dot")
+        return image
     dot = shutil.which("dot")
     if dot is None:
         raise DiagramError(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 def si(n: int | float) -> str:
     """Short decimal magnitude, torchinfo-style.
@@ -27,7 +29,7 @@ def size(nbytes: int) -> str:
     return f"{nbytes} B"
 
 
-def dims(values) -> str:
+def dims(values: Iterable[int] | None) -> str:
     """``(3, 64, 64)`` -> ``3×64×64``; a square pair is written once: ``(3, 3)`` -> ``3``.
 
     >>> dims((3, 64, 64)), dims((3, 3)), dims((3, 5)), dims(None)

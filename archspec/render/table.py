@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from archspec.analysis.report import LayerInfo, Report
 from archspec.layers import fmt_shape
@@ -77,7 +78,7 @@ def total_lines(report: Report) -> list[tuple[str, str]]:
     ]
 
 
-def memory_lines(memory: dict) -> list[tuple[str, str]]:
+def memory_lines(memory: dict[str, Any]) -> list[tuple[str, str]]:
     if not memory:
         return []
     step = memory["training_step"]
@@ -95,7 +96,12 @@ def memory_lines(memory: dict) -> list[tuple[str, str]]:
 
 
 def to_text(
-    report: Report, *, color: bool = False, width: int | None = None, memory: dict | None = None, depth: int | None = None
+    report: Report,
+    *,
+    color: bool = False,
+    width: int | None = None,
+    memory: dict[str, Any] | None = None,
+    depth: int | None = None,
 ) -> str:
     from rich import box
     from rich.console import Console
@@ -161,7 +167,7 @@ def to_csv(report: Report, *, header: bool = True) -> str:
     return buffer.getvalue()
 
 
-def to_json(report: Report, memory: dict | None = None) -> str:
+def to_json(report: Report, memory: dict[str, Any] | None = None) -> str:
     data = report.to_dict()
     if memory:
         data["training_memory"] = memory
