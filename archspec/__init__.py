@@ -13,9 +13,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Literal
+
 from archspec.analysis import Report, analyze
 from archspec.errors import ArchspecError, Diagnostic, SpecError
 from archspec.spec import Spec, load, loads
+
+if TYPE_CHECKING:  # the torch side is imported only when used
+    from collections.abc import Mapping
+    from pathlib import Path
+
+    import torch
+    from torch import nn
+
+    from archspec.runtime.build import SpecModule
+    from archspec.runtime.train import RunResult
 
 __version__ = "0.1.0"
 
@@ -35,7 +47,7 @@ __all__ = [
 ]
 
 
-def build(spec: Spec | Report, device=None, force: bool = False):
+def build(spec: Spec | Report, device: str | torch.device | None = None, force: bool = False) -> SpecModule:
     """Lower a spec to a ``torch.nn.Module`` (needs the ``torch`` extra); ``device="meta"`` allocates nothing.
 
     Refuses (archspec.runtime.build.MemoryRefused) a model too big for the device's free memory unless ``force``."""
@@ -44,14 +56,18 @@ def build(spec: Spec | Report, device=None, force: bool = False):
     return _build(spec, device, force)
 
 
-def train(spec: Spec, run_dir=None, **kw):
+def train(spec: Spec, run_dir: str | Path | None = None, **kw: Any) -> RunResult:
     """Train a spec (needs the ``torch`` extra); see ``archspec.runtime.train.train``."""
     from archspec.runtime.train import train as _train
 
     return _train(spec, run_dir, **kw)
 
 
-def load_weights(model, state_dict_or_path, source: str = "torchvision"):
+def load_weights(
+    model: nn.Module,
+    state_dict_or_path: Mapping[str, torch.Tensor] | str | Path,
+    source: Literal["torchvision", "archspec"] = "torchvision",
+) -> nn.Module:
     """Copy weights (a state dict or a file, read with weights_only=True) into a spec-built model."""
     from archspec.runtime import load_weights as _load
 

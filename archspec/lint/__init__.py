@@ -8,12 +8,14 @@ file with a line ``# archspec: noqa: W404``. Errors cannot be suppressed.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 
-from archspec.analysis import run_analysis
+from archspec.analysis import Report, run_analysis
 from archspec.errors import Diagnostic, SpecError, one_per_place
 from archspec.graph import layer_mark
 from archspec.lint.rules import RULES, Rule
-from archspec.spec import parse_spec, read_text
+from archspec.spec import Spec, parse_spec, read_text
 
 __all__ = ["RULES", "Rule", "lint_file", "lint_text"]
 
@@ -23,7 +25,7 @@ _FILE_NOQA = re.compile(rf"^\s*#\s*archspec:\s*noqa:\s*(?P<codes>{_CODE}(?:\s*,\
 ALL = "*"
 
 
-def lint_file(path: str, *, select: set[str] | None = None, ignore: set[str] = frozenset()) -> list[Diagnostic]:
+def lint_file(path: str, *, select: AbstractSet[str] | None = None, ignore: AbstractSet[str] = frozenset()) -> list[Diagnostic]:
     try:
         text = read_text(path)
     except SpecError as exc:
@@ -32,7 +34,7 @@ def lint_file(path: str, *, select: set[str] | None = None, ignore: set[str] = f
 
 
 def lint_text(
-    text: str, path: str = "<string>", *, select: set[str] | None = None, ignore: set[str] = frozenset()
+    text: str, path: str = "<string>", *, select: AbstractSet[str] | None = None, ignore: AbstractSet[str] = frozenset()
 ) -> list[Diagnostic]:
     """Every diagnostic of one spec text: errors first found, then rule findings, sorted by position."""
     spec, diagnostics = parse_spec(text, path)
@@ -49,14 +51,14 @@ def lint_text(
     return one_per_place(sorted(set(kept), key=Diagnostic.sort_key), in_block)
 
 
-def _wanted(code: str, select: set[str] | None, ignore: set[str]) -> bool:
-    def matches(codes):  # "W4" selects W401..W499, like ruff prefixes
+def _wanted(code: str, select: AbstractSet[str] | None, ignore: AbstractSet[str]) -> bool:
+    def matches(codes: Iterable[str]) -> bool:  # "W4" selects W401..W499, like ruff prefixes
         return any(code.startswith(c) for c in codes)
 
     return (select is None or matches(select)) and not matches(ignore)
 
 
-def _findings(rule: Rule, report, spec) -> list[Diagnostic]:
+def _findings(rule: Rule, report: Report, spec: Spec) -> list[Diagnostic]:
     out = []
     internal = [f"`{name}`" for name in spec.repaired if "@" in name]  # renamed duplicates: no name a user wrote
     for layer, field, message, hint in rule.check(report):
@@ -67,7 +69,7 @@ def _findings(rule: Rule, report, spec) -> list[Diagnostic]:
     return out
 
 
-def _unsuppressed(diagnostics: list[Diagnostic], text: str, spec) -> list[Diagnostic]:
+def _unsuppressed(diagnostics: list[Diagnostic], text: str, spec: Spec | None) -> list[Diagnostic]:
     lines = text.splitlines()
     file_wide: set[str] = set()
     for line in lines:

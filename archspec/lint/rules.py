@@ -18,16 +18,17 @@ from archspec.analysis.report import LayerInfo, Report
 from archspec.arith import Window
 from archspec.codes import TABLE, Code
 from archspec.graph import INPUT
-from archspec.layers import Receptive, fmt_shape
+from archspec.layers import Receptive, Shape, fmt_shape
 from archspec.layers.fields import AXIS_NAMES, axis_name
 
 Finding = tuple[str, str | None, str, str | None]  # layer, field, message, hint
+Check = Callable[[Report], Iterator[Finding]]
 
 
 @dataclass(frozen=True)
 class Rule:
     code: Code
-    check: Callable[[Report], Iterator[Finding]]
+    check: Check
     whole: bool  # judges the network as a whole: skipped while errors leave parts unknown
 
     @property
@@ -42,10 +43,10 @@ class Rule:
 RULES: list[Rule] = []
 
 
-def rule(code: Code, *, whole: bool = False):
+def rule(code: Code, *, whole: bool = False) -> Callable[[Check], Check]:
     """Register a rule under its code; its name and summary live in the code table (archspec.codes)."""
 
-    def register(check):
+    def register(check: Check) -> Check:
         RULES.append(Rule(code, check, whole))
         return check
 
@@ -57,7 +58,7 @@ def _consumers(report: Report, name: str) -> list[str]:
 
 
 @rule(Code.CONV_BIAS_BEFORE_BATCHNORM)
-def conv_bias_before_batchnorm(report: Report):
+def conv_bias_before_batchnorm(report: Report) -> Iterator[Finding]:
     for info in report.layers:
         if info.layer is None or "bias" not in info.weights or info.output_shape is None:
             continue
@@ -83,20 +84,27 @@ def _window(report: Report, info: LayerInfo) -> Window | None:
     """The sliding window a layer applies, when it applies one and its shapes are known."""
     if info.layer is None or info.output_shape is None or len(info.inputs) != 1:
         return None
-    step = info.layer.receptive([report_shape(report, info.inputs[0])])
+    step = info.layer.receptive([_input_shape(report, info)])
     return step if isinstance(step, Window) else None
+
+
+def _input_shape(report: Report, info: LayerInfo) -> Shape:
+    """The shape of a layer's first input, for a layer whose own output shape is known (so are its inputs')."""
+    shape = report_shape(report, info.inputs[0])
+    assert shape is not None
+    return shape
 
 
 _UNITS = {"length": "position(s)", "depth": "frame(s)", "height": "row(s)", "width": "column(s)"}
 
 
 @rule(Code.WINDOW_DROPS_INPUT)
-def window_drops_input(report: Report):
+def window_drops_input(report: Report) -> Iterator[Finding]:
     for info in report.layers:
         window = _window(report, info)
         if window is None or info.layer is None or info.output_shape is None or window.strides_past_kernel():
             continue  # (a stride past the window: W403 says it better)
-        shape = report_shape(report, info.inputs[0])
+        shape = _input_shape(report, info)
         lost = window.dropped(shape[1:], info.output_shape[1:])
         if any(lost):
             what = " and ".join(f"{n} {_UNITS[axis]}" for n, axis in zip(lost, AXIS_NAMES[window.rank]))
@@ -109,7 +117,7 @@ def window_drops_input(report: Report):
 
 
 @rule(Code.STRIDE_EXCEEDS_KERNEL)
-def stride_exceeds_kernel(report: Report):
+def stride_exceeds_kernel(report: Report) -> Iterator[Finding]:
     for info in report.layers:
         window = _window(report, info)
         if window is not None and window.strides_past_kernel():
@@ -122,7 +130,7 @@ def stride_exceeds_kernel(report: Report):
             )
 
 
-def _where_space_ends(report: Report):
+def _where_space_ends(report: Report) -> tuple[LayerInfo, LayerInfo, tuple[int, ...]] | None:
     """(features, end, sizes): the first layer ``end`` after which no spatial layout is left (flatten,
     linear, global pooling, or pooling to a single position), and the layer ``features`` feeding it,
     when the features it receives each see less than the whole input; ``sizes`` are their fields."""
@@ -154,7 +162,7 @@ def _pools(info: LayerInfo) -> bool:
 
 
 @rule(Code.SMALL_RECEPTIVE_FIELD, whole=True)
-def small_receptive_field(report: Report):
+def small_receptive_field(report: Report) -> Iterator[Finding]:
     found = _where_space_ends(report)
     if found and _pools(found[1]):
         features, end, sizes = found
@@ -168,7 +176,7 @@ def small_receptive_field(report: Report):
 
 
 @rule(Code.LOCAL_FEATURES_TO_CLASSIFIER, whole=True)
-def local_features_to_classifier(report: Report):
+def local_features_to_classifier(report: Report) -> Iterator[Finding]:
     found = _where_space_ends(report)
     if found and not _pools(found[1]):
         features, end, sizes = found
@@ -182,7 +190,7 @@ def local_features_to_classifier(report: Report):
 
 
 @rule(Code.STACKED_LINEAR_LAYERS)
-def stacked_linear_layers(report: Report):
+def stacked_linear_layers(report: Report) -> Iterator[Finding]:
     for info in report.layers:
         if info.layer is None or not info.layer.learned_linear:
             continue
@@ -205,7 +213,7 @@ def stacked_linear_layers(report: Report):
 
 
 @rule(Code.DROPOUT_BEFORE_BATCHNORM)
-def dropout_before_batchnorm(report: Report):
+def dropout_before_batchnorm(report: Report) -> Iterator[Finding]:
     for info in report.layers:
         if info.layer is not None and info.layer.random_in_training:
             for after in _consumers(report, info.name):
@@ -219,7 +227,7 @@ def dropout_before_batchnorm(report: Report):
 
 
 @rule(Code.MISALIGNED_MERGE)
-def misaligned_merge(report: Report):
+def misaligned_merge(report: Report) -> Iterator[Finding]:
     for info in report.layers:
         if len(info.inputs) > 1 and info.output_shape is not None:
             fields = [report.layer(i).rf if i != INPUT else rf.input_field(report.input_shape) for i in info.inputs]
@@ -236,7 +244,7 @@ def misaligned_merge(report: Report):
 
 
 @rule(Code.UNUSED_LAYER, whole=True)
-def unused_layer(report: Report):
+def unused_layer(report: Report) -> Iterator[Finding]:
     graph = report.graph
     if graph is None or report.output not in graph:
         return
@@ -258,7 +266,7 @@ HUGE_ACTIVATION_BYTES = 2**34  # 16 GiB of activations for a single sample
 
 
 @rule(Code.OVERSIZED, whole=True)
-def oversized(report: Report):
+def oversized(report: Report) -> Iterator[Finding]:
     from archspec.render.numbers import size
 
     t = report.totals()
@@ -274,7 +282,7 @@ def oversized(report: Report):
 
 
 @rule(Code.CLASSIFIER_DOMINATES, whole=True)
-def classifier_dominates(report: Report):
+def classifier_dominates(report: Report) -> Iterator[Finding]:
     total = report.totals()["params"]
     for info in report.layers:
         if info.layer is not None and info.layer.family == "dense" and info.params * 2 > total:
@@ -287,7 +295,7 @@ def classifier_dominates(report: Report):
 
 
 @rule(Code.SOFTMAX_OUTPUT, whole=True)
-def softmax_output(report: Report):
+def softmax_output(report: Report) -> Iterator[Finding]:
     if _is(report, report.output, "output_activation"):
         kind = report.layer(report.output).type
         yield (
@@ -299,12 +307,12 @@ def softmax_output(report: Report):
         )
 
 
-def report_shape(report: Report, name: str):
+def report_shape(report: Report, name: str) -> Shape | None:
     return report.input_shape if name == INPUT else report.layer(name).output_shape
 
 
 @rule(Code.LINEAR_ON_SPATIAL_MAP)
-def linear_on_spatial_map(report: Report):
+def linear_on_spatial_map(report: Report) -> Iterator[Finding]:
     if len(report.input_shape) < 2:
         return
     for info in report.layers:
@@ -323,7 +331,7 @@ def linear_on_spatial_map(report: Report):
 
 
 @rule(Code.NON_VECTOR_OUTPUT, whole=True)
-def non_vector_output(report: Report):
+def non_vector_output(report: Report) -> Iterator[Finding]:
     out = report.get(report.output)
     if out is None or out.layer is None:
         return
@@ -342,7 +350,7 @@ def non_vector_output(report: Report):
 
 
 @rule(Code.SOFTMAX_INSIDE_NETWORK)
-def softmax_inside_network(report: Report):
+def softmax_inside_network(report: Report) -> Iterator[Finding]:
     for info in report.layers:
         if info.layer is not None and info.layer.output_activation and info.name != report.output:
             after = _consumers(report, info.name)
@@ -357,15 +365,15 @@ def softmax_inside_network(report: Report):
 
 
 @rule(Code.NO_SINGLE_RECEPTIVE_FIELD)
-def no_single_receptive_field(report: Report):
+def no_single_receptive_field(report: Report) -> Iterator[Finding]:
     for info in report.layers:
         if info.layer is None or info.output_shape is None or info.rf is not None:
             continue
-        ins = [report_shape(report, i) for i in info.inputs]
+        ins = [s for s in (report_shape(report, i) for i in info.inputs) if s is not None]
         fields = [rf.input_field(report.input_shape) if i == INPUT else report.layer(i).rf for i in info.inputs]
-        if any(s is None for s in ins) or any(f is None for f in fields):
+        if len(ins) < len(info.inputs) or any(f is None for f in fields):
             continue  # nothing to lose: an input had no field already
-        if info.layer.receptive(ins) == Receptive.UNDEFINED:  # type: ignore[arg-type]
+        if info.layer.receptive(ins) == Receptive.UNDEFINED:
             yield (
                 info.name,
                 None,
