@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import cast
 
 import torch
 from torch import nn
@@ -15,6 +16,7 @@ from torch import nn
 from archspec.analysis import Report, analyze
 from archspec.errors import ArchspecError
 from archspec.graph import INPUT
+from archspec.layers import Shape
 from archspec.spec import Spec
 
 
@@ -25,13 +27,16 @@ class SpecModule(nn.Module):
         super().__init__()
         self.report = report
         self.output_name = report.output
-        shapes = {INPUT: report.input_shape, **{i.name: i.output_shape for i in report.layers}}
+        # lowered from a report without errors: every layer validated, every output shape known
+        shapes = cast(dict[str, Shape], {INPUT: report.input_shape, **{i.name: i.output_shape for i in report.layers}})
         steps = []
         for info in report.layers:
-            module = info.layer.lower([shapes[i] for i in info.inputs])
-            if info.layer.init is not None:
-                info.layer.init.apply(module)
-            if not info.layer.trainable:
+            layer = info.layer
+            assert layer is not None
+            module = layer.lower([shapes[i] for i in info.inputs])
+            if layer.init is not None:
+                layer.init.apply(module)
+            if not layer.trainable:
                 module.requires_grad_(False)
             self._register(info.name, module)
             steps.append((info.name, module, tuple(info.inputs)))

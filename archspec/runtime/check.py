@@ -54,6 +54,7 @@ def check(report: Report) -> list[Disagreement]:
     found = []
     for name, measured in measure(report).items():
         info = report.layer(name)
+        assert info.output_shape is not None  # measure() built the model, so the report has every shape
         static = {
             "output_shape": tuple(info.output_shape),
             "params": info.params,

@@ -198,8 +198,8 @@ def load_data(config, shape: tuple[int, ...]) -> tuple[ImageSet, ImageSet]:
         else:
             train, test = split(image_folder(root, shape), config.test_fraction, config.seed)
     else:
-        root = config.root or "data"
-        train, test = cifar10(root, True), cifar10(root, False)
+        cache = config.root or "data"
+        train, test = cifar10(cache, True), cifar10(cache, False)
     _check_shape(tuple(train.images.shape[1:]), shape, config.root or config.source)
     return train, test
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import torch
 
@@ -85,7 +86,9 @@ def run_gradcam(spec: Spec, checkpoint: str, out: str, *, paths=None, index=None
     picked = images_for(spec, state, paths, index, count)
     mean, std = _stats(state, picked["images"])
     x = normalise(picked["images"], mean, std)
-    names = class_names(state, model.report.layer(model.logits_name).output_shape[-1])
+    logits_shape = model.report.layer(model.logits_name).output_shape
+    assert logits_shape is not None  # the model was built, so every shape is known
+    names = class_names(state, logits_shape[-1])
     classes = None
     if target == "true":
         if picked["labels"] is None:
@@ -137,7 +140,7 @@ def run_kernels(spec: Spec, out: str, *, checkpoint=None, weights=None, layer=No
     info = model.report.get(layer)
     if info is None or not _has_image_kernels(info):
         raise InspectError(f"`{layer}` is not a convolution with 2-D kernels")
-    weight = model.get_submodule(layer).weight
+    weight = cast(torch.Tensor, model.get_submodule(layer).weight)  # a convolution's weight parameter
     source = "trained" if checkpoint else "imported" if weights else "untrained (initial)"
     out_c, in_c, kh, kw = weight.shape
     low, high = visualise.kernels(
@@ -217,11 +220,17 @@ def run_augment(spec: Spec, out: str, *, paths=None, index=None, n: int = 12, se
     picked = images_for(spec, None, paths, index, 1)
     image = picked["images"][0]
     torch.manual_seed(seed)
-    singles = []
+    singles: list[tuple[str, torch.Tensor]] = []
     for step in settings.augment:
         forced = step.model_copy(update={"p": 1.0}) if hasattr(step, "p") else step  # show each transform acting
-        singles.append((step.type, pipeline([forced])(image)))
-    composed = [pipeline(settings.augment)(image) for _ in range(n)]
+        alone = pipeline([forced])
+        assert alone is not None  # a pipeline is None only for no steps
+        singles.append((step.type, alone(image)))
+    composed = []
+    for _ in range(n):
+        every = pipeline(settings.augment)
+        assert every is not None  # settings.augment is not empty (checked above)
+        composed.append(every(image))
     visualise.augmentations(
         image, singles, composed, out, f"{spec.name}: augmentation — each transform alone, then {n} random compositions"
     )

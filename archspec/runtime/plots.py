@@ -66,7 +66,7 @@ def confusion(matrix, classes: list[str], path: str | Path, title: str) -> None:
                     ax.text(
                         j,
                         i,
-                        int(counts[i, j]),
+                        str(int(counts[i, j])),
                         ha="center",
                         va="center",
                         fontsize=7,
