@@ -35,22 +35,40 @@ class ImageSet:
         return ImageSet(self.images[index], self.labels[index], self.classes, None if self.boxes is None else self.boxes[index])
 
 
-def synthetic(count: int, shape: tuple[int, int, int] = (3, 64, 64), seed: int = 0, chunk: int = 512) -> ImageSet:
-    """Coloured shapes of ten kinds on textured backgrounds, with their bounding boxes.
+_CHUNK = 256  # images drawn together from one generator: chunk k always holds images k·256 … k·256 + 255
 
-    Deterministic for a given (count, shape, seed). The class is the shape; colours,
-    position, size, rotation and background vary, so colour alone never tells the class.
+
+def synthetic(count: int, shape: tuple[int, ...] = (3, 64, 64), seed: int = 0, start: int = 0) -> ImageSet:
+    """Images ``start … start + count - 1`` of the synthetic set: coloured shapes of ten kinds on textured
+    backgrounds, with their bounding boxes.
+
+    Image ``i`` depends only on (seed, i, shape): ``synthetic(500)`` is the start of ``synthetic(4000)``, and an
+    image made alone (``synthetic(1, start=i)``) is the one in every set that holds it. Images are always drawn
+    in the same chunks, each from a generator seeded by (seed, chunk), and only the chunks that hold the images
+    asked for are drawn. The class is the shape; colours, position, size, rotation and background vary, so
+    colour alone never tells the class.
     """
     channels, height, width = shape
-    generator = torch.Generator().manual_seed(seed)
+    if count <= 0:
+        empty = torch.empty((0, channels, height, width), dtype=torch.uint8)
+        return ImageSet(empty, torch.empty(0, dtype=torch.int64), list(SHAPES), torch.empty((0, 4), dtype=torch.int64))
+    first, last = start // _CHUNK, (start + count - 1) // _CHUNK
     images, labels, boxes = [], [], []
-    for start in range(0, count, chunk):
-        n = min(chunk, count - start)
-        x, y, b = _draw(n, channels, height, width, generator)
+    for chunk in range(first, last + 1):
+        x, y, b = _draw(_CHUNK, channels, height, width, torch.Generator().manual_seed(_chunk_seed(seed, chunk)))
         images.append(x)
         labels.append(y)
         boxes.append(b)
-    return ImageSet(torch.cat(images), torch.cat(labels), list(SHAPES), torch.cat(boxes))
+    keep = slice(start - first * _CHUNK, start - first * _CHUNK + count)
+    return ImageSet(torch.cat(images)[keep], torch.cat(labels)[keep], list(SHAPES), torch.cat(boxes)[keep])
+
+
+def _chunk_seed(seed: int, chunk: int) -> int:
+    """The generator seed of one chunk of set ``seed``: splitmix64 of both, so neighbouring chunks and sets differ."""
+    z = (((seed & 0xFFFFFFFF) << 32 | (chunk & 0xFFFFFFFF)) + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EB & 0xFFFFFFFFFFFFFFFF
+    return z ^ (z >> 31)
 
 
 def _draw(n: int, channels: int, height: int, width: int, g: torch.Generator):
@@ -74,9 +92,7 @@ def _draw(n: int, channels: int, height: int, width: int, g: torch.Generator):
             mask[chosen] = _shape_mask(k, u[chosen], v[chosen])
     # background: a smooth random field plus stripes, around a random base colour
     base = rand(n, channels, 1, 1)
-    smooth = torch.nn.functional.interpolate(
-        rand(n, channels, 6, 6) - 0.5, size=(height, width), mode="bilinear", align_corners=False
-    )
+    smooth = _upsample(height) @ (rand(n, channels, 6, 6) - 0.5) @ _upsample(width).T  # bilinear, as two matrix products
     freq = (0.1 + 0.3 * rand(n, 1, 1, 1)) * (2 * math.pi)
     theta = rand(n, 1, 1, 1) * math.pi
     stripes = torch.sin(freq * (xs.unsqueeze(0) * theta.cos() + ys.unsqueeze(0) * theta.sin()))
@@ -90,6 +106,11 @@ def _draw(n: int, channels: int, height: int, width: int, g: torch.Generator):
     last = lambda m: m.shape[1] - 1 - m.flip(1).float().argmax(dim=1)  # noqa: E731
     boxes = torch.stack([first(cols), first(rows), last(cols), last(rows)], dim=1)
     return (image * 255).round().to(torch.uint8), labels, boxes
+
+
+def _upsample(size: int) -> torch.Tensor:
+    """The size×6 matrix of linear interpolation from 6 points to ``size`` (align_corners=False)."""
+    return torch.nn.functional.interpolate(torch.eye(6)[None], size=size, mode="linear", align_corners=False)[0].T
 
 
 def _shape_mask(kind: int, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -182,17 +203,17 @@ def split(data: ImageSet, test_fraction: float, seed: int) -> tuple[ImageSet, Im
     return data.subset(order[n_test:]), data.subset(order[:n_test])
 
 
+_TEST_SEED = 1_000_003  # the synthetic test set is set ``seed + _TEST_SEED``: no test image is a training image
+
+
 def load_data(config, shape: tuple[int, ...]) -> tuple[ImageSet, ImageSet]:
     """(train, test) for a ``training.data`` section; the images are checked against the spec's input."""
-    if len(shape) != 3:
-        raise DataError(f"training needs an image input C×H×W; the spec's input is {'×'.join(map(str, shape))}")
+    _check_input(shape)
     if config.source == "synthetic":
         train = synthetic(config.train_size, shape, seed=config.seed)
-        test = synthetic(config.test_size, shape, seed=config.seed + 1_000_003)
+        test = synthetic(config.test_size, shape, seed=config.seed + _TEST_SEED)
     elif config.source == "folder":
-        if config.root is None:
-            raise DataError("data source `folder` needs `root` (--data-root)")
-        root = Path(config.root)
+        root = _folder_root(config)
         if (root / "train").is_dir() and (root / "test").is_dir():
             train, test = image_folder(root / "train", shape), image_folder(root / "test", shape)
         else:
@@ -202,6 +223,41 @@ def load_data(config, shape: tuple[int, ...]) -> tuple[ImageSet, ImageSet]:
         train, test = cifar10(cache, True), cifar10(cache, False)
     _check_shape(tuple(train.images.shape[1:]), shape, config.root or config.source)
     return train, test
+
+
+def load_test(config, shape: tuple[int, ...], start: int = 0, count: int | None = None) -> tuple[ImageSet, int]:
+    """Test images ``start … start + count - 1`` of a ``training.data`` section (all from ``start`` if no count;
+    fewer at the end) and the size of the whole test set. Only what is needed is made or read: the synthetic
+    images asked for, the test half of a folder with ``train/`` and ``test/``, CIFAR-10's test batch."""
+    _check_input(shape)
+    if config.source == "synthetic":
+        total = config.test_size
+        first = min(max(start, 0), total)
+        n = total - first if count is None else max(0, min(count, total - first))
+        return synthetic(n, shape, seed=config.seed + _TEST_SEED, start=first), total
+    if config.source == "folder":
+        root = _folder_root(config)
+        if (root / "train").is_dir() and (root / "test").is_dir():
+            test = image_folder(root / "test", shape)
+        else:
+            _, test = split(image_folder(root, shape), config.test_fraction, config.seed)
+    else:
+        test = cifar10(config.root or "data", False)
+        _check_shape(tuple(test.images.shape[1:]), shape, config.root or config.source)
+    first = min(max(start, 0), len(test))
+    end = len(test) if count is None else min(len(test), first + max(0, count))
+    return test.subset(torch.arange(first, end)), len(test)
+
+
+def _check_input(shape: tuple[int, ...]) -> None:
+    if len(shape) != 3:
+        raise DataError(f"training needs an image input C×H×W; the spec's input is {'×'.join(map(str, shape))}")
+
+
+def _folder_root(config) -> Path:
+    if config.root is None:
+        raise DataError("data source `folder` needs `root` (--data-root)")
+    return Path(config.root)
 
 
 def channel_stats(images: torch.Tensor, chunk: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:

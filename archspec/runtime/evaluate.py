@@ -11,7 +11,7 @@ from archspec.analysis import analyze
 from archspec.runtime.augment import TensorBatches, normalise
 from archspec.runtime.build import SpecModule
 from archspec.runtime.checkpoint import Checkpoint
-from archspec.runtime.data import load_data, read_image
+from archspec.runtime.data import load_test, read_image
 from archspec.spec import Spec
 
 
@@ -30,7 +30,7 @@ def evaluate(
     """Accuracy, per-class accuracy and the confusion matrix on the test data of the checkpoint's settings."""
     model, saved = restore(spec, checkpoint_path)
     data_settings = saved.settings.data.model_copy(update=overrides or {})
-    _, test = load_data(data_settings, model.report.input_shape)
+    test, _ = load_test(data_settings, model.report.input_shape)
     classes = saved.classes
     k = len(classes)
     matrix = torch.zeros(k, k, dtype=torch.long)

@@ -14,7 +14,7 @@ from archspec.runtime import checkpoint as ckpt
 from archspec.runtime import visualise
 from archspec.runtime.augment import normalise, pipeline
 from archspec.runtime.build import SpecModule
-from archspec.runtime.data import channel_stats, load_data, read_image
+from archspec.runtime.data import channel_stats, load_test, read_image
 from archspec.runtime.gradcam import evaluate_boxes, gradcam
 from archspec.spec import Spec
 from archspec.spec.training import Training
@@ -58,17 +58,16 @@ def images_for(spec: Spec, state: ckpt.Checkpoint | None, paths: list[str] | Non
             "resized": any(resized),
         }
     settings = state.settings if state else (spec.training or Training())
-    _, test = load_data(settings.data, shape)
     start = index or 0
-    if not 0 <= start < len(test):
-        raise InspectError(f"--index {start} is outside the test data (0 … {len(test) - 1})")
-    chosen = test.subset(torch.arange(start, min(start + count, len(test))))
+    chosen, total = load_test(settings.data, shape, start, count)  # only the images asked for are made
+    if not 0 <= start < total:
+        raise InspectError(f"--index {start} is outside the test data (0 … {total - 1})")
     return {
         "images": chosen.images,
         "names": [f"test #{start + k}" for k in range(len(chosen))],
         "labels": chosen.labels,
         "boxes": chosen.boxes,
-        "classes": test.classes,
+        "classes": chosen.classes,
         "resized": False,
     }
 
@@ -114,11 +113,9 @@ def run_gradcam_evaluation(spec: Spec, checkpoint: str, layer=None, limit: int |
     model, state = model_and_state(spec, checkpoint)
     assert state is not None  # a checkpoint is required here
     settings = state.settings
-    _, test = load_data(settings.data, model.report.input_shape)
+    test, _ = load_test(settings.data, model.report.input_shape, 0, limit or None)
     if test.boxes is None:
         raise InspectError("--evaluate needs data with object boxes: the built-in synthetic data has them")
-    if limit:
-        test = test.subset(torch.arange(min(limit, len(test))))
     return evaluate_boxes(model, test.images, test.boxes, test.labels, state.mean, state.std, layer)
 
 
