@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import archspec
+from archspec.cli import main
 
 torch = pytest.importorskip("torch")
 
@@ -97,3 +98,37 @@ def test_an_index_beyond_the_test_data_is_refused_without_drawing(drawn):
     with pytest.raises(inspect.InspectError, match=r"--index 500 is outside the test data \(0 … 499\)"):
         inspect.images_for(small_data_spec(), None, None, 500, 1)
     assert sum(drawn) == 0
+
+
+# --- describe --check never crashes on a valid spec ---
+
+ONE_VALUE_PER_CHANNEL = {
+    "batchnorm1d after global pooling": """\
+archspec: 1
+input: [8, 4, 4]
+layers:
+  - {type: globalavgpool2d}
+  - {type: linear, out_features: 16}
+  - {type: batchnorm1d}
+  - {type: linear, out_features: 10}
+""",
+    "batchnorm2d on C×1×1": """\
+archspec: 1
+input: [8, 4, 4]
+layers:
+  - {type: adaptiveavgpool2d, output_size: 1}
+  - {type: batchnorm2d}
+  - {type: flatten}
+  - {type: linear, out_features: 10}
+""",
+}
+
+
+@pytest.mark.parametrize("case", sorted(ONE_VALUE_PER_CHANNEL))
+def test_check_with_one_value_per_channel_agrees(case, tmp_path, capsys):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(ONE_VALUE_PER_CHANNEL[case])
+    assert main(["describe", "--check", str(spec)]) == 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "internal error" not in err
+    assert "figures of 4 layers agree with torch" in err

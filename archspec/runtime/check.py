@@ -2,7 +2,9 @@
 
 The model is built on the meta device (no memory, no arithmetic) and every layer
 is run on its own under FlopCounterMode, so each figure is torch's own: output
-shape, parameter and buffer counts, and MACs (= counted FLOPs / 2).
+shape, parameter and buffer counts, and MACs (= counted FLOPs / 2). Layers run in
+evaluation mode: a batch norm that sees one value per channel (after global
+pooling, on a batch of one) would refuse it in training mode.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ class Disagreement:
 
 def measure(report: Report) -> dict[str, dict[str, object]]:
     """Torch's figures for every layer: output_shape, params, trainable_params, buffers, macs."""
-    model = build(report, device="meta")
+    model = build(report, device="meta").eval()  # batch norm on a batch of one: use (meta) running statistics
     shapes = {INPUT: tuple(report.input_shape)}
     figures = {}
     for name, module in model.layer_modules():
