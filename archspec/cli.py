@@ -7,7 +7,10 @@ output goes to stdout and nothing else does; summaries go to stderr.
 Every command runs under one error handler (``main``): a ``SpecError`` prints its
 diagnostics (exit 1, or 2 when the only problem is an unreadable file), any other
 ``ArchspecError`` its message (exit 2), a missing optional dependency the extra
-to install (exit 2), anything else is an internal error (exit 2, with the trace).
+to install (exit 2), a file that cannot be read or written its name and why (exit 2);
+anything else is an internal error (exit 2, with the trace). The commands that use
+torch first ask ``archspec.preflight`` what the spec and the disk can refuse, so a
+mistake found without torch is reported before torch is imported (seconds).
 """
 
 from __future__ import annotations
@@ -390,6 +393,10 @@ _TRAIN_FLAGS = {  # flag -> dotted path in the spec's training section
 
 
 def _train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from archspec.analysis import analyze
+    from archspec.preflight import check_training
     from archspec.spec import load
 
     spec = load(args.spec)
@@ -398,11 +405,14 @@ def _train(args: argparse.Namespace) -> int:
     }
     if args.no_augment:
         overrides["augment"] = []
+    run_dir = Path(args.out) if args.out else Path("runs") / spec.name
+    # what the spec, the settings and the disk can refuse, before torch is imported (seconds)
+    check_training(spec, analyze(spec), run_dir, overrides, resume=args.resume, force=args.force)
     from archspec.runtime.train import train
 
     result = train(
         spec,
-        args.out,
+        run_dir,
         overrides=overrides,
         resume=args.resume,
         force=args.force,
@@ -419,6 +429,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from archspec.spec import load
 
     spec = load(args.spec)
+    _preflight(args, spec)
     from archspec.runtime.evaluate import evaluate
 
     result = evaluate(spec, args.checkpoint)
@@ -444,6 +455,7 @@ def _predict(args: argparse.Namespace) -> int:
     from archspec.spec import load
 
     spec = load(args.spec)
+    _preflight(args, spec)
     from archspec.runtime.evaluate import predict
 
     results = predict(spec, args.checkpoint, args.images, args.top_k)
@@ -465,6 +477,7 @@ def _inspect(function: str, *options: str) -> Command:
         from archspec.spec import load
 
         spec = load(args.spec)
+        _preflight(args, spec)
         values = {o: (getattr(args, "image", None) if o == "paths" else getattr(args, o)) for o in options}
         from archspec.runtime import inspect
 
@@ -481,6 +494,7 @@ def _gradcam(args: argparse.Namespace) -> int:
     from archspec.spec import load
 
     spec = load(args.spec)
+    _preflight(args, spec)
     from archspec.runtime import inspect
 
     if args.evaluate:
@@ -512,6 +526,33 @@ def _gradcam(args: argparse.Namespace) -> int:
         print(f"  {title}", file=sys.stderr)
     print(f"wrote {args.output}", file=sys.stderr)
     return EXIT_OK
+
+
+def _preflight(args: argparse.Namespace, spec: Any) -> None:
+    """What the commands that use torch can refuse before importing it (seconds): files named that are not
+    there, an output folder that does not exist, a layer that does not exist or cannot show what is asked."""
+    from archspec import preflight
+    from archspec.analysis import analyze
+
+    for name in ("output", "confusion"):
+        path = getattr(args, name, None)
+        if path:
+            preflight.check_output(path)
+    preflight.check_inputs(getattr(args, "image", None) or getattr(args, "images", None) or [])
+    for name in ("checkpoint", "weights"):
+        path = getattr(args, name, None)
+        if path:
+            preflight.check_inputs([path], name)
+    report = analyze(spec)
+    layer = getattr(args, "layer", None)
+    if args.command == "features" and layer:
+        preflight.check_feature_maps(report, layer)
+    elif args.command == "rf" and layer:
+        preflight.check_receptive_field(report, layer, args.unit)
+    elif args.command == "augment":
+        preflight.check_augment(spec)
+    elif layer:
+        preflight.check_layer(report, layer)
 
 
 def _schema(args: argparse.Namespace) -> int:
@@ -566,6 +607,9 @@ def _run(command: str, run: Command, args: argparse.Namespace) -> int:
     except BrokenPipeError:
         return EXIT_OK
     except Exception as exc:  # the last resort: nothing escapes as a bare trace
+        if isinstance(exc, OSError) and exc.filename:  # a file named on the command line cannot be read or written
+            print(f"archspec: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+            return EXIT_ERROR
         missing = exc.name.split(".")[0] if isinstance(exc, ModuleNotFoundError) and exc.name else None
         if missing in _EXTRAS:  # an optional dependency, not a bug
             print(f"archspec: `{command}` needs {missing}: pip install 'archspec[{_EXTRAS[missing]}]'", file=sys.stderr)

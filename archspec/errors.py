@@ -19,11 +19,18 @@ under ``archspec.``::
     │   (the runtime, with the torch extra:)
     ├── MemoryRefused (runtime.build): the model or its training would not fit the device's memory
     ├── CheckpointError (runtime.checkpoint): a checkpoint missing, unreadable, damaged or of another spec
-    ├── DataError (runtime.data): data that cannot be used with the spec (missing, wrong shape, unreadable)
-    ├── TrainingError (runtime.train): training cannot start or had to stop (settings, run folder, a diverging loss)
+    ├── DataError (errors; raised by runtime.data and preflight): data that cannot be used with the spec
+    │   (missing, wrong shape, unreadable)
+    ├── TrainingError (errors; raised by runtime.train and preflight): training cannot start or had to stop
+    │   (settings, device, run folder, a diverging loss)
     ├── WeightsError (runtime.weights): a weights file or state dict that does not fit the model
-    ├── InspectError (runtime.inspect): kernels, feature maps, receptive fields or augmentation cannot be drawn
+    ├── InspectError (errors; raised by runtime.inspect and preflight): kernels, feature maps, receptive fields
+    │   or augmentation cannot be drawn
     └── GradCamError (runtime.gradcam): no usable target layer
+
+``DataError``, ``TrainingError`` and ``InspectError`` are defined here, without torch, so that
+``archspec.preflight`` can refuse a command before torch is imported; the runtime modules that
+raise them re-export them under their old names (``archspec.runtime.data.DataError``, ...).
 
 ``archspec.layers.base.LayerError`` (and its ``MergeError``) is not in the tree:
 it is control flow inside the analysis, always caught and turned into an
@@ -121,3 +128,15 @@ class SpecError(ArchspecError):
 
 class TorchMissingError(ArchspecError):
     """Lowering/training needs the optional torch extra."""
+
+
+class DataError(ArchspecError):
+    """The data cannot be used with this spec (missing, wrong shape, unreadable)."""
+
+
+class TrainingError(ArchspecError):
+    """Training cannot start or had to stop (settings, device, data, run folder, a diverging loss)."""
+
+
+class InspectError(ArchspecError):
+    """Kernels, feature maps, receptive fields, Grad-CAM images or augmentation cannot be drawn as asked."""

@@ -12,13 +12,10 @@ from pathlib import Path
 
 import torch
 
-from archspec.errors import ArchspecError
+from archspec.errors import DataError as DataError  # defined without torch, for archspec.preflight
+from archspec.preflight import check_data, cifar_missing
 
 SHAPES = ("circle", "square", "triangle", "plus", "ring", "diamond", "bar", "cross", "half-disc", "frame")
-
-
-class DataError(ArchspecError):
-    """The data cannot be used with this spec (missing, wrong shape, unreadable)."""
 
 
 @dataclass
@@ -145,7 +142,10 @@ def image_folder(root: str | Path, shape: tuple[int, ...]) -> ImageSet:
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"image folder {root} not found")
-    folder = ImageFolder(str(root), loader=lambda p: p)  # we decode ourselves, as tensors
+    try:
+        folder = ImageFolder(str(root), loader=lambda p: p)  # we decode ourselves, as tensors
+    except FileNotFoundError as exc:  # no class folders, or no image files in them
+        raise DataError(f"{root}: {exc} (torchvision's ImageFolder layout: {root}/CLASS/IMAGE.png)") from None
     images = []
     for path, _ in folder.samples:
         image = read_image(path, shape[0])
@@ -182,10 +182,7 @@ def cifar10(root: str | Path, train: bool) -> ImageSet:
     try:
         data = CIFAR10(str(root), train=train, download=False)
     except RuntimeError:
-        raise DataError(
-            f"CIFAR-10 not found under {root}: put the python version there (the folder cifar-10-batches-py "
-            "from cifar-10-python.tar.gz); archspec never downloads data"
-        ) from None
+        raise DataError(cifar_missing(root)) from None
     images = torch.from_numpy(data.data).permute(0, 3, 1, 2).contiguous()
     return ImageSet(images, torch.tensor(data.targets), list(data.classes))
 
@@ -209,6 +206,7 @@ _TEST_SEED = 1_000_003  # the synthetic test set is set ``seed + _TEST_SEED``: n
 def load_data(config, shape: tuple[int, ...]) -> tuple[ImageSet, ImageSet]:
     """(train, test) for a ``training.data`` section; the images are checked against the spec's input."""
     _check_input(shape)
+    check_data(config)
     if config.source == "synthetic":
         train = synthetic(config.train_size, shape, seed=config.seed)
         test = synthetic(config.test_size, shape, seed=config.seed + _TEST_SEED)
@@ -230,6 +228,7 @@ def load_test(config, shape: tuple[int, ...], start: int = 0, count: int | None 
     fewer at the end) and the size of the whole test set. Only what is needed is made or read: the synthetic
     images asked for, the test half of a folder with ``train/`` and ``test/``, CIFAR-10's test batch."""
     _check_input(shape)
+    check_data(config)
     if config.source == "synthetic":
         total = config.test_size
         first = min(max(start, 0), total)

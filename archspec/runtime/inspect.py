@@ -8,8 +8,9 @@ from typing import cast
 import torch
 
 from archspec.analysis import analyze
-from archspec.errors import ArchspecError
+from archspec.errors import InspectError as InspectError  # defined without torch, for archspec.preflight
 from archspec.layers.fields import AXIS_NAMES
+from archspec.preflight import check_augment, check_feature_maps, check_receptive_field
 from archspec.runtime import checkpoint as ckpt
 from archspec.runtime import visualise
 from archspec.runtime.augment import normalise, pipeline
@@ -18,10 +19,6 @@ from archspec.runtime.data import channel_stats, load_test, read_image
 from archspec.runtime.gradcam import evaluate_boxes, gradcam
 from archspec.spec import Spec
 from archspec.spec.training import Training
-
-
-class InspectError(ArchspecError):
-    pass
 
 
 def model_and_state(spec: Spec, checkpoint: str | None, weights: str | None = None) -> tuple[SpecModule, ckpt.Checkpoint | None]:
@@ -147,14 +144,14 @@ def run_kernels(spec: Spec, out: str, *, checkpoint=None, weights=None, layer=No
 
 
 def run_features(spec: Spec, out: str, *, checkpoint=None, paths=None, index=None, layer=None) -> dict:
+    report = analyze(spec)
+    layer = layer or first_conv(report)
+    check_feature_maps(report, layer)  # before a checkpoint is read or an image made
     model, state = model_and_state(spec, checkpoint)
-    layer = layer or first_conv(model.report)
     picked = images_for(spec, state, paths, index, 1)
     mean, std = _stats(state, picked["images"])
     with torch.no_grad():
         maps = model.forward_all(normalise(picked["images"], mean, std))[layer][0]
-    if maps.dim() != 3:
-        raise InspectError(f"`{layer}` has no feature maps (its output is {tuple(maps.shape)})")
     visualise.feature_maps(maps, out, f"{spec.name}: the {len(maps)} feature maps of `{layer}` for {picked['names'][0]}")
     return {"layer": layer, "maps": len(maps)}
 
@@ -166,17 +163,10 @@ def run_rf(spec: Spec, out: str, *, paths=None, index=None, layer=None, unit=Non
 
     report = analyze(spec)
     layer = layer or default_layer(report)
-    info = report.get(layer)
-    if info is None or info.rf is None or info.output_shape is None:
-        raise InspectError(f"`{layer}` has no receptive field (no such layer, or its spatial layout is gone)")
+    chosen = check_receptive_field(report, layer, unit)
+    info = report.layer(layer)
+    assert info.rf is not None and info.output_shape is not None  # checked above
     grid = info.output_shape[1:]
-    chosen = tuple(unit) if unit is not None else tuple(n // 2 for n in grid)
-    if len(chosen) != len(grid):
-        raise InspectError(
-            f"`{layer}`'s output has {len(grid)} spatial ax{'is' if len(grid) == 1 else 'es'} ({'×'.join(map(str, grid))}): give one index for each"
-        )
-    if not all(0 <= u < n for u, n in zip(chosen, grid)):
-        raise InspectError(f"unit {chosen} is outside `{layer}`'s {'×'.join(map(str, grid))} output")
     units = {"first unit": (0,) * len(grid), "chosen unit": chosen}
     spans = {what: [_span(rf, u) for rf, u in zip(info.rf, at)] for what, at in units.items()}
     axes = [_POSITIONS[a] for a in AXIS_NAMES[len(grid)]]
@@ -211,9 +201,8 @@ def _span(rf, unit: int) -> tuple[int, int]:
 
 
 def run_augment(spec: Spec, out: str, *, paths=None, index=None, n: int = 12, seed: int = 0) -> dict:
+    check_augment(spec)
     settings = spec.training or Training()
-    if not settings.augment:
-        raise InspectError("the spec's training section lists no augmentation (training.augment)")
     picked = images_for(spec, None, paths, index, 1)
     image = picked["images"][0]
     torch.manual_seed(seed)

@@ -27,8 +27,9 @@ import torch.distributed as torch_dist
 from torch import nn
 
 from archspec.analysis import Report, analyze
-from archspec.errors import ArchspecError
+from archspec.errors import TrainingError as TrainingError  # defined without torch, for archspec.preflight
 from archspec.fileio import write_atomically
+from archspec.preflight import check_class_count, check_classifier, check_run_dir, settings_for
 from archspec.runtime import checkpoint
 from archspec.runtime.augment import StreamBatches, TensorBatches, epoch_order, pipeline
 from archspec.runtime.build import SpecModule, available_memory, refuse_if_too_big
@@ -39,10 +40,6 @@ from archspec.spec.training import Training
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]  # (images, labels) on the device, normalised
 METRIC_KEYS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds", "images_per_s")
-
-
-class TrainingError(ArchspecError):
-    """Training cannot start or had to stop (settings, data, run folder, a diverging loss)."""
 
 
 @dataclass
@@ -56,31 +53,30 @@ class RunResult:
 # --- settings ---
 
 
-def settings_for(spec: Spec, overrides: dict[str, Any] | None = None) -> Training:
-    """The spec's ``training:`` section (defaults where absent) with dotted-path overrides applied."""
-    base = (spec.training or Training()).model_dump()
-    for dotted, value in (overrides or {}).items():
-        node: Any = base
-        *path, leaf = dotted.split(".")
-        for part in path:
-            node = node.get(part)
-            if not isinstance(node, dict):
-                raise TrainingError(f"invalid training settings: no setting `{dotted}`")
-        node[leaf] = value
-    try:
-        return Training.model_validate(base)
-    except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
-        raise TrainingError(f"invalid training settings: {exc}") from None
-
-
 def pick_device(name: str, local_rank: int | None = None) -> torch.device:
     if name != "auto":
-        return torch.device(name)
+        return _named_device(name)
     if torch.cuda.is_available():
         return torch.device("cuda", local_rank or 0)
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def _named_device(name: str) -> torch.device:
+    """A device the user named, refused clearly when this machine or this torch build has no such device."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise TrainingError(f"unknown device `{name}`: use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise TrainingError(f"device `{name}`: CUDA is not available here; use --device cpu (or auto)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise TrainingError(f"device `{name}`: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+        raise TrainingError(f"device `{name}`: MPS is not available here; use --device cpu (or auto)")
+    return device
 
 
 @dataclass
@@ -248,8 +244,7 @@ def _open_run(
 
 
 def _prepare_run_dir(run_dir: Path, force: bool) -> None:
-    if run_dir.exists() and any(run_dir.iterdir()) and not force:
-        raise TrainingError(f"{run_dir} already holds a run: use --resume to continue it or --force to start over")
+    check_run_dir(run_dir, resume=False, force=force)
     run_dir.mkdir(parents=True, exist_ok=True)
     if force:
         for name in ("last.pt", "best.pt", "metrics.jsonl", "metrics.csv", "curves.png"):
@@ -396,11 +391,14 @@ class _Trainer:
         """Device, memory check, model, data and optimiser (restored from ``saved`` when resuming)."""
         device = pick_device(settings.device, ranks.local if ranks.world > 1 else None)
         report = analyze(spec)
+        check_classifier(spec, report)  # cross-entropy needs one score per class
         if check_memory:
             _check_memory(report, settings, settings.batch_size // ranks.world, device, spec.name)
         torch.manual_seed(settings.seed)
         model = _build_model(report, settings, device, say)
+        say(_making(settings))
         data = _Data.load(settings, report.input_shape, device, saved)
+        check_class_count(report, len(data.train.classes), settings.data.root or settings.data.source)
         net = _wrap(model, settings, ranks, device)
         opt = _Optimisation.create(model, settings, -(-len(data.train) // settings.batch_size), device)
         trainer = cls(spec, run_dir, settings, ranks, say, device, model, net, data, opt)
@@ -547,6 +545,16 @@ class _Trainer:
             self.say(result.stopped)
             return True
         return False
+
+
+def _making(settings: Training) -> str:
+    """The line said while the data are made or read (the longest silence before the first epoch)."""
+    d = settings.data
+    if d.source == "synthetic":
+        return f"making the synthetic data: {d.train_size:,} training and {d.test_size:,} test images…"
+    if d.source == "folder":
+        return f"reading the images under {d.root}…"
+    return f"reading CIFAR-10 from {d.root or 'data'}…"
 
 
 def _stop_if_diverged(loss: torch.Tensor, epoch: int, step: int, last: Path) -> None:
