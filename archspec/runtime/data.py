@@ -107,7 +107,8 @@ def _draw(n: int, channels: int, height: int, width: int, g: torch.Generator):
 
 def _upsample(size: int) -> torch.Tensor:
     """The size×6 matrix of linear interpolation from 6 points to ``size`` (align_corners=False)."""
-    return torch.nn.functional.interpolate(torch.eye(6)[None], size=size, mode="linear", align_corners=False)[0].T
+    eye = torch.eye(6).view(1, 6, 6, 1)  # six one-hot columns, each interpolated along its length
+    return torch.nn.functional.interpolate(eye, size=(size, 1), mode="bilinear", align_corners=False)[0, :, :, 0].T
 
 
 def _shape_mask(kind: int, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
