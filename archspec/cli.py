@@ -27,6 +27,9 @@ from archspec.errors import ArchspecError, Diagnostic, SpecError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 _EXTRAS = {"torch": "torch", "torchvision": "torch", "matplotlib": "torch", "pygraphviz": "diagram"}  # module -> extra
+# what each extra installs; the name `archspec` on the package index is another project (conda's CPU-microarchitecture
+# library), so an extra is installed from a clone of this repository, never as `archspec[...]` from the index
+_EXTRA_PACKAGES = {"torch": "torch torchvision matplotlib", "diagram": "pygraphviz"}
 _TEXT_OR_JSON = ("text", "json")  # --format of the commands that print a result
 
 Command = Callable[[argparse.Namespace], int]
@@ -295,7 +298,7 @@ def _check(report: Any, path: str) -> int:
     try:
         from archspec.runtime.check import check
     except ImportError as exc:
-        print(f"archspec: --check needs torch ({exc.name} is missing): pip install 'archspec[torch]'", file=sys.stderr)
+        print(f"archspec: --check needs torch ({exc.name} is missing): {_install('torch')}", file=sys.stderr)
         return EXIT_ERROR
     found = check(report)
     figures = len(report.layers) * 5
@@ -593,6 +596,11 @@ def _print_diagnostics(diagnostics: list[Diagnostic]) -> int:
     return EXIT_ERROR if _io_only(diagnostics) else EXIT_FINDINGS
 
 
+def _install(extra: str) -> str:
+    """How to install an extra: its packages, or the extra itself from a clone of the repository."""
+    return f"pip install {_EXTRA_PACKAGES[extra]} (or `pip install -e '.[{extra}]'` in a clone of archspec's repository)"
+
+
 def _run(command: str, run: Command, args: argparse.Namespace) -> int:
     """Run one command; what it raises becomes a message on stderr and an exit code (see the module docstring)."""
     try:
@@ -612,7 +620,7 @@ def _run(command: str, run: Command, args: argparse.Namespace) -> int:
             return EXIT_ERROR
         missing = exc.name.split(".")[0] if isinstance(exc, ModuleNotFoundError) and exc.name else None
         if missing in _EXTRAS:  # an optional dependency, not a bug
-            print(f"archspec: `{command}` needs {missing}: pip install 'archspec[{_EXTRAS[missing]}]'", file=sys.stderr)
+            print(f"archspec: `{command}` needs {missing}: {_install(_EXTRAS[missing])}", file=sys.stderr)
             return EXIT_ERROR
         # a bug in archspec, never a user's mistake: say so, keep the trace for the report
         print("archspec: internal error (please report it with the spec that caused it):", file=sys.stderr)

@@ -135,7 +135,7 @@ def test_no_renderer_says_what_to_install(tmp_path, monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_pygraphviz)
     monkeypatch.setattr(dg.shutil, "which", lambda _: None)
-    with pytest.raises(dg.DiagramError, match=r"pip install 'archspec\[diagram\]'"):
+    with pytest.raises(dg.DiagramError, match=r"`pip install pygraphviz` \(or `pip install -e '\.\[diagram\]'` in a clone"):
         dg.render(dg.to_dot(report("seed_cnn")), tmp_path / "x.svg")
     assert dg.render(dg.to_dot(report("seed_cnn")), tmp_path / "x.dot").read_text().startswith("// archspec")
 
@@ -150,3 +150,26 @@ def test_cli(tmp_path, capsys):
     bad.write_text("archspec: 1\ninput: [3, 4, 4]\nlayers:\n  - {type: conv2d, out_channels: 1, kernel_size: 9}\n")
     assert main(["diagram", str(bad), "-o", str(tmp_path / "bad.svg")]) == 1
     assert "E305" in capsys.readouterr().err
+
+
+def test_a_png_render_prints_no_fontconfig_warning(tmp_path):
+    """The fontconfig in the pygraphviz wheel warns about newer system configuration files on every render."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "seed.png"
+    result = subprocess.run(
+        [sys.executable, "-m", "archspec", "diagram", str(SPECS / "seed_cnn.yaml"), "-o", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0 and out.read_bytes()[:4] == b"\x89PNG"
+    assert result.stderr == f"wrote {out} (layers style)\n"
+
+
+def test_only_fontconfig_warnings_are_dropped(capfd):
+    import os
+
+    with dg._without_fontconfig_warnings():
+        os.write(2, b'Fontconfig warning: "x.conf", line 6: unknown element "reset-dirs"\nWarning: a real one\n')
+    assert capfd.readouterr().err == "Warning: a real one\n"

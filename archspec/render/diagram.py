@@ -7,14 +7,19 @@
 
 Block instances are drawn as clusters, or collapsed to one node per use (``layer1: bottleneck ×3``).
 DOT needs only the pure-Python ``graphviz`` package; SVG/PNG/PDF need Graphviz itself, which the
-``pygraphviz`` wheel bundles (``pip install 'archspec[diagram]'``).
+``pygraphviz`` wheel bundles (``pip install pygraphviz``, or ``pip install -e '.[diagram]'`` in a clone
+of this repository).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import subprocess
-from collections.abc import Callable
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -291,13 +296,46 @@ def _graphviz_render(source: str, fmt: str) -> bytes:
         agraph = pygraphviz.AGraph(string=source)
         if fmt == "png":
             agraph.graph_attr["dpi"] = "144"
-        image: bytes = agraph.draw(format=fmt, prog="dot")
+        with _without_fontconfig_warnings():
+            image: bytes = agraph.draw(format=fmt, prog="dot")
         return image
     dot = shutil.which("dot")
     if dot is None:
         raise DiagramError(
-            f"rendering {fmt.upper()} needs Graphviz: `pip install 'archspec[diagram]'` installs pygraphviz, "
-            "which bundles it (no system package needed); or install Graphviz's `dot`. `--format dot` needs neither."
+            f"rendering {fmt.upper()} needs Graphviz: `pip install pygraphviz` (or `pip install -e '.[diagram]'` in a "
+            "clone of archspec's repository) installs the pygraphviz wheel, which bundles it (no system package "
+            "needed); or install Graphviz's `dot`. `--format dot` needs neither."
         )
     args = [dot, f"-T{fmt}"] + (["-Gdpi=144"] if fmt == "png" else [])
     return subprocess.run(args, input=source.encode("utf-8"), capture_output=True, check=True).stdout
+
+
+@contextlib.contextmanager
+def _without_fontconfig_warnings() -> Iterator[None]:
+    """Drop fontconfig's warnings from what Graphviz writes to stderr while it renders, pass the rest on.
+
+    The fontconfig inside the pygraphviz wheel is older than many systems' configuration and, when it starts,
+    warns about every element it does not know (``Fontconfig warning: ".../05-reset-dirs-sample.conf", line 6:
+    unknown element "reset-dirs"``) whatever FONTCONFIG_FILE says, since it also scans its configuration
+    templates. The warnings are harmless (the fonts are found) and say nothing about the diagram. They are
+    written by C code to file descriptor 2, so that is where they are caught.
+    """
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all
+        yield
+        return
+    with contextlib.suppress(AttributeError, ValueError, OSError):  # Python's own buffered stderr first
+        sys.stderr.flush()
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            lines = caught.read().splitlines(keepends=True)
+            kept = b"".join(line for line in lines if not line.startswith(b"Fontconfig warning:"))
+            if kept:
+                os.write(2, kept)
