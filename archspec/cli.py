@@ -46,8 +46,26 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_ERROR)
 
 
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Every option's default in its help (where it has one worth showing); the epilog's example as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        shown = action.default not in (None, False, argparse.SUPPRESS) and not (
+            isinstance(action.default, (set, frozenset, list, tuple)) and not action.default
+        )
+        if shown and "default" not in text and (action.option_strings or action.nargs in ("?", "*")):
+            text += " (default: %(default)s)"
+        return text
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="archspec", description="Static analysis of CNN architecture specs (YAML).")
+    parser = _Parser(
+        prog="archspec",
+        description="Static analysis of CNN architecture specs (YAML).",
+        epilog="example:\n  archspec describe specs/seed_cnn.yaml\n\n`archspec COMMAND --help` describes a command.",
+        formatter_class=_Help,
+    )
     parser.add_argument("--version", action="version", version=f"archspec {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for add in _COMMANDS:
@@ -55,17 +73,58 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command(sub: Subparsers, name: str, summary: str, *examples: str) -> _Parser:
+    """A subcommand whose help shows its defaults and ends with examples."""
+    lines = "\n".join(f"  archspec {name} {e}".rstrip() for e in examples)
+    return sub.add_parser(
+        name,
+        help=summary,
+        description=summary[0].upper() + summary[1:] + ".",
+        epilog=f"example{'s' * (len(examples) > 1)}:\n{lines}",
+        formatter_class=_Help,
+    )
+
+
+def _spec_argument(p: argparse.ArgumentParser, several: bool = False) -> None:
+    if several:
+        p.add_argument("specs", nargs="+", metavar="SPEC", help="spec files (YAML)")
+    else:
+        p.add_argument("spec", metavar="SPEC", help="a spec file (YAML)")
+
+
+def _output(p: argparse.ArgumentParser, help: str, *aliases: str) -> None:
+    """`-o/--output`: the file a command writes (old spellings kept as hidden aliases)."""
+    p.add_argument("-o", "--output", metavar="FILE", help=help)
+    for alias in aliases:
+        p.add_argument(alias, dest="output", help=argparse.SUPPRESS)
+
+
+def _images(p: argparse.ArgumentParser, one: bool = False) -> None:
+    """`--image FILE...` and `--index I`: files, or an image of the test data."""
+    what = "an image file" if one else "image files"
+    p.add_argument("--image", nargs="+", metavar="FILE", help=f"{what} (resized to the spec's input if needed)")
+    p.add_argument("--index", type=int, metavar="I", help="use the test data's image number I instead (default: 0)")
+
+
 def _add_describe(sub: Subparsers) -> None:
     from archspec.render.table import RENDERERS
     from archspec.spec.training import OptimizerName
 
-    describe = sub.add_parser("describe", help="shapes, parameters, receptive fields and MACs of every layer")
-    describe.add_argument("specs", nargs="+", metavar="SPEC")
-    describe.add_argument("--format", choices=tuple(RENDERERS), default="text")
+    describe = _command(
+        sub,
+        "describe",
+        "shapes, parameters, receptive fields and MACs of every layer",
+        "specs/seed_cnn.yaml",
+        "specs/resnet50.yaml --collapse-blocks --batch-size 32",
+    )
+    _spec_argument(describe, several=True)
+    describe.add_argument("--format", choices=tuple(RENDERERS), default="text", help="output format")
     describe.add_argument(
         "--check", action="store_true", help="confirm every figure against torch, layer by layer (needs the torch extra)"
     )
-    describe.add_argument("--batch-size", type=int, help="also estimate the memory of a training step at this batch size")
+    describe.add_argument(
+        "--batch-size", type=int, metavar="N", help="also estimate the memory of a training step at this batch size"
+    )
     describe.add_argument("--optimizer", choices=get_args(OptimizerName), default="adam", help="for the memory estimate")
     describe.add_argument("--memory-budget", metavar="SIZE", help="the largest batch whose training step fits, e.g. 16GiB")
     depth = describe.add_mutually_exclusive_group()
@@ -82,157 +141,236 @@ def _add_describe(sub: Subparsers) -> None:
 def _add_lint(sub: Subparsers) -> None:
     from archspec.render.diagnostics import RENDERERS
 
-    lint = sub.add_parser("lint", help="validate specs and report problems with their positions")
-    lint.add_argument("specs", nargs="+", metavar="SPEC")
-    lint.add_argument("--format", choices=tuple(RENDERERS), default="text")
+    lint = _command(
+        sub,
+        "lint",
+        "validate specs and report problems with their positions",
+        "specs/*.yaml",
+        "examples/broken.yaml --format json",
+    )
+    _spec_argument(lint, several=True)
+    lint.add_argument("--format", choices=tuple(RENDERERS), default="text", help="output format (github: Actions annotations)")
     lint.add_argument("--strict", action="store_true", help="warnings fail the run too (exit 1)")
-    lint.add_argument("--select", type=_code_list, default=None, help="only these codes or prefixes, e.g. W4,I501")
-    lint.add_argument("--ignore", type=_code_list, default=frozenset(), help="skip these codes or prefixes")
+    lint.add_argument(
+        "--select", type=_code_list, default=None, metavar="CODES", help="only these codes or prefixes, e.g. W4,I501"
+    )
+    lint.add_argument("--ignore", type=_code_list, default=frozenset(), metavar="CODES", help="skip these codes or prefixes")
     lint.set_defaults(run=_lint)
 
 
 def _add_explain(sub: Subparsers) -> None:
-    explain = sub.add_parser("explain", help="a diagnostic code: what it finds, why it matters, the fix")
+    explain = _command(
+        sub, "explain", "a diagnostic code: what it finds, why it matters, the fix", str(Code.UNKNOWN_FIELD), "unknown-field", ""
+    )
     explain.add_argument("code", nargs="?", metavar="CODE", help="a code (E201) or a name (unknown-field); none: list them all")
-    explain.add_argument("--format", choices=_TEXT_OR_JSON, default="text")
+    explain.add_argument("--format", choices=_TEXT_OR_JSON, default="text", help="output format")
     explain.set_defaults(run=_explain)
 
 
 def _add_diagram(sub: Subparsers) -> None:
     from archspec.render.diagram import FORMATS, STYLES, Direction
 
-    diagram = sub.add_parser("diagram", help="draw the data flow (svg, png, pdf or dot)")
-    diagram.add_argument("spec", metavar="SPEC")
-    diagram.add_argument("-o", "--output", required=True, help="file to write (`-` for DOT on stdout)")
-    diagram.add_argument("--style", choices=STYLES, default="layers")
-    diagram.add_argument("--format", choices=FORMATS, default=None, help="default: from the file suffix")
+    diagram = _command(
+        sub,
+        "diagram",
+        "draw the data flow (svg, png, pdf or dot)",
+        "specs/seed_cnn.yaml --style params -o seed.png",
+        "specs/resnet18.yaml --collapse-blocks -o -",
+    )
+    _spec_argument(diagram)
+    _output(diagram, "file to write, `-` for DOT on stdout (default: NAME.FORMAT, NAME the spec's name)")
+    diagram.add_argument("--style", choices=STYLES, default="layers", help="what the nodes and edges show")
+    diagram.add_argument("--format", choices=FORMATS, default=None, help="file format (default: from the suffix, else svg)")
     diagram.add_argument("--direction", choices=get_args(Direction), default="LR", help="left to right, or top to bottom")
     blocks = diagram.add_mutually_exclusive_group()
     blocks.add_argument(
-        "--collapse-blocks", dest="collapse", action="store_const", const=True, help="one node per use of a block"
+        "--collapse-blocks",
+        dest="collapse",
+        action="store_const",
+        const=True,
+        help="one node per use of a block (default above 60 layers)",
     )
     blocks.add_argument(
-        "--expand-blocks", dest="collapse", action="store_const", const=False, help="every layer, blocks as clusters"
+        "--expand-blocks",
+        dest="collapse",
+        action="store_const",
+        const=False,
+        help="every layer, blocks as clusters (default up to 60 layers)",
     )
     diagram.set_defaults(run=_diagram, collapse=None)
+
+
+def _spec_default(dotted: str) -> str:
+    """Help for a training flag: the spec's setting, else the default of the training section."""
+    from archspec.spec.training import Training
+
+    value: Any = Training()
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    shown = "none" if value is None else ("on" if value is True else "off" if value is False else value)
+    return f"(default: the spec's `training.{dotted}`, else {shown})"
 
 
 def _add_train(sub: Subparsers) -> None:
     from archspec.spec.training import DataSource, OptimizerName, Precision, ScheduleName
 
-    train = sub.add_parser("train", help="train a spec (built-in synthetic data unless told otherwise)")
-    train.add_argument("spec", metavar="SPEC")
-    train.add_argument("--out", metavar="RUN_DIR", help="run folder (default: runs/NAME)")
-    train.add_argument("--epochs", type=int)
-    train.add_argument("--batch-size", type=int)
-    train.add_argument("--lr", type=float)
-    train.add_argument("--optimizer", choices=get_args(OptimizerName))
-    train.add_argument("--schedule", choices=get_args(ScheduleName))
-    train.add_argument("--data", choices=get_args(DataSource), help="data source")
-    train.add_argument("--data-root", help="image folder or CIFAR-10 folder")
-    train.add_argument("--train-size", type=int, help="synthetic training images")
-    train.add_argument("--test-size", type=int, help="synthetic test images")
-    train.add_argument("--device", help="auto, cpu, cuda, cuda:1, mps")
-    train.add_argument("--precision", choices=get_args(Precision))
-    train.add_argument("--channels-last", action="store_true", default=None)
-    train.add_argument("--compile", action="store_true", default=None)
-    train.add_argument("--early-stopping", type=int, metavar="EPOCHS")
-    train.add_argument("--seed", type=int)
+    train = _command(
+        sub,
+        "train",
+        "train a spec (built-in synthetic data unless told otherwise)",
+        "specs/seed_cnn.yaml",
+        "specs/seed_cnn.yaml --epochs 10 --lr 0.01 -o runs/seed-lr01",
+    )
+    _spec_argument(train)
+    train.add_argument("-o", "--output", metavar="RUN_DIR", help="run folder (default: runs/NAME, NAME the spec's name)")
+    train.add_argument("--out", dest="output", help=argparse.SUPPRESS)  # the old spelling
+    d = _spec_default
+    train.add_argument("--epochs", type=int, metavar="N", help=f"epochs to train {d('epochs')}")
+    train.add_argument("--batch-size", type=int, metavar="N", help=f"images per step {d('batch_size')}")
+    train.add_argument("--lr", type=float, help=f"learning rate {d('optimizer.lr')}")
+    train.add_argument("--optimizer", choices=get_args(OptimizerName), help=f"optimizer {d('optimizer.name')}")
+    train.add_argument("--schedule", choices=get_args(ScheduleName), help=f"learning-rate schedule {d('schedule.name')}")
+    train.add_argument("--data", choices=get_args(DataSource), help=f"data source {d('data.source')}")
+    train.add_argument("--data-root", metavar="DIR", help=f"image folder or CIFAR-10 folder {d('data.root')}")
+    train.add_argument("--train-size", type=int, metavar="N", help=f"synthetic training images {d('data.train_size')}")
+    train.add_argument("--test-size", type=int, metavar="N", help=f"synthetic test images {d('data.test_size')}")
+    train.add_argument("--device", help=f"auto, cpu, cuda, cuda:1, mps {d('device')}")
+    train.add_argument("--precision", choices=get_args(Precision), help=f"mixed precision (autocast) {d('precision')}")
+    train.add_argument("--channels-last", action="store_true", default=None, help=f"channels-last memory {d('channels_last')}")
+    train.add_argument("--compile", action="store_true", default=None, help=f"torch.compile the model {d('compile')}")
+    train.add_argument(
+        "--early-stopping",
+        type=int,
+        metavar="EPOCHS",
+        help=f"stop after this many epochs of rising test loss {d('early_stopping')}",
+    )
+    train.add_argument("--seed", type=int, help=f"seed of the data, the initialisation and the order {d('seed')}")
     train.add_argument("--no-augment", action="store_true", help="ignore the spec's augmentation")
     train.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from last.pt")
     train.add_argument("--force", action="store_true", help="start over in a RUN_DIR that holds a run")
     train.add_argument("--force-memory", action="store_true", help="train even if the memory estimate exceeds what is free")
-    train.add_argument("--quiet", action="store_true")
+    train.add_argument("--quiet", action="store_true", help="no progress lines")
     train.set_defaults(run=_train)
 
 
 def _add_evaluate(sub: Subparsers) -> None:
-    evaluate = sub.add_parser("evaluate", help="accuracy, per-class accuracy and confusion matrix of a checkpoint")
-    evaluate.add_argument("spec", metavar="SPEC")
-    evaluate.add_argument("--checkpoint", required=True)
-    evaluate.add_argument("--confusion", metavar="PNG", help="write the confusion matrix here")
-    evaluate.add_argument("--format", choices=_TEXT_OR_JSON, default="text")
+    evaluate = _command(
+        sub,
+        "evaluate",
+        "accuracy, per-class accuracy and confusion matrix of a checkpoint",
+        "specs/seed_cnn.yaml --checkpoint runs/seed-cnn/best.pt -o confusion.png",
+    )
+    _spec_argument(evaluate)
+    evaluate.add_argument("--checkpoint", required=True, metavar="FILE", help="a checkpoint of `archspec train`")
+    _output(evaluate, "draw the confusion matrix into this PNG (default: none)", "--confusion")
+    evaluate.add_argument("--format", choices=_TEXT_OR_JSON, default="text", help="output format")
     evaluate.set_defaults(run=_evaluate)
 
 
 def _add_predict(sub: Subparsers) -> None:
-    predict = sub.add_parser("predict", help="top-k classes of image files")
-    predict.add_argument("spec", metavar="SPEC")
-    predict.add_argument("images", nargs="+", metavar="IMAGE")
-    predict.add_argument("--checkpoint", required=True)
-    predict.add_argument("--top-k", type=int, default=5)
-    predict.add_argument("--format", choices=_TEXT_OR_JSON, default="text")
+    predict = _command(
+        sub,
+        "predict",
+        "top-k classes of image files",
+        "specs/seed_cnn.yaml --checkpoint runs/seed-cnn/best.pt --image cat.png dog.png --top-k 3",
+    )
+    _spec_argument(predict)
+    predict.add_argument("--image", nargs="+", metavar="FILE", help="image files (resized to the spec's input if needed)")
+    predict.add_argument("images", nargs="*", help=argparse.SUPPRESS)  # the old spelling: image files after SPEC
+    predict.add_argument("--checkpoint", required=True, metavar="FILE", help="a checkpoint of `archspec train`")
+    predict.add_argument("--top-k", type=int, default=5, metavar="K", help="classes shown per image")
+    predict.add_argument("--format", choices=_TEXT_OR_JSON, default="text", help="output format")
     predict.set_defaults(run=_predict)
 
 
-def _image_source(p: argparse.ArgumentParser, checkpoint: str) -> None:
-    """The arguments of the commands that look at one image: the spec, a checkpoint, the image and the output."""
-    p.add_argument("spec", metavar="SPEC")
-    p.add_argument("--checkpoint", required=checkpoint == "required", help="a checkpoint of `archspec train`")
-    p.add_argument("--image", nargs="+", metavar="FILE", help="image files (resized to the spec's input if needed)")
-    p.add_argument("--index", type=int, help="use the test data's image number INDEX instead (default 0)")
-    p.add_argument("-o", "--output", required=True, help="PNG to write")
-
-
 def _add_gradcam(sub: Subparsers) -> None:
-    gradcam = sub.add_parser("gradcam", help="Grad-CAM heat maps, or their pointing-game score (--evaluate)")
-    _image_source(gradcam, "required")
-    gradcam.add_argument("--count", type=int, default=4, help="images from the test data (with --index)")
-    gradcam.add_argument("--class", dest="target", default="top", help="top (default), true, a class index or name")
+    gradcam = _command(
+        sub,
+        "gradcam",
+        "Grad-CAM heat maps, or their pointing-game score (--evaluate)",
+        "specs/seed_cnn.yaml --checkpoint runs/seed-cnn/best.pt --index 0 --count 4 -o gradcam.png",
+        "specs/seed_cnn.yaml --checkpoint runs/seed-cnn/best.pt --evaluate",
+    )
+    _spec_argument(gradcam)
+    gradcam.add_argument("--checkpoint", required=True, metavar="FILE", help="a checkpoint of `archspec train`")
+    _images(gradcam)
+    _output(gradcam, "PNG to write (default: NAME-gradcam.png, NAME the spec's name; none with --evaluate)")
+    gradcam.add_argument("--count", type=int, default=4, metavar="N", help="images from the test data (with --index)")
+    gradcam.add_argument("--class", dest="target", default="top", metavar="CLASS", help="top, true, a class index or name")
     gradcam.add_argument("--layer", help="target layer (default: the last spatial layer before pooling/flatten)")
     gradcam.add_argument("--evaluate", action="store_true", help="score on the test data's object boxes instead")
-    gradcam.add_argument("--limit", type=int, help="--evaluate on the first LIMIT test images only")
-    gradcam.add_argument("--format", choices=_TEXT_OR_JSON, default="text")
+    gradcam.add_argument("--limit", type=int, metavar="N", help="--evaluate on the first N test images only (default: all)")
+    gradcam.add_argument("--format", choices=_TEXT_OR_JSON, default="text", help="output format of --evaluate")
     gradcam.set_defaults(run=_gradcam)
-    gradcam._actions[[a.dest for a in gradcam._actions].index("output")].required = False
 
 
 def _add_kernels(sub: Subparsers) -> None:
-    kernels = sub.add_parser("kernels", help="a convolution's kernels as images (first conv by default)")
-    kernels.add_argument("spec", metavar="SPEC")
-    kernels.add_argument("--checkpoint", help="a checkpoint of `archspec train`")
-    kernels.add_argument("--weights", help="a torchvision weights file instead (e.g. AlexNet's)")
-    kernels.add_argument("--layer")
-    kernels.add_argument("-o", "--output", required=True)
+    kernels = _command(
+        sub,
+        "kernels",
+        "a convolution's kernels as images",
+        "specs/seed_cnn.yaml --checkpoint runs/seed-cnn/best.pt --layer conv2 -o kernels.png",
+    )
+    _spec_argument(kernels)
+    kernels.add_argument("--checkpoint", metavar="FILE", help="a checkpoint of `archspec train` (default: untrained)")
+    kernels.add_argument("--weights", metavar="FILE", help="a torchvision weights file instead (e.g. AlexNet's)")
+    kernels.add_argument("--layer", help="a convolution (default: the first)")
+    _output(kernels, "PNG to write (default: NAME-kernels.png, NAME the spec's name)")
     kernels.set_defaults(run=_inspect("run_kernels", "checkpoint", "weights", "layer"))
 
 
 def _add_features(sub: Subparsers) -> None:
-    features = sub.add_parser("features", help="one layer's feature maps for one image")
-    _image_source(features, "optional")
-    features.add_argument("--layer", help="default: the first convolution")
+    features = _command(
+        sub,
+        "features",
+        "one layer's feature maps for one image",
+        "specs/seed_cnn.yaml --checkpoint runs/seed-cnn/best.pt --index 3 --layer conv1 -o maps.png",
+    )
+    _spec_argument(features)
+    features.add_argument("--checkpoint", metavar="FILE", help="a checkpoint of `archspec train` (default: untrained)")
+    _images(features, one=True)
+    features.add_argument("--layer", help="a layer with C×H×W output (default: the first convolution)")
+    _output(features, "PNG to write (default: NAME-features.png, NAME the spec's name)")
     features.set_defaults(run=_inspect("run_features", "checkpoint", "paths", "index", "layer"))
 
 
 def _add_rf(sub: Subparsers) -> None:
-    rf = sub.add_parser("rf", help="a unit's receptive field drawn on an image (from the static r, S, P)")
-    rf.add_argument("spec", metavar="SPEC")
-    rf.add_argument("--image", nargs=1, metavar="FILE")
-    rf.add_argument("--index", type=int)
-    rf.add_argument("--layer", help="default: the last spatial layer before pooling/flatten")
+    rf = _command(
+        sub,
+        "rf",
+        "a unit's receptive field drawn on an image (from the static r, S, P)",
+        "specs/seed_cnn.yaml --index 3 --layer pool2 --unit 8 8 -o rf.png",
+    )
+    _spec_argument(rf)
+    _images(rf, one=True)
+    rf.add_argument("--layer", help="the layer whose unit is drawn (default: the last spatial layer before pooling/flatten)")
     rf.add_argument(
         "--unit",
         type=int,
         nargs="+",
         metavar="I",
-        help="the unit's position, one index per spatial axis (ROW COL for images); default: the centre unit",
+        help="the unit's position, one index per spatial axis: ROW COL for images (default: the centre unit)",
     )
-    rf.add_argument("-o", "--output", required=True)
+    _output(rf, "PNG to write (default: NAME-rf.png, NAME the spec's name)")
     rf.set_defaults(run=_inspect("run_rf", "paths", "index", "layer", "unit"))
 
 
 def _add_augment(sub: Subparsers) -> None:
-    augment = sub.add_parser("augment", help="the spec's augmentation applied to one image, n times")
-    augment.add_argument("spec", metavar="SPEC")
-    augment.add_argument("--image", nargs=1, metavar="FILE")
-    augment.add_argument("--index", type=int)
-    augment.add_argument("-n", type=int, default=12)
-    augment.add_argument("-o", "--output", required=True)
+    augment = _command(
+        sub,
+        "augment",
+        "the spec's augmentation applied to one image, n times",
+        "specs/seed_cnn_augmented.yaml --index 0 -n 12 -o augment.png",
+    )
+    _spec_argument(augment)
+    _images(augment, one=True)
+    augment.add_argument("-n", type=int, default=12, metavar="N", help="random compositions drawn")
+    _output(augment, "PNG to write (default: NAME-augment.png, NAME the spec's name)")
     augment.set_defaults(run=_inspect("run_augment", "paths", "index", "n"))
 
 
 def _add_schema(sub: Subparsers) -> None:
-    schema = sub.add_parser("schema", help="print the JSON Schema of the spec format (for editors)")
+    schema = _command(sub, "schema", "print the JSON Schema of the spec format (for editors)", "> archspec.schema.json")
     schema.set_defaults(run=_schema)
 
 
@@ -364,6 +502,8 @@ def _diagram(args: argparse.Namespace) -> int:
 
     report = analyze(load(args.spec))
     source = to_dot(report, args.style, args.direction, args.collapse)
+    if args.output is None:
+        args.output = f"{report.name}.{args.format or 'svg'}"
     if args.output == "-":
         sys.stdout.write(source)
         return EXIT_OK
@@ -408,7 +548,7 @@ def _train(args: argparse.Namespace) -> int:
     }
     if args.no_augment:
         overrides["augment"] = []
-    run_dir = Path(args.out) if args.out else Path("runs") / spec.name
+    run_dir = Path(args.output) if args.output else Path("runs") / spec.name
     # what the spec, the settings and the disk can refuse, before torch is imported (seconds)
     check_training(spec, analyze(spec), run_dir, overrides, resume=args.resume, force=args.force)
     from archspec.runtime.train import train
@@ -436,12 +576,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     from archspec.runtime.evaluate import evaluate
 
     result = evaluate(spec, args.checkpoint)
-    if args.confusion:
+    if args.output:
         from archspec.runtime.plots import confusion
 
-        confusion(
-            result["confusion"], result["classes"], args.confusion, f"{spec.name}: confusion matrix (epoch {result['epoch']})"
-        )
+        confusion(result["confusion"], result["classes"], args.output, f"{spec.name}: confusion matrix (epoch {result['epoch']})")
+        print(f"wrote {args.output}", file=sys.stderr)
     if args.format == "json":
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
         return EXIT_OK
@@ -458,10 +597,14 @@ def _predict(args: argparse.Namespace) -> int:
     from archspec.spec import load
 
     spec = load(args.spec)
+    args.image = (args.image or []) + args.images  # the old spelling: image files after SPEC
+    if not args.image:
+        print("archspec: predict needs --image FILE...", file=sys.stderr)
+        return EXIT_ERROR
     _preflight(args, spec)
     from archspec.runtime.evaluate import predict
 
-    results = predict(spec, args.checkpoint, args.images, args.top_k)
+    results = predict(spec, args.checkpoint, args.image, args.top_k)
     if args.format == "json":
         sys.stdout.write(json.dumps(results, indent=2) + "\n")
         return EXIT_OK
@@ -480,6 +623,7 @@ def _inspect(function: str, *options: str) -> Command:
         from archspec.spec import load
 
         spec = load(args.spec)
+        args.output = args.output or _default_output(args, spec)
         _preflight(args, spec)
         values = {o: (getattr(args, "image", None) if o == "paths" else getattr(args, o)) for o in options}
         from archspec.runtime import inspect
@@ -497,6 +641,8 @@ def _gradcam(args: argparse.Namespace) -> int:
     from archspec.spec import load
 
     spec = load(args.spec)
+    if not args.evaluate:
+        args.output = args.output or _default_output(args, spec)
     _preflight(args, spec)
     from archspec.runtime import inspect
 
@@ -511,9 +657,6 @@ def _gradcam(args: argparse.Namespace) -> int:
                 f"  heat in box    {result['heat_in_box']:.3f}   (uniform-random map: {result['random_heat_in_box']:.3f})"
             )
         return EXIT_OK
-    if not args.output:
-        print("archspec: gradcam needs -o OUT.png (or --evaluate)", file=sys.stderr)
-        return EXIT_ERROR
     result = inspect.run_gradcam(
         spec,
         args.checkpoint,
@@ -531,6 +674,14 @@ def _gradcam(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_ONE_IMAGE = ("features", "rf", "augment")  # the commands that draw a single image
+
+
+def _default_output(args: argparse.Namespace, spec: Any) -> str:
+    """Where a command that draws writes without -o: NAME-COMMAND.png in the current folder."""
+    return f"{spec.name}-{args.command}.png"
+
+
 def _preflight(args: argparse.Namespace, spec: Any) -> None:
     """What the commands that use torch can refuse before importing it (seconds): files named that are not
     there, an output folder that does not exist, a layer that does not exist or cannot show what is asked."""
@@ -541,7 +692,10 @@ def _preflight(args: argparse.Namespace, spec: Any) -> None:
         path = getattr(args, name, None)
         if path:
             preflight.check_output(path)
-    preflight.check_inputs(getattr(args, "image", None) or getattr(args, "images", None) or [])
+    images = getattr(args, "image", None) or []
+    if len(images) > 1 and args.command in _ONE_IMAGE:
+        raise ArchspecError(f"`{args.command}` draws one image: give one --image FILE")
+    preflight.check_inputs(images)
     for name in ("checkpoint", "weights"):
         path = getattr(args, name, None)
         if path:

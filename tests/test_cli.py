@@ -193,7 +193,7 @@ def test_a_missing_extra_is_named_not_a_traceback(capsys, monkeypatch, tmp_path)
     monkeypatch.setattr(builtins, "__import__", no_torch)
     for module in [m for m in sys.modules if m.startswith("archspec.runtime")]:
         monkeypatch.delitem(sys.modules, module)
-    assert main(["train", str(SPECS / "seed_cnn.yaml"), "--out", str(tmp_path / "run")]) == 2
+    assert main(["train", str(SPECS / "seed_cnn.yaml"), "-o", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert "needs torch: pip install torch torchvision matplotlib (or `pip install -e '.[torch]'` in a clone" in err
     assert "Traceback" not in err and "archspec[" not in err

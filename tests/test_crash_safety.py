@@ -27,7 +27,7 @@ COMPARED = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr")
 
 
 def train_cmd(out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "archspec", "train", str(SEED), "--out", str(out), *ARGS, *extra]
+    return [sys.executable, "-m", "archspec", "train", str(SEED), "-o", str(out), *ARGS, *extra]
 
 
 def metrics(out: Path) -> list[dict]:

@@ -150,9 +150,7 @@ def lambda_logits(model):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "seed"
-    assert (
-        main(["train", str(SEED), "--out", str(out), "--epochs", "1", "--train-size", "512", "--test-size", "64", "--quiet"]) == 0
-    )
+    assert main(["train", str(SEED), "-o", str(out), "--epochs", "1", "--train-size", "512", "--test-size", "64", "--quiet"]) == 0
     return out / "best.pt"
 
 

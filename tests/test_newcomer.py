@@ -171,13 +171,13 @@ def cli_in_a_new_process(*argv: object) -> tuple[int, str, bool]:
 def test_an_existing_run_folder_is_refused_before_torch(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "metrics.jsonl").write_text("{}\n")
-    code, err, torch_imported = cli_in_a_new_process("train", SEED, "--out", tmp_path / "run")
+    code, err, torch_imported = cli_in_a_new_process("train", SEED, "-o", tmp_path / "run")
     assert (code, torch_imported) == (2, False)
     assert "already holds a run: use --resume to continue it or --force to start over" in err
 
 
 def test_resuming_a_folder_without_a_run_is_refused_before_torch(tmp_path):
-    code, err, torch_imported = cli_in_a_new_process("train", SEED, "--out", tmp_path / "empty", "--resume")
+    code, err, torch_imported = cli_in_a_new_process("train", SEED, "-o", tmp_path / "empty", "--resume")
     assert (code, torch_imported) == (2, False)
     assert "holds no run to resume (no last.pt)" in err
 
@@ -215,7 +215,7 @@ def test_inspection_mistakes_are_refused_before_torch(argv, message, tmp_path):
 def test_training_a_network_without_class_scores_is_one_clear_line(tmp_path):
     spec = tmp_path / "noflat.yaml"
     spec.write_text(NO_FLATTEN)
-    code, err, torch_imported = cli_in_a_new_process("train", spec, "--out", tmp_path / "run")
+    code, err, torch_imported = cli_in_a_new_process("train", spec, "-o", tmp_path / "run")
     assert (code, torch_imported) == (1, False)  # a spec problem, like lint's findings
     assert err.strip() == (
         f"{spec}:6:5: W411 cannot train: the output layer `fc` gives 8×32×10, not a vector of class scores: "
@@ -243,7 +243,7 @@ def test_data_mistakes_are_refused_before_torch(flags, message, tmp_path):
     for k in range(11):
         (tmp_path / "three" / f"class{k}").mkdir(parents=True)
     flags = [str(tmp_path / f) if f in ("missing", "empty", "three") else f for f in flags]
-    code, err, torch_imported = cli_in_a_new_process("train", SEED, "--out", tmp_path / "run", *flags)
+    code, err, torch_imported = cli_in_a_new_process("train", SEED, "-o", tmp_path / "run", *flags)
     assert (code, torch_imported) == (2, False), err
     assert message.format(tmp=tmp_path) in err
 
@@ -257,7 +257,7 @@ def test_user_mistakes_found_by_torch_are_messages_not_internal_errors(tmp_path,
     if not torch.cuda.is_available():
         cases.append((["--device", "cuda"], "device `cuda`: CUDA is not available here; use --device cpu (or auto)"))
     for k, (flags, message) in enumerate(cases):
-        assert main(["train", str(SEED), "--out", str(tmp_path / f"run{k}"), *flags]) == 2
+        assert main(["train", str(SEED), "-o", str(tmp_path / f"run{k}"), *flags]) == 2
         err = capsys.readouterr().err
         assert message in err and "internal error" not in err and "Traceback" not in err
     # a file that cannot be written is named, not a trace

@@ -231,7 +231,7 @@ def test_warmup_and_cosine_schedule(tmp_path):
 
 def test_cli_train_evaluate_predict(tmp_path, capsys):
     out = tmp_path / "run"
-    argv = ["train", str(SEED), "--out", str(out), "--epochs", "1", "--train-size", "256", "--test-size", "128", "--quiet"]
+    argv = ["train", str(SEED), "-o", str(out), "--epochs", "1", "--train-size", "256", "--test-size", "128", "--quiet"]
     assert main(argv) == 0
     last = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
     capsys.readouterr()
@@ -244,7 +244,7 @@ def test_cli_train_evaluate_predict(tmp_path, capsys):
                 str(out / "last.pt"),
                 "--format",
                 "json",
-                "--confusion",
+                "-o",
                 str(tmp_path / "cm.png"),
             ]
         )
@@ -261,6 +261,7 @@ def test_cli_train_evaluate_predict(tmp_path, capsys):
             [
                 "predict",
                 str(SEED),
+                "--image",
                 str(tmp_path / "x.png"),
                 "--checkpoint",
                 str(out / "best.pt"),
@@ -296,7 +297,7 @@ def test_two_processes_match_one(tmp_path):
         "--no-augment",
     ]
     single = subprocess.run(
-        [sys.executable, "-m", "archspec", "train", str(SEED), "--out", str(tmp_path / "one"), *common],
+        [sys.executable, "-m", "archspec", "train", str(SEED), "-o", str(tmp_path / "one"), *common],
         capture_output=True,
         text=True,
     )
@@ -314,7 +315,7 @@ def test_two_processes_match_one(tmp_path):
             "archspec",
             "train",
             str(SEED),
-            "--out",
+            "-o",
             str(tmp_path / "two"),
             *common,
         ],
