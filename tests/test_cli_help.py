@@ -114,3 +114,19 @@ def test_bare_archspec_prints_the_help_with_an_example(capsys):
     assert exit.value.code == 2
     err = capsys.readouterr().err
     assert "COMMAND" in err and "archspec describe specs/seed_cnn.yaml" in err
+
+
+def test_the_readme_lint_transcript_is_what_lint_prints(capsys, monkeypatch):
+    """The README lints the shipped examples/broken.yaml; its transcript must be the real output."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```console\n$ archspec lint examples/broken.yaml\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(ROOT)
+    assert main(["lint", "examples/broken.yaml"]) == 1
+    out, err = capsys.readouterr()
+    assert out + err == block
+
+
+def test_the_example_specs_are_not_bundled_specs():
+    """tests treat every specs/*.yaml as a valid bundled spec; the broken example lives elsewhere."""
+    assert (ROOT / "examples" / "broken.yaml").is_file()
+    assert not list((ROOT / "specs").glob("*broken*"))
