@@ -16,6 +16,7 @@ mistake found without torch is reported before torch is imported (seconds).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from collections.abc import Callable, Iterable
@@ -551,6 +552,8 @@ def _train(args: argparse.Namespace) -> int:
     run_dir = Path(args.output) if args.output else Path("runs") / spec.name
     # what the spec, the settings and the disk can refuse, before torch is imported (seconds)
     check_training(spec, analyze(spec), run_dir, overrides, resume=args.resume, force=args.force)
+    if not args.quiet and os.environ.get("RANK", "0") == "0":  # rank 0 alone speaks under torchrun
+        print("loading torch…", file=sys.stderr)  # seconds of silence otherwise
     from archspec.runtime.train import train
 
     result = train(

@@ -272,10 +272,11 @@ def test_user_mistakes_found_by_torch_are_messages_not_internal_errors(tmp_path,
     assert capsys.readouterr().err == "archspec: out.png: Permission denied\n"
 
 
-def test_training_says_what_it_does_while_the_data_are_made(tmp_path):
-    lines: list[str] = []
-    overrides = {"epochs": 1, "data.train_size": 64, "data.test_size": 32, "augment": []}
-    archspec.train(archspec.load(SEED), tmp_path / "run", overrides=overrides, log=lines.append)
+def test_training_says_what_it_does_while_torch_loads_and_the_data_are_made(tmp_path, capsys):
+    argv = ["train", str(SEED), "-o", str(tmp_path / "run"), "--epochs", "1", "--train-size", "64", "--test-size", "32"]
+    assert main(argv) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "loading torch…"
     making = [i for i, line in enumerate(lines) if line.startswith("making the synthetic data: 64 training and 32 test images")]
     training = [i for i, line in enumerate(lines) if line.startswith("training seed-cnn on")]
     assert making and training and making[0] < training[0]
