@@ -67,7 +67,7 @@ def test_resume_after_a_kill_repeats_the_uninterrupted_run(tmp_path, monkeypatch
 
     def save_then_die(state, path):  # the process is killed right after epoch 2's checkpoint
         real_save(state, path)
-        if state["epoch"] == 2 and Path(path).name == "last.pt":
+        if state.epoch == 2 and Path(path).name == "last.pt":
             raise KeyboardInterrupt
 
     monkeypatch.setattr(checkpoint, "save", save_then_die)
