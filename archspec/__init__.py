@@ -67,8 +67,13 @@ def load_weights(
     model: nn.Module,
     state_dict_or_path: Mapping[str, torch.Tensor] | str | Path,
     source: Literal["torchvision", "archspec"] = "torchvision",
+    match: Literal["name", "order"] = "name",
 ) -> nn.Module:
-    """Copy weights (a state dict or a file, read with weights_only=True) into a spec-built model."""
+    """Copy weights (a state dict or a file, read with weights_only=True) into a spec-built model.
+
+    Tensors are paired by state-dict key (``match="name"``), or by position (``match="order"``);
+    every tensor that does not fit is listed in one WeightsError.
+    """
     from archspec.runtime import load_weights as _load
 
-    return _load(model, state_dict_or_path, source)
+    return _load(model, state_dict_or_path, source, match)

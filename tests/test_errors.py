@@ -559,21 +559,39 @@ def test_e204_same_padding_with_stride_two():
     assert "padding 'same' needs stride 1" in ds[0].message
 
 
-def test_e204_layer_name_with_a_dot():
+@pytest.mark.parametrize("name", ["a..b", "a.", "a:0"])
+def test_e204_layer_name_with_an_empty_part_or_a_colon(name):
     text = Y(
-        """
+        f"""
         archspec: 1
         input: [3, 8, 8]
         layers:
           - type: relu
-            name: a.b
+            name: "{name}"
         """
     )
     ds = errors(lint(text))
     assert [d.code for d in ds] == ["E204"]
     at(ds[0], 5, 11)
-    assert "invalid layer name 'a.b'" in ds[0].message
-    assert "without dots" in ds[0].hint
+    assert f"invalid layer name '{name}'" in ds[0].message
+    assert "non-empty" in ds[0].hint and "`:`" in ds[0].hint
+
+
+def test_e303_a_layer_whose_name_is_a_dotted_prefix_of_another():
+    text = Y(
+        """
+        archspec: 1
+        input: [3, 8, 8]
+        layers:
+          - {type: relu, name: a.0}
+          - {type: relu, name: a}
+          - {type: relu, name: a.1.x}
+        """
+    )
+    ds = errors(lint(text))
+    assert [d.code for d in ds] == ["E303"]
+    at(ds[0], 5, 24)  # the container-to-be, `a`
+    assert "layer `a` is also the container of layer `a.0` (and 1 more)" in ds[0].message
 
 
 def test_e204_layer_named_input():

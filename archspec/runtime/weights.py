@@ -1,8 +1,13 @@
-"""Loading weights into spec-built models, including torchvision's own weight files."""
+"""Loading weights into spec-built models, including torchvision's own weight files.
+
+Tensors are matched by name: a spec whose layers carry torchvision's module paths
+(``layer1.0.downsample.0``, ``features.3.conv.1.0``) has torchvision's state-dict
+keys, so each tensor finds its place and anything the two sides do not share is
+reported. Matching by order is kept for specs named otherwise, on request.
+"""
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -11,6 +16,10 @@ import torch
 from torch import nn
 
 from archspec.errors import ArchspecError
+
+Source = Literal["torchvision", "archspec"]
+Match = Literal["name", "order"]
+SOURCES: dict[str, str] = {"torchvision": "torchvision's weights", "archspec": "the weights"}
 
 
 class WeightsError(ArchspecError):
@@ -38,67 +47,82 @@ def read_state_dict(source: Mapping[str, torch.Tensor] | str | Path) -> Mapping[
 def load_weights(
     model: nn.Module,
     state_dict_or_path: Mapping[str, torch.Tensor] | str | Path,
-    source: Literal["torchvision", "archspec"] = "torchvision",
+    source: Source = "torchvision",
+    match: Match = "name",
 ) -> nn.Module:
-    """Copy weights into ``model``.
+    """Copy weights into ``model``; nothing is copied unless every tensor fits.
 
-    ``source="archspec"`` matches tensors by name. ``source="torchvision"`` matches
-    them by order: a spec that mirrors a torchvision architecture registers the same
-    tensors in the same order under other names (``downsample_conv`` for
-    ``downsample.0``), so the n-th tensor of one is the n-th of the other; every
-    pair's shape is checked and any difference is an error naming both tensors.
+    ``match="name"`` (the default) pairs each tensor with the model's tensor of the same
+    state-dict key. ``match="order"`` pairs the n-th tensor of the weights with the n-th
+    of the model, for a spec that mirrors an architecture under other layer names; it
+    cannot see an operation that is missing, only a count or a shape that differs.
+    ``source`` says where the weights come from (``"torchvision"``: a torchvision model's
+    state dict or weight file; ``"archspec"``: a spec-built model's); it words the
+    messages and changes no pairing.
+
+    Every tensor of the weights that the model lacks, every tensor of the model that the
+    weights lack and every pair whose shapes differ is listed in one WeightsError.
     """
+    if source not in SOURCES:
+        raise WeightsError(f"unknown weights source {source!r}; use 'torchvision' or 'archspec'")
     given = read_state_dict(state_dict_or_path)
     target = model.state_dict()
-    if source == "archspec":
-        mapped = dict(given)
-    elif source == "torchvision":
-        mapped = _by_order(given, target)
+    if match == "name":
+        mapped = _by_name(given, target, SOURCES[source])
+    elif match == "order":
+        mapped = _by_order(given, target, SOURCES[source])
     else:
-        raise WeightsError(f"unknown weights source {source!r}; use 'torchvision' or 'archspec'")
-    missing = [k for k in target if k not in mapped]
-    unexpected = [k for k in mapped if k not in target]
-    if missing or unexpected:
-        raise WeightsError(_diff_message(missing, unexpected))
-    for key, tensor in mapped.items():
-        if tuple(tensor.shape) != tuple(target[key].shape):
-            raise WeightsError(
-                f"`{key}`: the weights have shape {tuple(tensor.shape)}, the model wants {tuple(target[key].shape)}"
-            )
+        raise WeightsError(f"unknown match {match!r}; use 'name' or 'order'")
     model.load_state_dict(mapped, strict=True)
     return model
 
 
-def _by_order(given: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor]) -> OrderedDict:
-    ours = list(target.items())
-    theirs = list(given.items())
-    if len(ours) != len(theirs):
+def _shape(tensor: torch.Tensor) -> str:
+    return "(" + ", ".join(map(str, tensor.shape)) + ")"
+
+
+def _by_name(given: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor], theirs: str) -> dict[str, torch.Tensor]:
+    unmatched = [f"  `{k}` {_shape(t)}" for k, t in given.items() if k not in target]
+    missing = [f"  `{k}` {_shape(t)}" for k, t in target.items() if k not in given]
+    misshapen = [
+        f"  `{k}`: {_shape(given[k])} in {theirs}, {_shape(t)} in the model"
+        for k, t in target.items()
+        if k in given and tuple(given[k].shape) != tuple(t.shape)
+    ]
+    problems = [
+        (f"{len(unmatched)} tensor(s) of {theirs} that the model does not have:", unmatched),
+        (f"{len(missing)} tensor(s) of the model that {theirs} do not have:", missing),
+        (f"{len(misshapen)} tensor(s) whose shapes differ:", misshapen),
+    ]
+    if unmatched or missing or misshapen:
         raise WeightsError(
-            f"the weights hold {len(theirs)} tensors, the model {len(ours)}: not the same architecture"
-            + _first_difference(theirs, ours)
+            f"{theirs} do not fit the model by name (state-dict keys are the spec's layer names, "
+            "e.g. `layer1.0.downsample.0.weight`):\n"
+            + "\n".join(head + "\n" + "\n".join(lines) for head, lines in problems if lines)
+            + "\nthe spec and the weights describe different architectures, or name their layers differently "
+            "(match='order' pairs tensors by position instead)"
         )
-    mapped = OrderedDict()
-    for n, ((their_key, tensor), (our_key, wanted)) in enumerate(zip(theirs, ours)):
-        if tuple(tensor.shape) != tuple(wanted.shape):
-            raise WeightsError(
-                f"tensor {n}: `{their_key}` has shape {tuple(tensor.shape)} but the spec's `{our_key}` "
-                f"wants {tuple(wanted.shape)}; the spec and the weights describe different architectures"
-            )
-        mapped[our_key] = tensor
-    return mapped
+    return {k: given[k] for k in target}
 
 
-def _first_difference(theirs, ours) -> str:
-    for n, ((tk, tt), (ok, ot)) in enumerate(zip(theirs, ours)):
-        if tuple(tt.shape) != tuple(ot.shape):
-            return f" (first difference at tensor {n}: `{tk}` {tuple(tt.shape)} vs `{ok}` {tuple(ot.shape)})"
-    return ""
-
-
-def _diff_message(missing: list[str], unexpected: list[str]) -> str:
-    parts = []
-    if missing:
-        parts.append(f"missing from the weights: {', '.join(missing[:5])}" + (" …" if len(missing) > 5 else ""))
-    if unexpected:
-        parts.append(f"not in the model: {', '.join(unexpected[:5])}" + (" …" if len(unexpected) > 5 else ""))
-    return "; ".join(parts)
+def _by_order(given: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tensor], theirs: str) -> dict[str, torch.Tensor]:
+    ours = list(target.items())
+    others = list(given.items())
+    misshapen = [
+        f"  tensor {n}: `{their_key}` {_shape(tensor)} in {theirs}, the model's `{our_key}` {_shape(wanted)}"
+        for n, ((their_key, tensor), (our_key, wanted)) in enumerate(zip(others, ours))
+        if tuple(tensor.shape) != tuple(wanted.shape)
+    ]
+    unpaired = [f"  tensor {n}: `{k}` {_shape(t)} in {theirs}" for n, (k, t) in enumerate(others) if n >= len(ours)]
+    unpaired += [f"  tensor {n}: the model's `{k}` {_shape(t)}" for n, (k, t) in enumerate(ours) if n >= len(others)]
+    if unpaired or misshapen:
+        problems = [
+            (f"{theirs} hold {len(others)} tensors, the model {len(ours)}; without a partner:", unpaired),
+            (f"{len(misshapen)} pair(s) of tensors whose shapes differ:", misshapen),
+        ]
+        raise WeightsError(
+            f"{theirs} do not fit the model by order:\n"
+            + "\n".join(head + "\n" + "\n".join(lines) for head, lines in problems if lines)
+            + "\nthe spec and the weights describe different architectures"
+        )
+    return {our_key: tensor for (_, tensor), (our_key, _) in zip(others, ours)}

@@ -33,6 +33,11 @@ def unknown_type(kind: str, blocks: list[str], path: str, mark: Mark) -> Diagnos
     return Diagnostic(Code.UNKNOWN_LAYER_TYPE, message, path, mark.line, mark.column, None if guess else KINDS_HINT)
 
 
+def valid_name(name: object) -> bool:
+    """A layer name: a dotted path (``downsample.0``, torchvision's module paths) of non-empty parts, without ``:``."""
+    return isinstance(name, str) and name != "input" and ":" not in name and all(name.split("."))
+
+
 class TooManyLayers(ArchspecError):
     """Expansion passed MAX_LAYERS; the spec is refused as a whole."""
 
@@ -165,12 +170,13 @@ class Expander:
                 name = f"{kind}_{counters[kind]}"
                 if name not in given:
                     break
-        elif not isinstance(name, str) or not name or "." in name or name == "input":
+        elif not valid_name(name):
             self.error(
                 Code.INVALID_VALUE,
                 f"invalid layer name {name!r}",
                 mark_of(item, "name"),
-                "use a non-empty string without dots; `input` is reserved for the network input",
+                "dotted paths such as `downsample.0` are fine, but every part must be non-empty and no name may "
+                "hold `:` (`NAME:INDEX` refers to a part of a split layer); `input` is reserved for the network input",
             )
             name = f"{kind}@{item.mark.line}"
         full = scope.prefix + name
@@ -320,6 +326,25 @@ class Expander:
         for raw in self.raws:
             resolved = [self.resolve(ref, raw.scope) for ref in raw.refs]
             raw.inputs = None if None in resolved else resolved  # type: ignore[assignment]
+        self._check_nesting()
+
+    def _check_nesting(self) -> None:
+        """A layer's name may not be a dotted prefix of another's: lowered, `a` would be a module and hold `a.0`."""
+        layers = {raw.name for raw in self.raws if raw.kept and "@" not in raw.name}
+        inner: dict[str, list[str]] = {}
+        for name in sorted(layers):
+            parts = name.split(".")
+            outer = next((p for p in (".".join(parts[:k]) for k in range(1, len(parts))) if p in layers), None)
+            if outer is not None:
+                inner.setdefault(outer, []).append(name)
+        for outer, names in inner.items():
+            more = f" (and {len(names) - 1} more)" if len(names) > 1 else ""
+            self.error(
+                Code.DUPLICATE_LAYER_NAME,
+                f"layer `{outer}` is also the container of layer `{names[0]}`{more}: a layer cannot hold other layers",
+                self.names[outer],
+                f"rename `{outer}` (or the layers inside it) so that no layer name is a dotted prefix of another",
+            )
 
     def resolve(self, ref: str, scope: Scope, seen: frozenset[tuple[int, str]] = frozenset()) -> str | None:
         """Full name of the layer a reference means (``input`` for the network input), or None."""
