@@ -39,6 +39,13 @@ def _spans(sizes: tuple[int, ...], ks, s: int, p, d: int, ceil: bool = False) ->
     return tuple(_span(n, k, s, p, d, ceil) for n, k in zip(sizes, ks))
 
 
+def _product(sizes) -> int:
+    out = 1
+    for n in sizes:
+        out *= n
+    return out
+
+
 #: spatial ranks the generator draws, and the ranks whose convolution it knows
 RANKS = [1, 2, 2, 2, 3]
 CONV_RANKS = (1, 2, 3)
@@ -83,6 +90,7 @@ def layer(draw, shape: tuple[int, ...]):
         kinds += ["conv"] * 4
     if n == 2:
         kinds.append("localresponsenorm")
+    kinds += ["layernorm", "groupnorm", "instancenorm"]
     kind = draw(st.sampled_from(kinds))
     if kind == "conv":
         return draw(conv_layer(c, sizes))
@@ -109,6 +117,17 @@ def layer(draw, shape: tuple[int, ...]):
     if kind in ("dropout", "channel_dropout"):
         name = "dropout" if kind == "dropout" else f"dropout{n}d"
         return {"type": name, "p": draw(st.sampled_from([0.0, 0.1, 0.5]))}, shape
+    if kind == "layernorm":  # over the channels, or over 1 to all trailing axes (of more than one value: one
+        # value normalises to a constant, which depends on no input position)
+        sizes_of = {"channels": c, **{k: _product(shape[n + 1 - k :]) for k in range(1, n + 2)}}
+        over = draw(st.sampled_from([k for k, size in sizes_of.items() if size > 1] or ["channels"]))
+        fields = {"type": kind, "over": over, "elementwise_affine": draw(st.booleans()), "bias": draw(st.booleans())}
+        return fields, shape
+    if kind == "groupnorm":
+        return {"type": kind, "num_groups": draw(st.sampled_from([g for g in range(1, c + 1) if c % g == 0] + [c + 1]))}, shape
+    if kind == "instancenorm":
+        fields = {"type": f"instancenorm{n}d", "affine": draw(st.booleans()), "track_running_stats": draw(st.booleans())}
+        return fields, shape
     if kind == "batchnorm":
         return {"type": f"batchnorm{n}d", "affine": draw(st.booleans())}, shape
     return {"type": kind}, shape
@@ -133,7 +152,29 @@ GENERATED_TYPES = frozenset(
     ]
     + ACTIVATIONS
     + ["softmax", "log_softmax", "localresponsenorm", "dropout", "identity", "flatten", "linear", "add", "concat", "batchnorm1d"]
+    + ["mul"]
+    + ["layernorm", "groupnorm", "instancenorm1d", "instancenorm2d", "instancenorm3d"]
 )
+
+
+@st.composite
+def gate(draw, prev: str, name: str, shape: tuple[int, ...]):
+    """A broadcast merge of ``prev`` with a 1×…×1 summary of it (squeeze-and-excitation when it multiplies),
+    or with a 1×H×W map (a spatial gate); the inputs in either order."""
+    n = len(shape) - 1
+    squeeze = draw(st.booleans())
+    if squeeze:
+        summary = {"type": f"adaptive{draw(st.sampled_from(['avg', 'max']))}pool{n}d", "name": f"{name}s", "inputs": prev}
+        summary["output_size"] = 1
+        width = shape[0]
+    else:
+        summary = {"type": f"conv{n}d", "name": f"{name}s", "inputs": prev, "out_channels": 1, "kernel_size": 3, "padding": 1}
+        width = draw(st.sampled_from([1, shape[0]]))
+    excite = {"type": f"conv{n}d", "name": f"{name}e", "out_channels": width, "kernel_size": 1}
+    act = {"type": draw(st.sampled_from(["sigmoid", "hardsigmoid", "relu"])), "name": f"{name}g"}
+    order = [prev, f"{name}g"] if draw(st.booleans()) else [f"{name}g", prev]
+    merge = {"type": draw(st.sampled_from(["mul", "mul", "add"])), "name": name, "inputs": order}
+    return [summary, excite, act, merge]
 
 
 def _input_shape(draw, n: int) -> tuple[int, ...]:
@@ -172,6 +213,9 @@ def network(draw, max_layers: int = 7, ranks: list[int] | None = None):
             else:
                 shape = (sum(outs) if merge == "concat" else shape[0], *shape[1:])
             layers += [a, b, m]
+            continue
+        if n in CONV_RANKS and layers and draw(st.integers(0, 6)) == 0:
+            layers += draw(gate(prev, f"n{index}", shape))
             continue
         fields, shape = draw(layer(shape))
         fields["name"] = f"n{index}"

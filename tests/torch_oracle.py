@@ -115,6 +115,17 @@ def _plain(cls):
     return lambda fields, x: cls()
 
 
+def _per_sample(xs) -> list[torch.Tensor]:
+    """Inputs broadcast sample by sample: a lower-rank input gains axes after the batch axis, not before it."""
+    rank = max(x.dim() for x in xs)
+    out = []
+    for x in xs:
+        while x.dim() < rank:
+            x = x.unsqueeze(1)
+        out.append(x)
+    return out
+
+
 def _concat(fields: dict, x: torch.Tensor) -> nn.Module:
     axis = fields.get("axis", 0)
     return Lambda(lambda *xs: torch.cat(xs, dim=axis + 1 if axis >= 0 else axis))
@@ -128,6 +139,39 @@ def _softmax(fn):
     return build
 
 
+class ChannelsLast(nn.Module):
+    """``inner`` applied with the channels moved last (ConvNeXt's LayerNorm2d written out, for any rank)."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return self.inner(x.permute(0, *range(2, x.dim()), 1)).permute(0, x.dim() - 1, *range(1, x.dim() - 1))
+
+
+def _layernorm(fields: dict, x: torch.Tensor) -> nn.Module:
+    affine = {"elementwise_affine": fields.get("elementwise_affine", True), "bias": fields.get("bias", True)}
+    eps = fields.get("eps", 1e-5)
+    if fields.get("over") == "channels":
+        if x.dim() == 4:  # torchvision's own
+            from torchvision.models.convnext import LayerNorm2d
+
+            return LayerNorm2d(x.shape[1], eps=eps, **affine)
+        return ChannelsLast(nn.LayerNorm(x.shape[1], eps=eps, **affine))
+    if fields.get("normalized_shape"):
+        return nn.LayerNorm(fields["normalized_shape"], eps=eps, **affine)
+    n = fields.get("over", 1)
+    if n >= x.dim():
+        raise ValueError(f"{n} trailing axes of a sample of rank {x.dim() - 1}")
+    return nn.LayerNorm(x.shape[x.dim() - n :], eps=eps, **affine)
+
+
+def _instancenorm(fields: dict, x: torch.Tensor) -> nn.Module:
+    norm = {3: nn.InstanceNorm1d, 4: nn.InstanceNorm2d, 5: nn.InstanceNorm3d}[x.dim()]
+    return norm(x.shape[1], affine=fields.get("affine", False), track_running_stats=fields.get("track_running_stats", False))
+
+
 #: type -> how a PyTorch user would write that layer, given its fields and the incoming tensor
 BUILDERS = {
     **{f"conv{n}d": _conv for n in (1, 2, 3)},
@@ -138,6 +182,11 @@ BUILDERS = {
     **{f"globalavgpool{n}d": _global("mean") for n in (1, 2, 3)},
     **{f"globalmaxpool{n}d": _global("amax") for n in (1, 2, 3)},
     **{f"batchnorm{n}d": _batchnorm for n in (1, 2, 3)},
+    "layernorm": _layernorm,
+    "groupnorm": lambda fields, x: nn.GroupNorm(
+        fields["num_groups"], fields.get("num_channels", x.shape[1]), affine=fields.get("affine", True)
+    ),
+    **{f"instancenorm{n}d": _instancenorm for n in (1, 2, 3)},
     "localresponsenorm": lambda fields, x: nn.LocalResponseNorm(fields["size"], k=fields.get("k", 1.0)),
     "dropout": _dropout(nn.Dropout),
     "dropout1d": _dropout(nn.Dropout1d),
@@ -149,7 +198,8 @@ BUILDERS = {
     "flatten": lambda fields, x: nn.Flatten(),
     "linear": lambda fields, x: nn.Linear(x.shape[-1], fields["out_features"]),
     "identity": lambda fields, x: nn.Identity(),
-    "add": lambda fields, x: Lambda(lambda *xs: sum(xs[1:], xs[0])),
+    "add": lambda fields, x: Lambda(lambda *xs: sum(_per_sample(xs)[1:], _per_sample(xs)[0])),
+    "mul": lambda fields, x: Lambda(lambda *xs: torch.stack(torch.broadcast_tensors(*_per_sample(xs))).prod(dim=0)),
     "concat": _concat,
 }
 

@@ -25,7 +25,8 @@ def step(layer: LayerBase, ins: list[Shape], fields: list[Field | None]) -> Fiel
     if rule in (Receptive.LOST, Receptive.UNDEFINED):
         return None
     if len(fields) > 1:
-        return merge(fields, ins[0][1:])
+        rank = max(len(s) for s in ins)
+        return merge(seen_whole(fields, ins), tuple(max(s[axis] for s in ins if len(s) == rank) for axis in range(1, rank)))
     field = fields[0]
     if field is None or rule == Receptive.KEEP:
         return field
@@ -42,6 +43,20 @@ def _axis_step(rf: RF, axis: object, positions: int) -> RF:
         return rf.across(positions)
     assert isinstance(axis, Window) and axis.rank == 1
     return axis.field((rf,))[0]
+
+
+def seen_whole(fields: list[Field | None], ins: list[Shape]) -> list[Field | None]:
+    """Merged paths' fields with broadcasting applied: an input of size 1 on an axis where another input is
+    longer reaches every output position there, so on that axis every unit sees its one span (stride 0)."""
+    rank = max(len(s) for s in ins)
+    out: list[Field | None] = []
+    for field, shape in zip(fields, ins):
+        if field is None or len(shape) != rank:
+            out.append(None if len(shape) != rank else field)  # a lower-rank path has no spatial field of its own
+            continue
+        longest = [max(s[axis] for s in ins if len(s) == rank) for axis in range(1, rank)]
+        out.append(tuple(rf.across(1) if n == 1 < m else rf for rf, n, m in zip(field, shape[1:], longest)))
+    return out
 
 
 def merge(fields: list[Field | None], sizes: Shape) -> Field | None:

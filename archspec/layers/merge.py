@@ -1,4 +1,4 @@
-"""Layers that merge several inputs: elementwise sum (residuals) and concatenation."""
+"""Layers that merge several inputs: elementwise sum (residuals) and product (gates), concatenation."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from archspec.arith import product
 from archspec.codes import Code
 from archspec.layers.base import LayerBase, LayerError, Receptive, ReceptiveStep, Shape, fmt_shape
 from archspec.layers.fields import Int, axis_name
@@ -35,20 +36,46 @@ class _Merge(LayerBase):
     random_in_training = False
 
 
+def broadcast(kind: str, ins: list[Shape]) -> Shape:
+    """The shape of an elementwise result, as numpy broadcasts: trailing axes aligned, each equal or 1.
+
+    >>> broadcast("mul", [(8, 5, 5), (8, 1, 1)]), broadcast("add", [(1, 5, 5), (8, 1, 1)]), broadcast("add", [(3, 4), (4,)])
+    ((8, 5, 5), (8, 5, 5), (3, 4))
+    """
+    rank = max(len(s) for s in ins)
+    out = list(ins[0]) if len(ins[0]) == rank else [1] * (rank - len(ins[0])) + list(ins[0])
+    owner = [0] * rank  # which input set each axis's size so far (to name it in a mismatch)
+    for i, shape in enumerate(ins):
+        padded = (1,) * (rank - len(shape)) + shape
+        for axis, (have, size) in enumerate(zip(out, padded)):
+            if size == have or size == 1:
+                continue
+            if have == 1:
+                out[axis], owner[axis] = size, i
+                continue
+            same_rank = len(shape) == len(ins[owner[axis]])
+            raise MergeError(
+                f"{kind} needs shapes that broadcast (each axis equal, or 1 in one input), got "
+                f"{fmt_shape(ins[owner[axis]])} and {fmt_shape(shape)}",
+                owner[axis],
+                i,
+                axis=axis if same_rank and rank == len(shape) else None,
+                hint="make the paths agree on that axis, or reduce one of them to size 1 there (e.g. adaptive pooling to 1)",
+            )
+    return tuple(out)
+
+
 class Add(_Merge):
-    """Elementwise sum of inputs of identical shape (residual connections)."""
+    """Elementwise sum of inputs (residual connections); shapes broadcast as numpy does (C×H×W with C×1×1)."""
 
     type: Literal["add"]
     aliases = ("Sum",)
 
     def output_shape(self, ins: list[Shape]) -> Shape:
-        for i, shape in enumerate(ins[1:], 1):
-            if shape != ins[0]:
-                raise MergeError(f"add needs equal shapes, got {fmt_shape(ins[0])} and {fmt_shape(shape)}", 0, i)
-        return ins[0]
+        return broadcast("add", ins)
 
     def receptive(self, ins: list[Shape]) -> ReceptiveStep:
-        return Receptive.KEEP
+        return Receptive.KEEP  # a broadcast input's field spans its whole axis (analysis/receptive_field.py)
 
     def label(self) -> str:
         return "+"
@@ -56,7 +83,34 @@ class Add(_Merge):
     def lower(self, ins: list[Shape]) -> Any:
         from archspec.layers.torch_modules import Add as Module
 
-        return Module()
+        return Module(max(len(s) for s in ins))
+
+
+class Mul(_Merge):
+    """Elementwise product of inputs (gates: squeeze-and-excitation); shapes broadcast as numpy does."""
+
+    type: Literal["mul"]
+    aliases = ("Multiply", "prod", "product")
+    affine_map = False  # a product of two paths is not affine in the network's input
+    saves = ("input",)  # d(a·b)/da needs b and vice versa
+
+    def output_shape(self, ins: list[Shape]) -> Shape:
+        return broadcast("mul", ins)
+
+    def receptive(self, ins: list[Shape]) -> ReceptiveStep:
+        return Receptive.KEEP  # a broadcast input's field spans its whole axis (analysis/receptive_field.py)
+
+    def extra_saved_bytes(self, ins: list[Shape], out: Shape) -> int:
+        # more than two inputs multiply in turn: each partial product is kept as an operand of the next
+        return sum(product(broadcast("mul", ins[: k + 1])) for k in range(1, len(ins) - 1)) * 4  # float32
+
+    def label(self) -> str:
+        return "×"
+
+    def lower(self, ins: list[Shape]) -> Any:
+        from archspec.layers.torch_modules import Mul as Module
+
+        return Module(max(len(s) for s in ins))
 
 
 class Concat(_Merge):

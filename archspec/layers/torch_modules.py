@@ -9,14 +9,36 @@ import torch
 from torch import nn
 
 
-class Add(nn.Module):
+class _Elementwise(nn.Module):
+    """Combines all inputs elementwise, broadcast per sample as numpy does: an input of lower rank gets
+    leading axes of size 1 after the batch axis (torch alone would align it with the batch axis)."""
+
+    def __init__(self, rank: int = 0):
+        super().__init__()
+        self.rank = rank  # of the per-sample result
+
+    def aligned(self, xs: tuple[torch.Tensor, ...]) -> list[torch.Tensor]:
+        return [x.reshape(x.shape[0], *[1] * (self.rank + 1 - x.dim()), *x.shape[1:]) for x in xs]
+
+
+class Add(_Elementwise):
     """Elementwise sum of all inputs (a residual connection)."""
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
-        out = xs[0]
-        for x in xs[1:]:
-            out = out + x
-        return out
+        first, *rest = self.aligned(xs)
+        for x in rest:
+            first = first + x
+        return first
+
+
+class Mul(_Elementwise):
+    """Elementwise product of all inputs (a squeeze-and-excitation gate)."""
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        first, *rest = self.aligned(xs)
+        for x in rest:
+            first = first * x
+        return first
 
 
 class Concat(nn.Module):
@@ -46,3 +68,13 @@ class GlobalPool(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.reduce} over dims {self.dims}"
+
+
+class ChannelLayerNorm(nn.LayerNorm):
+    """Layer normalisation over the channels at every position of an N×C×… map (ConvNeXt's LayerNorm2d, any rank).
+
+    A subclass of nn.LayerNorm, so its tensors are ``weight`` and ``bias`` as in torchvision's state dicts.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.movedim(1, -1)).movedim(-1, 1)

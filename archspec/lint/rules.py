@@ -231,6 +231,9 @@ def misaligned_merge(report: Report) -> Iterator[Finding]:
     for info in report.layers:
         if len(info.inputs) > 1 and info.output_shape is not None:
             fields = [report.layer(i).rf if i != INPUT else rf.input_field(report.input_shape) for i in info.inputs]
+            ins = [report_shape(report, i) for i in info.inputs]
+            if all(s is not None for s in ins):  # a broadcast path (C×1×1 gate) sees one span everywhere
+                fields = rf.seen_whole(fields, [s for s in ins if s is not None])
             if not rf.aligned(fields):
                 centres = ", ".join(
                     f"`{i}` at {tuple(a.center for a in f)}" for i, f in zip(info.inputs, fields) if f is not None
@@ -336,10 +339,24 @@ def non_vector_output(report: Report) -> Iterator[Finding]:
     if out is None or out.layer is None:
         return
     scores = report.get(out.inputs[0]) if out.layer.output_activation and len(out.inputs) == 1 else out
-    if scores is None or scores.layer is None or scores.output_shape is None or len(scores.output_shape) == 1:
+    if scores is None or scores.layer is None or scores.output_shape is None:
+        return
+    training = getattr(report.spec, "training", None)
+    if training is not None and training.task == "segmentation":
+        size = tuple(report.input_shape[1:])
+        if len(scores.output_shape) != len(report.input_shape) or tuple(scores.output_shape[1:]) != size:
+            yield (
+                scores.name,
+                None,
+                f"a segmentation network outputs class scores per pixel (K×{fmt_shape(size)}, at the input's size), "
+                f"but the output `{scores.name}` is {fmt_shape(scores.output_shape)}",
+                f"end in a 1×1 convolution with one channel per class, at the input's {fmt_shape(size)}",
+            )
+        return
+    if len(scores.output_shape) == 1:
         return
     # a classifier: it ends in a fully-connected layer, or the spec says how to train it
-    if scores.layer.family == "dense" or getattr(report.spec, "training", None) is not None:
+    if scores.layer.family == "dense" or training is not None:
         yield (
             scores.name,
             None,

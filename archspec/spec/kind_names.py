@@ -15,9 +15,6 @@ from archspec.layers import KIND_BY_TYPE
 
 #: known operations without a kind yet (normalised name -> how to say it)
 NOT_YET = {
-    **dict.fromkeys(["layernorm", "layernormalization"], "layer normalisation"),
-    **dict.fromkeys(["groupnorm", "groupnormalization"], "group normalisation"),
-    **dict.fromkeys(["instancenorm1d", "instancenorm2d", "instancenorm3d", "instancenorm"], "instance normalisation"),
     **dict.fromkeys(["lstm", "gru", "rnn", "simplernn", "lstmcell", "grucell"], "recurrent layers"),
     **dict.fromkeys(["embedding"], "embeddings"),
     **dict.fromkeys(["multiheadattention", "attention", "selfattention", "transformer", "transformerencoderlayer"], "attention"),
@@ -34,7 +31,7 @@ NOT_YET = {
         "transposed convolution",
     ),
     **dict.fromkeys(["upsample", "upsampling1d", "upsampling2d", "upsampling3d", "interpolate", "pixelshuffle"], "upsampling"),
-    **dict.fromkeys(["mul", "multiply", "matmul", "einsum"], "multiplication of tensors"),
+    **dict.fromkeys(["matmul", "einsum"], "multiplication of matrices"),
     **dict.fromkeys(["permute", "reshape", "transpose", "view", "unflatten", "squeeze", "unsqueeze"], "reshaping"),
     **dict.fromkeys(["split", "chunk", "slice", "channelshuffle"], "splitting and shuffling channels"),
     **dict.fromkeys(["stochasticdepth", "droppath", "layerscale"], "stochastic depth and layer scale"),
