@@ -242,7 +242,7 @@ def test_explain_json(capsys):
 
 
 @pytest.mark.parametrize(
-    "word, guess", [("E209", "E20"), ("unknown-feild", "E201 (unknown-field)"), ("w4o1", "W401")], ids=["code", "name", "typo"]
+    "word, guess", [("E219", "E21"), ("unknown-feild", "E201 (unknown-field)"), ("w4o1", "W401")], ids=["code", "name", "typo"]
 )
 def test_explain_unknown_code_suggests_and_exits_2(capsys, word, guess):
     code, out, err = explain(capsys, word)

@@ -43,6 +43,10 @@ class Code(str, Enum):
     UNKNOWN_LAYER_TYPE = "E205"
     UNSUPPORTED_VERSION = "E206"
     INVALID_BLOCK_USE = "E207"
+    EXPRESSION_SYNTAX = "E208"
+    UNKNOWN_EXPRESSION_NAME = "E209"
+    DIVISION_BY_ZERO = "E210"
+    NON_INTEGER_RESULT = "E211"
     UNKNOWN_REFERENCE = "E301"
     CYCLIC_REFERENCE = "E302"
     DUPLICATE_LAYER_NAME = "E303"
@@ -455,6 +459,118 @@ _ROWS = [
                   - {type: relu}
             layers:
               - {type: conv_relu, width: 32}
+            """
+        ),
+    ),
+    CodeInfo(
+        Code.EXPRESSION_SYNTAX,
+        "a `${...}` expression that does not parse",
+        "An expression computes a value from the block's parameters and the input's shape; one that cannot be "
+        "read has no value, and guessing one would build a different network.",
+        "Write integers, parameter names, `in.channels` / `in.size` / `in.shape[i]`, `+ - * / // %`, parentheses, "
+        "`min`, `max` and `make_divisible(v, d)`; the message points at the first character that does not fit.",
+        _spec(
+            """
+            archspec: 1
+            input: [3, 32, 32]
+            layers:
+              - {type: conv2d, out_channels: 16, kernel_size: 3, padding: "${(3 // 2}"}
+            """
+        ),
+        _spec(
+            """
+            archspec: 1
+            input: [3, 32, 32]
+            layers:
+              - {type: conv2d, out_channels: 16, kernel_size: 3, padding: "${3 // 2}"}
+            """
+        ),
+    ),
+    CodeInfo(
+        Code.UNKNOWN_EXPRESSION_NAME,
+        "a `${...}` expression names an unknown parameter, function or field of `in`",
+        "A name that the block does not declare has no value; it is most often a misspelt parameter.",
+        "Use the block's parameters (without the `$`), `in.channels`, `in.size`, `in.height`, `in.width`, "
+        "`in.length`, `in.depth` or `in.shape[i]`; the message suggests the closest name.",
+        _spec(
+            """
+            archspec: 1
+            input: [3, 32, 32]
+            blocks:
+              expand:
+                params: {ratio: 4}
+                layers:
+                  - {type: conv2d, out_channels: "${ratoi * in.channels}", kernel_size: 1}
+            layers:
+              - {type: expand}
+            """
+        ),
+        _spec(
+            """
+            archspec: 1
+            input: [3, 32, 32]
+            blocks:
+              expand:
+                params: {ratio: 4}
+                layers:
+                  - {type: conv2d, out_channels: "${ratio * in.channels}", kernel_size: 1}
+            layers:
+              - {type: expand}
+            """
+        ),
+    ),
+    CodeInfo(
+        Code.DIVISION_BY_ZERO,
+        "a `${...}` expression divides by zero",
+        "`/`, `//`, `%` and make_divisible have no value for a divisor of 0.",
+        "Change the divisor, or the parameter it comes from, to a non-zero value.",
+        _spec(
+            """
+            archspec: 1
+            input: [3, 32, 32]
+            blocks:
+              squeeze:
+                params: {reduction: 0}
+                layers:
+                  - {type: conv2d, out_channels: "${in.channels // reduction}", kernel_size: 1}
+            layers:
+              - {type: squeeze}
+            """
+        ),
+        _spec(
+            """
+            archspec: 1
+            input: [3, 32, 32]
+            blocks:
+              squeeze:
+                params: {reduction: 3}
+                layers:
+                  - {type: conv2d, out_channels: "${in.channels // reduction}", kernel_size: 1}
+            layers:
+              - {type: squeeze}
+            """
+        ),
+    ),
+    CodeInfo(
+        Code.NON_INTEGER_RESULT,
+        "a `${...}` expression whose value is not an integer",
+        "Arithmetic is exact, so `/` and decimal multipliers may leave a fraction; a channel count or a size "
+        "must be a whole number, and rounding it silently could change the network.",
+        "Round explicitly: `//` floors, and make_divisible(v, d) rounds to a multiple of d as torchvision does.",
+        _spec(
+            """
+            archspec: 1
+            input: [3, 32, 32]
+            layers:
+              - {type: conv2d, out_channels: "${24 * 0.3}", kernel_size: 3}
+            """
+        ),
+        _spec(
+            """
+            archspec: 1
+            input: [3, 32, 32]
+            layers:
+              - {type: conv2d, out_channels: "${make_divisible(24 * 0.3, 8)}", kernel_size: 3}
             """
         ),
     ),
@@ -901,12 +1017,15 @@ _ROWS = [
     ),
     CodeInfo(
         Code.NON_VECTOR_OUTPUT,
-        "a classifier's output (before a final softmax) is not a vector of class scores",
+        "a classifier's output (before a final softmax) is not a vector of class scores, or a segmentation "
+        "network's not class scores per pixel",
         "`archspec train` trains classifiers: cross-entropy wants one score per class for each image. A network "
         "that ends in a fully-connected layer, or has a `training:` section, but whose output keeps spatial axes "
-        "(C×H×W) cannot be trained that way; a flatten or pooling is usually missing. (A network for dense "
-        "prediction has such outputs on purpose: suppress the warning there.)",
-        "End the network in a vector: flatten or pool globally before the classifier.",
+        "(C×H×W) cannot be trained that way; a flatten or pooling is usually missing. A network for dense "
+        "prediction has such outputs on purpose: `training: {task: segmentation}` trains it with per-pixel "
+        "cross-entropy, and then wants class scores per pixel, K×H×W at the input's H×W.",
+        "End a classifier in a vector: flatten or pool globally before it. End a segmentation network in a 1×1 "
+        "convolution with one channel per class, at the input's size.",
         _spec(
             """
             archspec: 1

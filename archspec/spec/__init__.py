@@ -13,6 +13,9 @@ from pydantic import ValidationError
 from archspec.codes import Code
 from archspec.errors import Diagnostic, SpecError
 from archspec.layers import KIND_BY_TYPE, LayerBase
+from archspec.spec.defaults import spec_defaults as _defaults
+from archspec.spec.deferred import deferred_in
+from archspec.spec.deferred import resolve as resolve_deferred
 from archspec.spec.dormant import check_unused_block, unused_blocks
 from archspec.spec.expand import MAX_LAYERS, Expander, RawLayer, Scope, TooManyLayers
 from archspec.spec.load import YDict, YList, parse_yaml
@@ -100,7 +103,7 @@ def _parse_spec(text: str, path: str) -> tuple[Spec | None, list[Diagnostic]]:
     if not isinstance(layers_raw, YList) or not layers_raw:
         return None, _dedupe(diagnostics)
 
-    expander = Expander(path, blocks)
+    expander = Expander(path, blocks, text, _defaults(data.get("defaults"), blocks, path, text, diagnostics))
     top = Scope("")
     try:
         expander.expand(layers_raw, top)
@@ -114,13 +117,23 @@ def _parse_spec(text: str, path: str) -> tuple[Spec | None, list[Diagnostic]]:
     for block in unused_blocks(blocks, expander):
         diagnostics += check_unused_block(block, blocks[block], blocks, path)
 
+    input_shape: tuple[int, ...] = ()
+    if isinstance(input_raw, list) and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in input_raw):
+        input_shape = tuple(input_raw) if 0 < len(input_raw) <= MAX_INPUT_RANK else ()
+
+    checked = {id(raw): _validate_layer(raw, path) for raw in expander.raws if not any(True for _ in deferred_in(raw.data))}
+    if len(checked) < len(expander.raws):  # expressions that read `in.`: evaluated in graph order, as shapes become known
+        done = {key: layer for key, (layer, _) in checked.items()}
+        later, found = resolve_deferred(expander, input_shape, path, lambda raw: _validate_layer(raw, path), done)
+        checked.update(later)
+        diagnostics += found
     layers: list[LayerBase] = []
     unparsed: dict[str, list[str] | None] = {}
     repaired: set[str] = set()
     source: dict[str, YDict] = {}
     block_of: dict[str, tuple[str, ...]] = {}
     for raw in expander.raws:
-        layer, found = _validate_layer(raw, path)
+        layer, found = checked.get(id(raw), (None, []))
         diagnostics += found
         if not raw.kept:
             continue
@@ -136,9 +149,6 @@ def _parse_spec(text: str, path: str) -> tuple[Spec | None, list[Diagnostic]]:
         layers.append(layer)
 
     output = _output(data, top, expander, path, diagnostics)
-    input_shape: tuple[int, ...] = ()
-    if isinstance(input_raw, list) and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in input_raw):
-        input_shape = tuple(input_raw) if 0 < len(input_raw) <= MAX_INPUT_RANK else ()
     name = data.get("name")
     spec = Spec(
         name=name if isinstance(name, str) and name else Path(path).stem,

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from archspec.codes import Code
 from archspec.errors import ArchspecError, Diagnostic
 from archspec.layers import KIND_BY_TYPE
+from archspec.spec.expr import Deferred, ExprError, NeedsInput, Node, body, compute, is_expression, parse
 from archspec.spec.kind_names import KINDS_HINT, meaning
 from archspec.spec.load import Mark, YDict, YList, mark_of
 from archspec.spec.locate import suggest
@@ -69,6 +70,25 @@ class RawLayer:
     inputs: list[str] | None = None  # resolved names; None if a reference could not be resolved
 
 
+Anchor = tuple[str, Scope] | None  # what `in` means in an expression: (reference, scope)
+
+
+def _first_ref(item: YDict, prev: str) -> str:
+    refs = item.get("inputs")
+    if isinstance(refs, list) and refs:
+        refs = refs[0]
+    return refs if isinstance(refs, str) else prev
+
+
+def _with_defaults(item: YDict, defaults: YDict) -> YDict:
+    """A copy of a layer mapping with the spec's defaults for its kind added (its own values win)."""
+    out = _without(item, "")
+    for key, value in defaults.items():
+        if key not in out:
+            out.set(key, value, defaults.key_marks[key], defaults.value_marks[key])
+    return out
+
+
 def has_params(data: Any) -> bool:
     """Does any value in ``data`` look like a `$param`? (Then it needs substituting, or an error.)"""
     if isinstance(data, str):
@@ -90,8 +110,11 @@ def _without(item: YDict, key: str) -> YDict:
 
 
 class Expander:
-    def __init__(self, path: str, blocks: YDict | None):
+    def __init__(self, path: str, blocks: YDict | None, text: str = "", defaults: dict[str, YDict] | None = None):
         self.path = path
+        self.lines = text.splitlines()
+        self.defaults = defaults or {}  # kind or block -> field defaults (the spec's `defaults:`)
+        self._trees: dict[str, Node] = {}  # parsed expressions by text
         self.blocks: YDict = blocks if isinstance(blocks, YDict) else YDict()
         self.diagnostics: list[Diagnostic] = []
         self.raws: list[RawLayer] = []
@@ -119,7 +142,9 @@ class Expander:
             if not isinstance(item, YDict):
                 self.error(Code.WRONG_TYPE, f"a layer must be a mapping with a `type`, got {item!r}", item_mark)
                 continue
-            item = self.substitute(item, params, stack[-1] if stack else None) if params is not None or has_params(item) else item
+            if params is not None or has_params(item):  # `in` means the block's input, or at the top the layer's first
+                anchor = ("input", scope) if scope.parent is not None else (_first_ref(item, prev), scope)
+                item = self.substitute(item, params, stack[-1] if stack else None, anchor)
             kind = item.get("type")
             if kind is None:
                 self.error(
@@ -145,6 +170,8 @@ class Expander:
             for n, ref in enumerate(refs):
                 mark = mark_of(refs_given, n) if isinstance(refs_given, YList) else mark_of(item, "inputs")
                 self._checks.append((ref, scope, mark or item.mark))
+            if isinstance(self.defaults.get(kind), YDict):
+                item = _with_defaults(item, self.defaults[kind])
             if kind not in KIND_BY_TYPE and kind not in self.blocks:
                 self.diagnostics.append(unknown_type(kind, list(self.blocks), self.path, mark_of(item, "type") or item.mark))
             if not when:
@@ -240,6 +267,9 @@ class Expander:
         if len(refs) != 1:
             self.error(Code.INVALID_VALUE, f"block `{kind}` takes one input, got {len(refs)}", mark_of(call, "inputs"))
         args = {k: (v, mark_of(call, k)) for k, v in call.items() if k not in CALL_KEYS}
+        preset = self.defaults.get(kind)  # the spec's `defaults:` for this block: below the call's own arguments
+        if isinstance(preset, YDict):
+            args = {**{k: (v, mark_of(preset, k)) for k, v in preset.items() if k in defaults}, **args}
         firsts = {k: (v, mark_of(first, k)) for k, v in (first or {}).items()}
         unknown = [(k, call) for k in args if k not in defaults] + [(k, first) for k in firsts if k not in defaults]
         for key, where in unknown:
@@ -263,6 +293,7 @@ class Expander:
                         self.error(Code.MISSING_FIELD, f"block `{kind}` needs parameter `{key}`", call.mark)
             local = f"{name}.{j}" if repeat is not None else name
             child = Scope(f"{scope.prefix}{local}.", scope, previous)
+            self._evaluate_defaults(values, defaults, ("input", child))
             instance = scope.prefix + local
             self.block_types[instance] = kind
             self.block_calls.setdefault(scope.prefix + name, ())
@@ -273,25 +304,28 @@ class Expander:
         if repeat is not None:
             scope.entries[name] = ("alias", previous)
 
-    def substitute(self, data: Any, params: Params | None, block: str | None) -> Any:
-        """A copy of ``data`` with every ``$param`` string replaced (and its mark pointing at the value given)."""
+    def substitute(self, data: Any, params: Params | None, block: str | None, anchor: Anchor = None) -> Any:
+        """A copy of ``data`` with every ``$param`` string replaced (and its mark pointing at the value given)
+        and every ``${...}`` evaluated (or Deferred, when it reads the input's shape)."""
         if isinstance(data, YDict):
             out = YDict(data.mark)
             out.repeated = data.repeated
             for key, value in data.items():
-                new, mark = self._sub_value(value, data.value_marks[key], params, block)  # set() marks every entry
+                new, mark = self._sub_value(value, data.value_marks[key], params, block, anchor)  # set() marks every entry
                 out.set(key, new, data.key_marks.get(key, data.mark), mark)
             return out
         if isinstance(data, YList):
             out_list = YList(data.mark)
             for value, mark in zip(data, data.item_marks):
-                new, new_mark = self._sub_value(value, mark, params, block)
+                new, new_mark = self._sub_value(value, mark, params, block, anchor)
                 out_list.append(new)
                 out_list.item_marks.append(new_mark)
             return out_list
         return data
 
-    def _sub_value(self, value: Any, mark: Mark, params: Params | None, block: str | None) -> tuple[Any, Mark]:
+    def _sub_value(self, value: Any, mark: Mark, params: Params | None, block: str | None, anchor: Anchor) -> tuple[Any, Mark]:
+        if is_expression(value):
+            return self.expression(value, mark, {k: v for k, (v, _) in (params or {}).items()}, anchor), mark
         if isinstance(value, str) and value.startswith("$") and len(value) > 1:
             key = value[1:]
             if params is None:
@@ -308,7 +342,38 @@ class Expander:
                 return value, mark
             new, new_mark = params[key]
             return new, new_mark or mark
-        return self.substitute(value, params, block), mark
+        return self.substitute(value, params, block, anchor), mark
+
+    def expression(self, value: str, mark: Mark, names: dict[str, Any], anchor: Anchor) -> Any:
+        """The value of ``${...}``: an int, a Deferred (it reads the input's shape), or on error the text unchanged."""
+        start = self.body_mark(mark)
+        try:
+            text = body(value)
+            tree = self._trees.get(text)
+            if tree is None:
+                tree = self._trees[text] = parse(text)
+            try:
+                return compute(tree, text, names, None)
+            except NeedsInput:
+                return Deferred(text, tree, names, anchor, *start)
+        except ExprError as exc:
+            self.error(exc.code, exc.message, Mark(start.line, start.column + exc.offset), exc.hint)
+            return value  # validation skips `$` strings: reported once, here
+
+    def body_mark(self, mark: Mark) -> Mark:
+        """Where the text inside ``${`` starts, for a scalar written at ``mark`` (plain or quoted)."""
+        line = self.lines[mark.line - 1] if 0 < mark.line <= len(self.lines) else ""
+        quoted = line[mark.column - 1 : mark.column] in ("'", '"')
+        return Mark(mark.line, mark.column + 2 + quoted)
+
+    def _evaluate_defaults(self, values: Params, defaults: YDict, anchor: Anchor) -> None:
+        """Give parameter defaults written as ``${...}`` their value; each reads the parameters declared before it."""
+        before: dict[str, Any] = {}
+        for key in defaults:
+            value, mark = values[key]
+            if is_expression(value) and mark is not None and value is defaults[key]:
+                values[key] = (self.expression(value, mark, dict(before), anchor), mark)
+            before[key] = values[key][0]
 
     # --- references ---
 

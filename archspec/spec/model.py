@@ -41,6 +41,11 @@ class SpecFile(_Strict):
         "[C, H, W] for images, [C, D, H, W] for volumes and videos."
     )
     blocks: dict[str, BlockDef] = Field(default_factory=dict, description="Reusable blocks, by name.")
+    defaults: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Field defaults by layer kind (or block), for every such layer of the spec: "
+        "`{batchnorm2d: {eps: 0.001}}`. A layer's own value wins.",
+    )
     layers: Annotated[list[Any], Field(min_length=1)] = Field(
         description="The layers, in order (a chain unless `inputs` say otherwise)."
     )
