@@ -16,6 +16,7 @@ under ``archspec.``::
     ├── DiagramError (render.diagram): a diagram cannot be rendered (no Graphviz, bad format)
     ├── TooManyLayers (spec.expand): internal; becomes an E105 diagnostic
     ├── _TooBig, _TooDeep (spec.load): internal; become E105 diagnostics
+    ├── ExprError, NeedsInput, Reported (spec.expr): internal; a bad `${...}` becomes an E2xx diagnostic
     │   (the runtime, with the torch extra:)
     ├── MemoryRefused (runtime.build): the model or its training would not fit the device's memory
     ├── CheckpointError (runtime.checkpoint): a checkpoint missing, unreadable, damaged or of another spec

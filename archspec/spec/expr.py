@@ -29,6 +29,7 @@ from fractions import Fraction
 from typing import Any, Union
 
 from archspec.codes import Code
+from archspec.errors import ArchspecError
 from archspec.spec.locate import suggest
 
 MAX_LENGTH = 2_000  # characters inside ${...}; real expressions are a few dozen
@@ -41,7 +42,7 @@ IN_FIELDS = ("channels", "size", "height", "width", "length", "depth", "shape")
 _TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d+)?)|([A-Za-z_][A-Za-z0-9_]*)|(//|[-+*/%(),.\[\]]))")
 
 
-class ExprError(Exception):
+class ExprError(ArchspecError):
     """A bad expression: ``offset`` is where, in the text inside ``${...}``, the problem starts."""
 
     def __init__(self, code: Code, message: str, offset: int = 0, hint: str | None = None):
@@ -52,7 +53,7 @@ class ExprError(Exception):
         self.hint = hint
 
 
-class NeedsInput(Exception):
+class NeedsInput(ArchspecError):
     """The expression reads the input's shape (or a parameter that does), which is not known yet."""
 
 
@@ -405,7 +406,7 @@ class Deferred:
         return f"${{{self.text}}}"
 
 
-class Reported(Exception):
+class Reported(ArchspecError):
     """An expression this one reads failed; that failure is already reported where it was written."""
 
 
