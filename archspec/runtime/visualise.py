@@ -16,6 +16,13 @@ import torch
 from matplotlib.patches import Rectangle
 
 
+def save(fig, path: str | Path, **options) -> None:
+    """Write ``fig`` to exactly ``path`` and close it: PNG unless the suffix names another format
+    (matplotlib would otherwise append ``.png`` to a name without one, not the file reported)."""
+    fig.savefig(path, format=Path(path).suffix.lstrip(".").lower() or "png", **options)
+    plt.close(fig)
+
+
 def _show(ax, image: torch.Tensor) -> None:
     """A uint8 or [0, 1] C×H×W image on an axis (grey for one channel)."""
     x = image.float() / 255 if image.dtype == torch.uint8 else image.float()
@@ -45,8 +52,7 @@ def gradcam_overlays(images: torch.Tensor, heat: torch.Tensor, titles: list[str]
         axes[i, 1].set_title(titles[i], fontsize=9)
     fig.colorbar(shown, ax=axes[:, 1].tolist(), shrink=min(1.0, 0.9 / n**0.5), label="Grad-CAM (scaled to its maximum)")
     fig.suptitle(suptitle, fontsize=10)
-    fig.savefig(path)
-    plt.close(fig)
+    save(fig, path)
 
 
 def kernels(weight: torch.Tensor, path: str | Path, title: str) -> tuple[float, float]:
@@ -74,8 +80,7 @@ def kernels(weight: torch.Tensor, path: str | Path, title: str) -> tuple[float, 
         for side in ax.spines.values():
             side.set_visible(False)
     fig.suptitle(title, fontsize=10)
-    fig.savefig(path, bbox_inches="tight")
-    plt.close(fig)
+    save(fig, path, bbox_inches="tight")
     return low, high
 
 
@@ -91,8 +96,7 @@ def feature_maps(maps: torch.Tensor, path: str | Path, title: str) -> None:
         ax.imshow(((m - lo) / max(hi - lo, 1e-12)).numpy(), cmap="viridis", vmin=0, vmax=1)
         ax.set_title(f"map {k}", fontsize=7)
     fig.suptitle(title, fontsize=10)
-    fig.savefig(path, bbox_inches="tight")
-    plt.close(fig)
+    save(fig, path, bbox_inches="tight")
 
 
 def receptive_field(
@@ -112,8 +116,7 @@ def receptive_field(
     ax.set_ylim(h - 0.5 + 0.15 * h, -0.5 - 0.15 * h)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.02), fontsize=8, ncol=1, frameon=False)
     ax.set_title(title, fontsize=10)
-    fig.savefig(path, bbox_inches="tight")
-    plt.close(fig)
+    save(fig, path, bbox_inches="tight")
 
 
 def receptive_field_on_axes(
@@ -152,8 +155,7 @@ def receptive_field_on_axes(
         ax.set_ylabel("height")
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.25 if len(sizes) == 1 else -0.1), fontsize=8, frameon=False)
     ax.set_title(title, fontsize=10)
-    fig.savefig(path, bbox_inches="tight")
-    plt.close(fig)
+    save(fig, path, bbox_inches="tight")
 
 
 def augmentations(
@@ -176,5 +178,4 @@ def augmentations(
         ax.axis("on")
         ax.set_title(f"random {k + 1}", fontsize=8)
     fig.suptitle(title, fontsize=10)
-    fig.savefig(path, bbox_inches="tight")
-    plt.close(fig)
+    save(fig, path, bbox_inches="tight")
