@@ -1510,8 +1510,8 @@ def test_did_you_mean_knows_the_names_of_keras_and_pytorch(written, meant):
 
 
 def test_an_operation_archspec_lacks_is_said_to_be_unsupported_not_corrected():
-    d = one(lint("archspec: 1\ninput: [3, 8, 8]\nlayers:\n  - {type: LayerNorm}\n"), "E205")
-    assert d.message == "unknown layer type `LayerNorm`: archspec does not support layer normalisation yet"
+    d = one(lint("archspec: 1\ninput: [3, 8, 8]\nlayers:\n  - {type: LSTM}\n"), "E205")
+    assert d.message == "unknown layer type `LSTM`: archspec does not support recurrent layers yet"
     assert "schema" not in (d.hint or "")
     d = one(lint("archspec: 1\ninput: [3, 8, 8]\nlayers:\n  - {type: DepthwiseConv2D}\n"), "E205")
     assert "conv2d with `groups: depthwise`" in d.message

@@ -1,0 +1,166 @@
+"""Layer, group and instance normalisation, the learned tensor, stochastic depth, transposed convolution
+and upsampling: figures against torch itself, fields against input gradients."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+import archspec
+
+torch = pytest.importorskip("torch")
+nn = torch.nn
+
+import test_properties
+from test_properties import check_against_torch, check_receptive_fields
+
+
+@pytest.fixture(autouse=True)
+def _outside_hypothesis(monkeypatch):
+    """The property tests' checks, run on hand-picked specs (hypothesis' event() only works inside @given)."""
+    monkeypatch.setattr(test_properties, "event", lambda *args: None)
+
+
+def spec(input_shape, *layers) -> dict:
+    return {"archspec": 1, "input": list(input_shape), "layers": list(layers)}
+
+
+def report(s: dict):
+    return archspec.analyze(archspec.loads(yaml.safe_dump(s, sort_keys=False)))
+
+
+def lint_codes(s: dict) -> list[str]:
+    return [d.code.value for d in archspec.lint.lint_text(yaml.safe_dump(s, sort_keys=False), "s.yaml")]
+
+
+def gradient_support(module, x, unit) -> list[tuple[int, int]]:
+    """Per spatial axis, the first and last input position the output unit ``unit`` (all channels) depends on."""
+    x = x.clone().requires_grad_(True)
+    y = module(x)
+    weights = torch.arange(1, y.shape[1] + 1, dtype=x.dtype)
+    (grad,) = torch.autograd.grad((y[(0, slice(None), *unit)] * weights).sum(), x)
+    seen = grad[0].abs().sum(dim=0) > 0
+    out = []
+    for axis in range(seen.dim()):
+        others = tuple(a for a in range(seen.dim()) if a != axis)
+        hit = (seen.any(dim=others) if others else seen).nonzero().flatten()
+        out.append((int(hit.min()), int(hit.max())))
+    return out
+
+
+# --- layer, group and instance normalisation ---
+
+NORMS = [
+    {"type": "layernorm", "name": "ln", "over": "channels", "eps": 1e-6},
+    {"type": "layernorm", "name": "ln", "over": 3},
+    {"type": "layernorm", "name": "ln", "over": 1, "bias": False},
+    {"type": "layernorm", "name": "ln", "normalized_shape": [6, 5], "elementwise_affine": False},
+    {"type": "groupnorm", "name": "gn", "num_groups": 2},
+    {"type": "groupnorm", "name": "gn", "num_groups": 4, "affine": False},
+    {"type": "instancenorm2d", "name": "in", "affine": True},
+    {"type": "instancenorm2d", "name": "in", "track_running_stats": True},
+]
+
+
+@pytest.mark.parametrize("layer", NORMS, ids=lambda d: "-".join(f"{k}={v}" for k, v in d.items() if k != "name"))
+def test_norm_figures_and_fields_equal_torch(layer):
+    s = spec((4, 8, 7), {"type": "conv2d", "name": "c", "out_channels": 4, "kernel_size": 3}, layer)
+    check_against_torch(s)
+    assert check_receptive_fields(s) == 2  # both layers' fields equal their gradient support
+
+
+def test_layernorm_over_the_channels_has_convnext_names_and_numbers():
+    """A ConvNeXt block's LayerNorm2d (torchvision): same tensors by name, same output on the same weights."""
+    from torchvision.models.convnext import LayerNorm2d
+
+    theirs = LayerNorm2d(8, eps=1e-6)
+    with torch.no_grad():
+        theirs.weight.uniform_()
+        theirs.bias.uniform_()
+    r = report(spec((8, 5, 5), {"type": "layernorm", "name": "norm", "over": "channels", "eps": 1e-6}))
+    assert r.layer("norm").weights == {"weight": (8,), "bias": (8,)}
+    model = archspec.build(r)
+    model.load_state_dict(theirs.state_dict(), strict=False)
+    assert {k for k, _ in model.named_parameters()} == {"norm.weight", "norm.bias"}
+    model.get_submodule("norm").load_state_dict(theirs.state_dict())
+    x = torch.randn(2, 8, 5, 5)
+    torch.testing.assert_close(model(x), theirs(x))
+
+
+def test_norm_fields_by_hand():
+    """Channels: every position kept; trailing axes, groups, instances: each normalised axis seen whole (S = 0)."""
+    base = (8, 6, 6)
+    fields = {
+        "channels": [(1, 1, 0), (1, 1, 0)],
+        "last": [(1, 1, 0), (6, 0, 0)],
+        "group": [(6, 0, 0), (6, 0, 0)],
+        "instance": [(6, 0, 0), (6, 0, 0)],
+        "instance-running": [(1, 1, 0), (1, 1, 0)],
+    }
+    layers = {
+        "channels": {"type": "layernorm", "over": "channels"},
+        "last": {"type": "layernorm"},
+        "group": {"type": "groupnorm", "num_groups": 2},
+        "instance": {"type": "instancenorm2d"},
+        "instance-running": {"type": "instancenorm2d", "track_running_stats": True},
+    }
+    for key, layer in layers.items():
+        info = report(spec(base, {**layer, "name": "n"})).layer("n")
+        assert [(a.size, a.stride, a.padding) for a in info.rf] == fields[key], key
+
+
+def test_instance_norm_with_running_statistics_keeps_positions_only_in_evaluation():
+    """The figures are evaluation's: running statistics make it per-channel affine. Training uses each
+    sample's statistics, so there every output depends on the whole map (measured)."""
+    norm = nn.InstanceNorm2d(2, track_running_stats=True).double()
+    x = torch.rand(1, 2, 6, 6, dtype=torch.float64)
+    assert gradient_support(norm.eval(), x, (3, 3)) == [(3, 3), (3, 3)]
+    assert gradient_support(norm.train(), x, (3, 3)) == [(0, 5), (0, 5)]
+
+
+def test_group_norm_mixes_positions_in_training_too():
+    norm = nn.GroupNorm(2, 4).double().train()
+    assert gradient_support(norm, torch.rand(1, 4, 5, 7, dtype=torch.float64), (2, 3)) == [(0, 4), (0, 6)]
+
+
+def test_traits_of_the_sample_norms():
+    by = archspec.layers.KIND_BY_TYPE
+    sample = ("layernorm", "groupnorm", "instancenorm1d", "instancenorm2d", "instancenorm3d")
+    assert not any(by[k].batch_statistics or by[k].affine_map or by[k].learned_linear for k in sample)
+    # a per-channel bias cancels only where each channel's own mean is subtracted
+    assert {k for k in sample if by[k].cancels_bias} == {"instancenorm1d", "instancenorm2d", "instancenorm3d"}
+
+
+def test_a_bias_before_layernorm_over_channels_does_not_cancel():
+    """The reason for cancels_bias = False: a per-channel shift changes LayerNorm2d's output."""
+    from torchvision.models.convnext import LayerNorm2d
+
+    norm = LayerNorm2d(3)
+    x = torch.randn(1, 3, 4, 4)
+    shift = torch.tensor([1.0, -2.0, 0.5]).view(1, 3, 1, 1)
+    assert not torch.allclose(norm(x), norm(x + shift), atol=1e-3)
+    assert torch.allclose(nn.InstanceNorm2d(3)(x), nn.InstanceNorm2d(3)(x + shift), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("layer", "words"),
+    [
+        ({"type": "groupnorm", "num_groups": 3}, "does not divide"),
+        ({"type": "groupnorm", "num_groups": 4}, "one value"),
+        ({"type": "instancenorm2d"}, "one value"),
+        ({"type": "layernorm", "over": 4}, "at least that rank"),
+        ({"type": "layernorm", "normalized_shape": [2, 2]}, "normalized_shape"),
+        ({"type": "groupnorm", "num_groups": 2, "num_channels": 8}, "num_channels"),
+    ],
+)
+def test_norm_mistakes_are_positioned_errors(layer, words):
+    s = spec((4, 1, 1), {**layer, "name": "n"})
+    errors = [d for d in archspec.lint.lint_text(yaml.safe_dump(s), "s.yaml") if d.severity.value == "error"]
+    assert errors and words in errors[0].message and errors[0].line > 0
+    assert torch_refuses(s)
+
+
+def torch_refuses(s: dict) -> bool:
+    import torch_oracle
+
+    return torch_oracle.run(s, device="meta").failed_at is not None
