@@ -142,9 +142,7 @@ class Expander:
             if not isinstance(item, YDict):
                 self.error(Code.WRONG_TYPE, f"a layer must be a mapping with a `type`, got {item!r}", item_mark)
                 continue
-            if params is not None or has_params(item):  # `in` means the block's input, or at the top the layer's first
-                anchor = ("input", scope) if scope.parent is not None else (_first_ref(item, prev), scope)
-                item = self.substitute(item, params, stack[-1] if stack else None, anchor)
+            item = self._prepared(item, scope, params, stack, prev)
             kind = item.get("type")
             if kind is None:
                 self.error(
@@ -170,8 +168,6 @@ class Expander:
             for n, ref in enumerate(refs):
                 mark = mark_of(refs_given, n) if isinstance(refs_given, YList) else mark_of(item, "inputs")
                 self._checks.append((ref, scope, mark or item.mark))
-            if isinstance(self.defaults.get(kind), YDict):
-                item = _with_defaults(item, self.defaults[kind])
             if kind not in KIND_BY_TYPE and kind not in self.blocks:
                 self.diagnostics.append(unknown_type(kind, list(self.blocks), self.path, mark_of(item, "type") or item.mark))
             if not when:
@@ -188,6 +184,16 @@ class Expander:
                     raise TooManyLayers(item.mark)
             prev = name
         scope.output = prev
+
+    def _prepared(self, item: YDict, scope: Scope, params: Params | None, stack: tuple[str, ...], prev: str) -> YDict:
+        """The layer mapping with `$params` and `${...}` substituted and the spec's defaults for its kind added."""
+        if params is not None or has_params(item):  # `in` means the block's input, or at the top the layer's first
+            anchor = ("input", scope) if scope.parent is not None else (_first_ref(item, prev), scope)
+            item = self.substitute(item, params, stack[-1] if stack else None, anchor)
+        kind = item.get("type")
+        if isinstance(kind, str) and isinstance(self.defaults.get(kind), YDict):
+            item = _with_defaults(item, self.defaults[kind])
+        return item
 
     def _name(self, item: YDict, kind: str, given: set[Any], counters: Counter[str], scope: Scope) -> str:
         name = item.get("name")
