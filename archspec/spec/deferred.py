@@ -125,15 +125,15 @@ def resolve(
     except graphlib.CycleError:
         order = []  # a cycle is reported with the graph; its layers keep no shape
     for name in order:
-        raw = kept.get(name)
-        if raw is None:
+        node = kept.get(name)
+        if node is None:
             continue
-        if id(raw) in waiting:
-            results[id(raw)] = _validated(raw, walk, validate)
-            layer = results[id(raw)][0]
+        if id(node) in waiting:
+            results[id(node)] = _validated(node, walk, validate)
+            layer = results[id(node)][0]
         else:
-            layer = done.get(id(raw))
-        walk.shapes[name] = walk.output(layer, raw.inputs or []) if layer is not None and raw.inputs else None
+            layer = done.get(id(node))
+        walk.shapes[name] = walk.output(layer, node.inputs or []) if layer is not None and node.inputs else None
     for raw in expander.raws:  # switched off (`when: false`) or caught in a cycle: checked if their input is known
         if id(raw) in waiting and id(raw) not in results:
             results[id(raw)] = _validated(raw, walk, validate)

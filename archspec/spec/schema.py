@@ -2,7 +2,8 @@
 
 Editors (e.g. the YAML language server) use it to validate and complete specs.
 Layers are a discriminated union on ``type``; a layer whose ``type`` names a
-block is a block call. Inside block definitions any value may be a ``$param``.
+block is a block call. Inside block definitions any value may be a ``$param``; any
+integer may be a ``${...}`` expression.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ from archspec.spec.model import SpecFile
 SCHEMA_ID = "urn:archspec:spec-format:1"
 KIND_CLASSES = {cls.__name__: cls for cls in KINDS}
 PARAM_REF = {"type": "string", "pattern": r"^\$[A-Za-z_][A-Za-z0-9_]*$", "description": "A block parameter."}
+EXPRESSION = {
+    "type": "string",
+    "pattern": r"^\$\{.*\}$",
+    "description": "An integer expression, e.g. ${expand * in.channels} or ${make_divisible(c // 4, 8)}.",
+}
 
 
 def json_schema() -> dict[str, Any]:
@@ -32,6 +38,10 @@ def json_schema() -> dict[str, Any]:
     defs["BlockCall"] = _block_call()
     defs["LayerItem"] = {"anyOf": [{"$ref": "#/$defs/Layer"}, {"$ref": "#/$defs/BlockCall"}]}
 
+    for body in kind_defs.values():  # every integer field may be written as ${...}
+        for prop, sub in body.get("properties", {}).items():
+            if prop != "type":
+                body["properties"][prop] = _or_expression(sub)
     for name, body in kind_defs.items():  # the `type` of each kind says what the kind is
         if name in KIND_CLASSES:  # (the definitions include helper models such as Init)
             doc = (KIND_CLASSES[name].__doc__ or "").strip().split("\n")[0]
@@ -102,6 +112,17 @@ def _known_names() -> str:
         + "|".join(sorted("".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in n) for n in names))
         + ")$"
     )
+
+
+def _or_expression(node: Any) -> Any:
+    """``node`` with every integer schema in it also accepting a ``${...}`` string."""
+    if isinstance(node, list):
+        return [_or_expression(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    if node.get("type") == "integer":
+        return {"anyOf": [node, EXPRESSION]}
+    return {key: _or_expression(value) for key, value in node.items()}
 
 
 def _retarget(node: Any, mapping: dict[str, str]) -> None:
