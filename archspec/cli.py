@@ -314,7 +314,9 @@ def _add_kernels(sub: Subparsers) -> None:
     )
     _spec_argument(kernels)
     kernels.add_argument("--checkpoint", metavar="FILE", help="a checkpoint of `archspec train` (default: untrained)")
-    kernels.add_argument("--weights", metavar="FILE", help="a torchvision weights file instead (e.g. AlexNet's)")
+    kernels.add_argument(
+        "--weights", metavar="FILE", help="a torchvision weights file instead, matched by layer name (e.g. AlexNet's)"
+    )
     kernels.add_argument("--layer", help="a convolution (default: the first)")
     _output(kernels, "PNG to write (default: NAME-kernels.png, NAME the spec's name)")
     kernels.set_defaults(run=_inspect("run_kernels", "checkpoint", "weights", "layer"))

@@ -87,15 +87,15 @@ def test_lenet5_layers(reports):
 
 def test_alexnet_layers(reports):
     r = reports("alexnet")
-    conv1 = r.layer("conv1")
+    conv1 = r.layer("features.0")  # torchvision's module names
     assert conv1.output_shape == (64, 55, 55)  # (224 + 2*2 - 11) // 4 + 1 = 55
     assert conv1.params == 64 * 3 * 11 * 11 + 64
     assert conv1.macs == 64 * 55 * 55 * 3 * 11 * 11
-    assert r.layer("pool1").output_shape == (64, 27, 27)
-    assert r.layer("pool2").output_shape == (192, 13, 13)
-    assert r.layer("pool5").output_shape == (256, 6, 6)
+    assert r.layer("features.2").output_shape == (64, 27, 27)  # pool1
+    assert r.layer("features.5").output_shape == (192, 13, 13)  # pool2
+    assert r.layer("features.12").output_shape == (256, 6, 6)  # pool5
     assert r.layer("flatten").output_shape == (9216,)
-    assert r.layer("fc6").params == 9216 * 4096 + 4096
+    assert r.layer("classifier.1").params == 9216 * 4096 + 4096  # fc6
 
 
 def test_alexnet_original_layers(reports):
@@ -119,8 +119,8 @@ def test_vgg16_layers(reports):
     convs = [info for info in r.layers if info.type == "conv2d"]
     assert len(convs) == 13
     assert [c.output_shape[0] for c in convs] == [64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512]
-    assert r.layer("conv1.0.conv").params == 64 * 3 * 9 + 64
-    assert r.layer("pool5").output_shape == (512, 7, 7)
+    assert r.layer("features.0").params == 64 * 3 * 9 + 64  # conv1_1
+    assert r.layer("features.30").output_shape == (512, 7, 7)  # pool5
     assert r.layer("flatten").output_shape == (25088,)
     assert len([info for info in r.layers if info.type == "linear"]) == 3
 
@@ -132,16 +132,16 @@ def test_resnet18_layers(reports):
     for stage, shape in (("layer1", (64, 56, 56)), ("layer2", (128, 28, 28)), ("layer3", (256, 14, 14)), ("layer4", (512, 7, 7))):
         assert r.layer(f"{stage}.1.relu2").output_shape == shape
     # identity shortcut in layer1, projection in the first block of later stages
-    assert "layer1.0.downsample_conv" not in {i.name for i in r.layers}
+    assert "layer1.0.downsample.0" not in {i.name for i in r.layers}
     assert r.layer("layer1.0.add").inputs == ["layer1.0.bn2", "maxpool"]
-    assert r.layer("layer2.0.downsample_conv").params == 64 * 128
-    assert r.layer("layer2.0.add").inputs == ["layer2.0.bn2", "layer2.0.downsample_bn"]
+    assert r.layer("layer2.0.downsample.0").params == 64 * 128
+    assert r.layer("layer2.0.add").inputs == ["layer2.0.bn2", "layer2.0.downsample.1"]
     assert r.layer("fc").params == 512 * 1000 + 1000
 
 
 def test_resnet50_layers(reports):
     r = reports("resnet50")
-    assert r.layer("layer1.0.downsample_conv").output_shape == (256, 56, 56)  # stride 1, 64 -> 256
+    assert r.layer("layer1.0.downsample.0").output_shape == (256, 56, 56)  # stride 1, 64 -> 256
     assert r.layer("layer2.0.conv1").output_shape == (128, 56, 56)  # v1.5: the stride is on the 3x3
     assert r.layer("layer2.0.conv2").output_shape == (128, 28, 28)
     last = r.layer("layer4.2.relu3")
@@ -159,14 +159,14 @@ def test_resnet50_layers(reports):
 
 def test_mobilenet_v2_layers(reports):
     r = reports("mobilenet_v2")
-    assert r.layer("relu_stem").output_shape == (32, 112, 112)
-    assert "block1.expand_conv" not in {i.name for i in r.layers}  # t = 1: no expansion
-    dw = r.layer("block2.0.dw_conv")
+    assert r.layer("features.0.2").output_shape == (32, 112, 112)
+    assert r.layer("features.1.conv.0.0").params == 32 * 9  # t = 1: no expansion, the depthwise conv first
+    dw = r.layer("features.2.conv.1.0")
     assert dw.output_shape == (96, 56, 56)
     assert dw.params == 96 * 9  # depthwise: one 3x3 filter per channel
     adds = [info.name for info in r.layers if info.type == "add"]
     # a residual wherever stride is 1 and the channels are unchanged: n - 1 per stage
     assert len(adds) == (2 - 1) + (3 - 1) + (4 - 1) + (3 - 1) + (3 - 1)
-    assert r.layer("block7.project_bn").output_shape == (320, 7, 7)
-    assert r.layer("relu_head").output_shape == (1280, 7, 7)
-    assert r.layer("classifier").params == 1280 * 1000 + 1000
+    assert r.layer("features.17.conv.3").output_shape == (320, 7, 7)
+    assert r.layer("features.18.2").output_shape == (1280, 7, 7)
+    assert r.layer("classifier.1").params == 1280 * 1000 + 1000

@@ -74,7 +74,7 @@ def test_tensors_style_tells_figure_4s_story():
 def test_resnet_branches_are_real_branches():
     r = report("resnet18")
     _, nodes, edges = parsed(dg.to_dot(r, "layers", collapse=False))
-    assert ("layer2.0.downsample_bn", "layer2.0.add") in edges and ("layer2.0.bn2", "layer2.0.add") in edges
+    assert ("layer2.0.downsample.1", "layer2.0.add") in edges and ("layer2.0.bn2", "layer2.0.add") in edges
     assert ("layer1.0.relu2", "layer1.1.add") in edges  # identity shortcut
     assert len(nodes) == len(r.layers) + 2
 

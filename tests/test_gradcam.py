@@ -85,7 +85,8 @@ def test_maps_are_non_negative_upsampled_and_leave_no_trace():
 
 
 @pytest.mark.parametrize(
-    "spec, layer", [("seed_cnn", "pool2"), ("resnet18", "layer4.1.relu2"), ("mobilenet_v2", "relu_head"), ("vgg16", "avgpool")]
+    "spec, layer",
+    [("seed_cnn", "pool2"), ("resnet18", "layer4.1.relu2"), ("mobilenet_v2", "features.18.2"), ("vgg16", "avgpool")],
 )
 def test_default_target_layer_from_the_static_graph(spec, layer):
     assert default_layer(archspec.analyze(archspec.load(ROOT / "specs" / f"{spec}.yaml"))) == layer

@@ -49,7 +49,7 @@ def test_r3d_18_outputs_are_identical_after_loading_torchvisions_weights(r3d):
     _spec, report, r3d_18 = r3d
     torch.manual_seed(0)
     reference = r3d_18().eval()
-    ours = load_weights(archspec.build(report), reference.state_dict(), source="torchvision").eval()
+    ours = load_weights(archspec.build(report), reference.state_dict()).eval()  # by name: the spec has its module names
     x = torch.randn(1, 3, 16, 112, 112)
     with torch.no_grad():
         assert torch.equal(ours(x), reference(x))
@@ -57,11 +57,11 @@ def test_r3d_18_outputs_are_identical_after_loading_torchvisions_weights(r3d):
 
 def test_r3d_18_receptive_fields_have_three_axes(r3d):
     _, report, _ = r3d
-    stem = report.layer("stem_conv").rf
+    stem = report.layer("stem.0").rf
     assert [(a.size, a.stride, a.padding) for a in stem] == [(3, 1, 1), (7, 2, 3), (7, 2, 3)]
     # layer2's first 3x3x3 conv at stride 2 on a field (7, 1, 3) / (15, 2, 7) per axis: r + 2S
-    conv = report.layer("layer2.0.conv1").rf
-    before = report.layer("layer1.1.relu2").rf
+    conv = report.layer("layer2.0.conv1.0").rf
+    before = report.layer("layer1.1.relu").rf
     assert [a.size for a in conv] == [b.size + 2 * b.stride for b in before]
     assert [a.stride for a in conv] == [2 * b.stride for b in before]
 
@@ -116,7 +116,8 @@ def test_m5_outputs_are_identical_after_loading_its_weights():
         if isinstance(m, nn.BatchNorm1d):
             m.running_mean.uniform_(-0.5, 0.5)
             m.running_var.uniform_(0.5, 2.0)
-    ours = load_weights(archspec.build(archspec.load(SPECS / "m5_audio.yaml")), reference.state_dict(), source="torchvision")
+    # by order: the spec groups its layers in stage blocks (stage1.conv), the tutorial names them flat (conv1)
+    ours = load_weights(archspec.build(archspec.load(SPECS / "m5_audio.yaml")), reference.state_dict(), match="order")
     x = torch.randn(3, 1, 16000)
     with torch.no_grad():
         assert torch.equal(ours.eval()(x), reference(x))
@@ -139,8 +140,8 @@ def test_rf_overlay_of_a_volume_spans_frames_rows_and_columns(tmp_path):
     from archspec.runtime.inspect import InspectError, run_rf
 
     spec = archspec.load(SPECS / "r3d_18.yaml")
-    result = run_rf(spec, str(tmp_path / "rf.png"), layer="stem_conv", unit=[0, 10, 20])
+    result = run_rf(spec, str(tmp_path / "rf.png"), layer="stem.0", unit=[0, 10, 20])
     # the stem: r = (3, 7, 7), S = (1, 2, 2), P = (1, 3, 3): unit (0, 10, 20) sees frames -1…1, rows 17…23, columns 37…43
     assert result["spans"][1] == [(-1, 1), (17, 23), (37, 43)]
     with pytest.raises(InspectError, match="3 spatial axes"):
-        run_rf(spec, str(tmp_path / "rf2.png"), layer="stem_conv", unit=[1, 2])
+        run_rf(spec, str(tmp_path / "rf2.png"), layer="stem.0", unit=[1, 2])

@@ -73,8 +73,8 @@ def test_field_is_lost_after_flatten_and_global_pooling():
 @pytest.mark.parametrize(
     "spec, layer, size",
     [
-        ("vgg16.yaml", "pool5", 212),  # the widely published VGG-16 pool5 field
-        ("alexnet.yaml", "pool5", 195),  # AlexNet's last pooling, Araujo et al. 2019 table
+        ("vgg16.yaml", "features.30", 212),  # the widely published VGG-16 pool5 field
+        ("alexnet.yaml", "features.12", 195),  # AlexNet's last pooling, Araujo et al. 2019 table
         ("resnet50.yaml", "maxpool", 11),  # stem: 7x7/2 then 3x3/2 -> 1 + 6 + 2·2
     ],
 )

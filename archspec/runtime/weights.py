@@ -99,8 +99,8 @@ def _by_name(given: Mapping[str, torch.Tensor], target: Mapping[str, torch.Tenso
             f"{theirs} do not fit the model by name (state-dict keys are the spec's layer names, "
             "e.g. `layer1.0.downsample.0.weight`):\n"
             + "\n".join(head + "\n" + "\n".join(lines) for head, lines in problems if lines)
-            + "\nthe spec and the weights describe different architectures, or name their layers differently "
-            "(match='order' pairs tensors by position instead)"
+            + "\nthe spec and the weights describe different architectures"
+            + (", or name their layers differently (match='order' pairs tensors by position)" if unmatched and missing else "")
         )
     return {k: given[k] for k in target}
 
