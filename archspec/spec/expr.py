@@ -39,7 +39,7 @@ FUNCTIONS = {"min": (2, None), "max": (2, None), "make_divisible": (2, 3)}  # na
 SIZE_AXES = {"length": -1, "width": -1, "height": -2, "depth": -3}  # counted from the last axis
 IN_FIELDS = ("channels", "size", "height", "width", "length", "depth", "shape")
 
-_TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d+)?)|([A-Za-z_][A-Za-z0-9_]*)|(//|[-+*/%(),.\[\]]))")
+_TOKEN = re.compile(r"\s*(?:([0-9]+(?:\.[0-9]+)?)|([A-Za-z_][A-Za-z0-9_]*)|(//|[-+*/%(),.\[\]]))")
 
 
 class ExprError(ArchspecError):
