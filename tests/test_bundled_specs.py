@@ -26,6 +26,19 @@ PUBLISHED = {
     "alexnet_original": ([3, 227, 227], 62_378_344, (1000,), None),
     "r3d_18": ([3, 16, 112, 112], 33_371_472, (400,), 40.70),  # torchvision.models.video: 40.70 GFLOPS
     "m5_audio": ([1, 16000], 26_915, (35,), None),  # the PyTorch audio tutorial prints 26915 parameters
+    "efficientnet_b0": ([3, 224, 224], 5_288_548, (1000,), 0.39),
+    "mobilenet_v3_large": ([3, 224, 224], 5_483_032, (1000,), 0.22),
+    "mobilenet_v3_small": ([3, 224, 224], 2_542_856, (1000,), 0.06),
+    "regnet_y_400mf": ([3, 224, 224], 4_344_144, (1000,), 0.40),
+}
+
+# MACs to the unit: FlopCounterMode's total / 2 for the reference model on the meta device (torchvision's,
+# weights=None; for the U-Net the hand-written module of tests/test_unet.py)
+FLOP_COUNTER_MACS = {
+    "efficientnet_b0": 385_814_752,
+    "mobilenet_v3_large": 216_589_760,
+    "mobilenet_v3_small": 56_510_400,
+    "regnet_y_400mf": 401_842_848,
 }
 
 SCHEMA_LINE = "# yaml-language-server: $schema=../archspec.schema.json"
@@ -66,6 +79,11 @@ def test_published_figures(name, reports):
     assert tuple(report.output_shape) == out
     if gmacs is not None:
         assert round(totals["macs"] / 1e9, 2) == gmacs
+
+
+@pytest.mark.parametrize("name", sorted(FLOP_COUNTER_MACS))
+def test_macs_equal_flop_counter(name, reports):
+    assert reports(name).totals()["macs"] == FLOP_COUNTER_MACS[name]
 
 
 def test_every_bundled_spec_is_covered():
@@ -170,3 +188,50 @@ def test_mobilenet_v2_layers(reports):
     assert r.layer("features.17.conv.3").output_shape == (320, 7, 7)
     assert r.layer("features.18.2").output_shape == (1280, 7, 7)
     assert r.layer("classifier.1").params == 1280 * 1000 + 1000
+
+
+def test_mobilenet_v3_large_layers(reports):
+    r = reports("mobilenet_v3_large")
+    se = r.layer("features.4.block.2.fc1")  # squeeze = make_divisible(72 // 4, 8) = 24, not 18
+    assert se.output_shape == (24, 1, 1) and se.params == 72 * 24 + 24
+    assert r.layer("features.4.block.2.scale").output_shape == (72, 28, 28)  # the gate broadcast over 28x28
+    dw = r.layer("features.13.block.1.0")  # 5x5 depthwise, stride 2, padding 2
+    assert dw.output_shape == (672, 7, 7) and dw.params == 672 * 5 * 5
+    adds = [info.name.split(".")[1] for info in r.layers if info.type == "add"]
+    assert adds == ["1", "3", "5", "6", "8", "9", "10", "12", "14", "15"]  # stride 1, channels unchanged
+    assert {(i.layer.eps, i.layer.momentum) for i in r.layers if i.type == "batchnorm2d"} == {(0.001, 0.01)}
+    assert r.layer("classifier.0").params == 960 * 1280 + 1280
+
+
+def test_mobilenet_v3_small_layers(reports):
+    r = reports("mobilenet_v3_small")
+    assert r.layer("features.1.block.0.0").output_shape == (16, 56, 56)  # the first block strides, and has SE
+    assert r.layer("features.1.block.1.fc1").output_shape == (8, 1, 1)  # make_divisible(16 // 4, 8) = 8
+    assert r.layer("features.9.block.2.fc1").params == 288 * 72 + 72
+    assert r.layer("features.12.2").output_shape == (576, 7, 7)
+    assert r.layer("classifier.3").params == 1024 * 1000 + 1000
+
+
+def test_efficientnet_b0_layers(reports):
+    r = reports("efficientnet_b0")
+    fc1 = r.layer("features.2.0.block.2.fc1")  # squeeze = the block's input channels // 4 = 16 // 4
+    assert fc1.output_shape == (4, 1, 1) and fc1.params == 96 * 4 + 4
+    assert r.layer("features.2.0.block.0.0").params == 16 * 96  # expand ratio 6
+    assert r.layer("features.3.0.block.1.0").output_shape == (144, 28, 28)  # 5x5 depthwise, stride 2
+    adds = [info.name for info in r.layers if info.type == "add"]
+    assert len(adds) == (2 - 1) + (2 - 1) + (3 - 1) + (3 - 1) + (4 - 1)
+    assert {i.layer.eps for i in r.layers if i.type == "batchnorm2d"} == {1e-5}  # torch's default for B0
+    assert r.layer("features.8.2").output_shape == (1280, 7, 7)
+
+
+def test_regnet_y_400mf_layers(reports):
+    r = reports("regnet_y_400mf")
+    conv = r.layer("trunk_output.block2.block2-0.f.b.0")  # 13 groups of width 8
+    assert conv.output_shape == (104, 28, 28) and conv.params == 104 * 8 * 3 * 3
+    assert r.layer("trunk_output.block2.block2-0.f.se.fc1").params == 104 * 12 + 12  # 0.25 * 48 input channels
+    assert r.layer("trunk_output.block2.block2-1.f.se.fc1").params == 104 * 26 + 26  # 0.25 * 104
+    projections = [info.name for info in r.layers if info.name.endswith(".proj.0")]
+    assert len(projections) == 4  # one per stage, where the shape changes
+    second = "trunk_output.block2.block2-1"  # identity shortcut: the previous block's output plus f
+    assert r.layer(f"{second}.add").inputs == ["trunk_output.block2.block2-0.activation", f"{second}.f.c.1"]
+    assert r.layer("fc").params == 440 * 1000 + 1000
