@@ -3,8 +3,8 @@
     .venv/bin/python fuzz/mutate.py --count 100000 [--seed 1]     # the long run (progress on stderr)
 
 It mutates every bundled spec (deleted, duplicated and swapped lines; swapped, huge, negative, float and
-wrong-typed values; random bytes; unicode; tabs; a BOM; CRLF; YAML tags, anchors and aliases; truncation;
-the empty file) and feeds each result to ``lint_text``. A failure is an exception escaping it, a run longer
+wrong-typed values; hostile ${...} expressions; random bytes; unicode; tabs; a BOM; CRLF; YAML tags,
+anchors and aliases; truncation; the empty file) and feeds each result to ``lint_text``. A failure is an exception escaping it, a run longer
 than the time limit, or an error diagnostic without a position. The CI runs a bounded number
 (tests/test_fuzz.py); failures are written to fuzz/failures/ to be turned into tests.
 """
@@ -29,6 +29,8 @@ VALUES = [
     "0", "-1", "-999999999999", "1e309", "nan", ".inf", "1.5", "10**12", "999999999999999999999999", "true", "null", "~", "''",
     '"3"', "[]", "{}", "[1, 2, 3]", "[[1]]", "{a: 1}", "!!python/object/apply:os.system ['echo x']", "!custom 1", "*nope",
     "&a 1", "\u00e9\u00e8", "\U0001f600", "\x00", "same", "valid", "depthwise", "$nope", "input", "conv2d", "\t3",
+    '"${in.channels * 2}"', '"${1 // 0}"', '"${3 / 2}"', '"${__import__(1)}"', '"${in.shape[9]}"', "${-1}", '"${(((1}"',
+    '"${make_divisible(in.channels, 0)}"', '"${nope + in.size}"', '"${in.size // 2 - 1}"', '"${' + "9" * 60 + '}"',
 ]  # fmt: skip
 TIME_LIMIT_S = 5
 
