@@ -101,7 +101,8 @@ POSITIVE: dict[str, tuple[str, int, int, str, list[str]]] = {
         "relu_1",
         ["the receptive field at `relu_1` is 3×3, smaller than the 8×8 input"],
     ),
-    # batchnorm and dropout are affine at inference: the two convs collapse into one
+    # batchnorm and dropout are affine at inference: the 3x3 and 1x1 convs collapse into one 3x3 conv
+    # with 3·4·9 + 4 = 112 parameters instead of 108 + 8 + 20 = 136
     "W405": (
         Y(
             """
@@ -111,7 +112,7 @@ POSITIVE: dict[str, tuple[str, int, int, str, list[str]]] = {
               - {type: conv2d, out_channels: 4, kernel_size: 3, padding: 1, bias: false}
               - {type: batchnorm2d}
               - {type: dropout, p: 0.1}
-              - {type: conv2d, out_channels: 4, kernel_size: 3, padding: 1}
+              - {type: conv2d, out_channels: 4, kernel_size: 1}
               - {type: relu}
               - {type: globalavgpool2d}
             """
@@ -740,6 +741,133 @@ def test_w405_between_linear_layers():
     (d,) = of(lint(text), "W405")
     assert (d.line, d.column, d.layer) == (7, 5, "linear_2")
     assert "`linear_2` follows `linear_1`" in d.message
+
+
+# W405 fires only where one layer could do the two maps' work with no more parameters: the merged map
+# mixes every input channel into every output channel over the composed window (r + (r' - 1)·S per axis)
+FACTORISATIONS = {
+    # depthwise 3x3 (144) + batchnorm (32) + pointwise 16 -> 32 (544) = 720; merged 3x3 16 -> 32: 4,640
+    "depthwise-then-pointwise": """
+      - {type: conv2d, out_channels: 16, kernel_size: 3, padding: 1, groups: depthwise, bias: false}
+      - {type: batchnorm2d}
+      - {type: conv2d, out_channels: 32, kernel_size: 1}
+    """,
+    # linear bottleneck 16 -> 4 (64) + batchnorm (8) + expansion 4 -> 48 (192) = 264; merged 16 -> 48: 816
+    "bottleneck-then-expansion": """
+      - {type: conv2d, out_channels: 4, kernel_size: 1, bias: false}
+      - {type: batchnorm2d}
+      - {type: conv2d, out_channels: 48, kernel_size: 1, bias: false}
+    """,
+    # strided 1x1 16 -> 32 (512) + batchnorm (64) + depthwise 3x3 (288) = 864; merged: a 5x5 window
+    # (1 + (3 - 1)·2), 16 -> 32: 12,832
+    "downsample-then-depthwise": """
+      - {type: conv2d, out_channels: 32, kernel_size: 1, stride: 2, bias: false}
+      - {type: batchnorm2d}
+      - {type: conv2d, out_channels: 32, kernel_size: 3, padding: 1, groups: depthwise, bias: false}
+    """,
+    # two 3x3 convs 8 -> 8 (576 + 584) = 1,160: merged they need a 5x5 kernel, 8·8·25 + 8 = 1,608
+    "two-3x3-convs-of-one-width": """
+      - {type: conv2d, out_channels: 8, kernel_size: 3, padding: 1, bias: false}
+      - {type: conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+    """,
+}
+
+
+def _chain(layers: str) -> str:
+    """A spec of the given layers (at any indentation) on a 16×8×8 input, then a relu."""
+    body = "".join(f"  {line.strip()}\n" for line in layers.strip().splitlines())
+    return f"archspec: 1\ninput: [16, 8, 8]\nlayers:\n{body}  - {{type: relu}}\n"
+
+
+@pytest.mark.parametrize("layers", list(FACTORISATIONS.values()), ids=list(FACTORISATIONS))
+def test_w405_silent_where_merging_would_add_parameters(layers):
+    ds = lint(_chain(layers))
+    assert not [d for d in ds if d.severity == "error"], ds
+    assert "W405" not in codes(ds)
+
+
+def test_w405_a_3x3_conv_then_a_1x1_conv_of_one_width_is_one_3x3_conv():
+    # 3x3 16 -> 16 (2,304) + batchnorm (32) + 1x1 16 -> 16 with bias (272) = 2,608; merged 16·16·9 + 16 = 2,320
+    ds = lint(
+        _chain(
+            """
+      - {type: conv2d, out_channels: 16, kernel_size: 3, padding: 1, bias: false}
+      - {type: batchnorm2d}
+      - {type: conv2d, out_channels: 16, kernel_size: 1}
+    """
+        )
+    )
+    (d,) = of(ds, "W405")
+    assert d.layer == "conv2d_2"
+    assert "one layer computes with 2,320 parameters instead of 2,608" in d.message
+
+
+def test_w405_message_counts_the_linear_maps_parameters():
+    # 48 -> 8 -> 2: 392 + 18 = 410 parameters; one 48 -> 2 layer: 98
+    text = Y(
+        """
+        archspec: 1
+        input: [3, 4, 4]
+        layers:
+          - {type: flatten}
+          - {type: linear, out_features: 8}
+          - {type: linear, out_features: 2}
+        """
+    )
+    (d,) = of(lint(text), "W405")
+    assert "one layer computes with 98 parameters instead of 410" in d.message
+
+
+def test_w405_silent_on_a_low_rank_linear_factorisation():
+    # 64 -> 4 -> 64: 260 + 320 = 580 parameters; one 64 -> 64 layer: 4,160
+    text = Y(
+        """
+        archspec: 1
+        input: [64]
+        layers:
+          - {type: linear, out_features: 4}
+          - {type: linear, out_features: 64}
+        """
+    )
+    assert "W405" not in codes(lint(text))
+
+
+SQUEEZE_EXCITATION = """
+archspec: 1
+input: [3, 16, 16]
+layers:
+  - {type: conv2d, name: stem, out_channels: 16, kernel_size: 3, padding: 1}
+  - {type: relu, name: act}
+  # squeeze-and-excitation: pooled to 16x1x1, two 1x1 convs, a sigmoid gate multiplied onto the map
+  - {type: adaptiveavgpool2d, name: se_pool, output_size: 1}
+  - {type: conv2d, name: se_fc1, out_channels: 4, kernel_size: 1}
+  - {type: relu, name: se_act}
+  - {type: conv2d, name: se_fc2, out_channels: 16, kernel_size: 1}
+  - {type: sigmoid, name: se_gate}
+  - {type: mul, name: scaled, inputs: [act, se_gate]}
+  - {type: conv2d, name: conv2, out_channels: 16, kernel_size: 3, stride: 2, padding: 1}
+  - {type: relu, name: head_act}
+  - {type: adaptiveavgpool2d, name: avgpool, output_size: 1}
+  - {type: flatten, name: flatten}
+  - {type: linear, name: fc, out_features: 10}
+"""
+
+
+def test_w404_judges_the_classifier_head_not_a_squeeze_excitation_pooling():
+    # the SE pooling meets `act` (a 3x3 field) first, but the head's features are gated by a global
+    # average of the whole image: every unit at `head_act` depends on all of it
+    ds = lint(SQUEEZE_EXCITATION)
+    assert not [d for d in ds if d.severity == "error"], ds
+    assert "W404" not in codes(ds)
+
+
+def test_w404_names_the_pooling_on_the_path_to_the_output():
+    # the SE gate is left out of the trunk (`scaled` reads only `act`): a 5x5 field before the head's pooling
+    # of a 16x16 input is reported at the head, not at the SE's pooling, which meets `act` first
+    text = SQUEEZE_EXCITATION.replace("inputs: [act, se_gate]}", "inputs: [act, act]}")
+    (d,) = of(lint(text), "W404")
+    assert d.layer == "head_act"
+    assert "the receptive field at `head_act` is 5×5, smaller than the 16×16 input, and `avgpool` pools it" in d.message
 
 
 def test_w401_bias_by_default_points_at_the_layer():

@@ -821,7 +821,11 @@ _ROWS = [
         Code.SMALL_RECEPTIVE_FIELD,
         "global pooling over features that each see less than the whole input",
         "Each feature before the global pooling looks at a patch of the image; if no patch covers the image, "
-        "the network can only average local evidence and never relate distant parts of the input.",
+        "the network can only average local evidence and never relate distant parts of the input. The pooling "
+        "judged is the one on the path to the output (the classifier's), found by walking back from the output "
+        "along the input that carries the most values; a global pooling inside the network, such as a "
+        "squeeze-and-excitation gate multiplied back onto its map, is not it (and makes every unit after the "
+        "multiply depend on the whole input).",
         "Add layers or downsample more (strided convolutions, pooling) before the global pooling.",
         _spec(
             """
@@ -850,17 +854,24 @@ _ROWS = [
     ),
     CodeInfo(
         Code.STACKED_LINEAR_LAYERS,
-        "two convolutions/linear layers with only affine layers between them (one linear map)",
+        "two convolutions/linear layers with only affine layers between them, which one layer could replace "
+        "with no more parameters",
         "A composition of linear maps is a linear map: without a non-linearity between them, two layers "
-        "express nothing one layer could not, at the cost of more parameters and work.",
-        "Add an activation (`relu`, ...) between them, or merge them into one layer.",
+        "express nothing one layer could not. That one layer mixes every input channel into every output "
+        "channel over the composed window (r + (r' - 1)·S on each axis: a 3×3 then a 1×1 is a 3×3, two 3×3 "
+        "are a 5×5), or, where the layout changes between them, maps every input value to every output value; "
+        "with a bias per output. The rule fires only when that layer needs no more parameters than the two "
+        "maps and the affine layers between them together. A factorisation that saves parameters is a design, "
+        "not redundancy: depthwise → pointwise, a linear bottleneck → its expansion, a downsampling 1×1 → a "
+        "depthwise conv, two 3×3 convs of one width, a low-rank pair of linear layers.",
+        "Add an activation (`relu`, ...) between them, or replace them by the one layer the message sizes.",
         _spec(
             """
             archspec: 1
             input: [3, 32, 32]
             layers:
               - {type: conv2d, out_channels: 16, kernel_size: 3, padding: 1}
-              - {type: conv2d, out_channels: 16, kernel_size: 3, padding: 1}
+              - {type: conv2d, out_channels: 16, kernel_size: 1}
               - {type: relu}
             """
         ),
@@ -871,7 +882,7 @@ _ROWS = [
             layers:
               - {type: conv2d, out_channels: 16, kernel_size: 3, padding: 1}
               - {type: relu}
-              - {type: conv2d, out_channels: 16, kernel_size: 3, padding: 1}
+              - {type: conv2d, out_channels: 16, kernel_size: 1}
               - {type: relu}
             """
         ),

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from archspec.analysis import receptive_field as rf
 from archspec.analysis.report import LayerInfo, Report
-from archspec.arith import Window
+from archspec.arith import Window, product
 from archspec.codes import TABLE, Code
 from archspec.graph import INPUT
 from archspec.layers import Receptive, Shape, fmt_shape
@@ -131,26 +131,43 @@ def stride_exceeds_kernel(report: Report) -> Iterator[Finding]:
 
 
 def _where_space_ends(report: Report) -> tuple[LayerInfo, LayerInfo, tuple[int, ...]] | None:
-    """(features, end, sizes): the first layer ``end`` after which no spatial layout is left (flatten,
-    linear, global pooling, or pooling to a single position), and the layer ``features`` feeding it,
-    when the features it receives each see less than the whole input; ``sizes`` are their fields."""
+    """(features, end, sizes): on the path to the output, the layer ``end`` after which no spatial layout
+    is left (flatten, linear, global pooling, or pooling to a single position), and the layer ``features``
+    feeding it, when the features it receives each see less than the whole input; ``sizes`` are their fields.
+
+    The path is walked back from the output, so a global pooling inside the network (a squeeze-and-excitation
+    gate, pooled to C×1×1 and multiplied back onto the map) is not mistaken for the classifier's."""
     if len(report.input_shape) < 2:
         return None
-    for end in report.layers:
-        if end.output_shape is None or len(end.inputs) != 1 or end.inputs[0] == INPUT:
-            continue
-        features = report.layer(end.inputs[0])
-        if features.output_shape is None or len(features.output_shape) < 2:
-            continue
-        if len(end.output_shape) >= 2 and any(n > 1 for n in end.output_shape[1:]):
-            continue  # still a spatial map
-        if features.rf is None:
+    end = report.get(report.output)
+    seen: set[str] = set()
+    while end is not None and end.name not in seen and not _spatial(end.output_shape):
+        seen.add(end.name)  # a cyclic spec (reported as E302) must not loop here
+        main = _main_input(report, end)
+        if main is None:
             return None
-        sizes = tuple(a.size for a in features.rf)
-        if all(s < n for s, n in zip(sizes, report.input_shape[1:])):
-            return features, end, sizes
-        return None
+        if _spatial(main.output_shape):
+            if len(end.inputs) != 1 or main.rf is None:
+                return None
+            sizes = tuple(a.size for a in main.rf)
+            if all(s < n for s, n in zip(sizes, report.input_shape[1:])):
+                return main, end, sizes
+            return None
+        end = main
     return None
+
+
+def _spatial(shape: Shape | None) -> bool:
+    """A map with a spatial layout: axes beyond the channels, one of them longer than one."""
+    return shape is not None and len(shape) >= 2 and any(n > 1 for n in shape[1:])
+
+
+def _main_input(report: Report, info: LayerInfo) -> LayerInfo | None:
+    """The input carrying the most values (the trunk, not a C×1×1 gate); None for the network input."""
+    known = [report.layer(i) for i in info.inputs if i != INPUT]
+    if len(known) != len(info.inputs) or any(k.output_shape is None for k in known):
+        return None
+    return max(known, key=lambda k: product(k.output_shape or ()))
 
 
 def _whole(report: Report) -> str:
@@ -192,24 +209,64 @@ def local_features_to_classifier(report: Report) -> Iterator[Finding]:
 @rule(Code.STACKED_LINEAR_LAYERS)
 def stacked_linear_layers(report: Report) -> Iterator[Finding]:
     for info in report.layers:
-        if info.layer is None or not info.layer.learned_linear:
+        if info.layer is None or not info.layer.learned_linear or info.output_shape is None:
             continue
-        name = info.inputs[0] if len(info.inputs) == 1 else INPUT
-        seen = set()
-        while name != INPUT and name not in seen:  # a cyclic spec (reported as E302) must not loop here
-            seen.add(name)
-            before = report.layer(name)
-            if before.layer is None or not before.layer.affine_map or len(before.inputs) != 1:
-                break
-            if before.layer.learned_linear:
-                yield (
-                    info.name,
-                    None,
-                    f"`{info.name}` follows `{name}` with no non-linearity between them: together they are one linear map",
-                    "add an activation (relu, ...) between them, or merge them",
-                )
-                break
-            name = before.inputs[0]
+        chain = _affine_chain(report, info)
+        if chain is None:
+            continue
+        merged, separate = _merged_parameters(report, chain)
+        if merged <= separate:  # a factorisation that saves parameters (depthwise, bottleneck) is a design
+            yield (
+                info.name,
+                None,
+                f"`{info.name}` follows `{chain[0].name}` with no non-linearity between them: together they are one "
+                f"linear map, which one layer computes with {merged:,} parameters instead of {separate:,}",
+                "add an activation (relu, ...) between them, or merge them",
+            )
+
+
+def _affine_chain(report: Report, info: LayerInfo) -> list[LayerInfo] | None:
+    """The layers from the learned linear map before ``info`` to ``info``, when only affine maps lie between."""
+    chain = [info]
+    name = info.inputs[0] if len(info.inputs) == 1 else INPUT
+    while name != INPUT and name not in {c.name for c in chain}:  # a cyclic spec (E302) must not loop here
+        before = report.layer(name)
+        if before.layer is None or before.output_shape is None or not before.layer.affine_map or len(before.inputs) != 1:
+            return None
+        chain.insert(0, before)
+        if before.layer.learned_linear:
+            return chain
+        name = before.inputs[0]
+    return None
+
+
+def _merged_parameters(report: Report, chain: list[LayerInfo]) -> tuple[int, int]:
+    """(merged, separate): parameters of one layer computing what ``chain`` computes, and of the chain.
+
+    Where every layer of the chain keeps the spatial layout and slides a window or acts per position,
+    the merged layer is one convolution mixing all input channels into all output channels over the
+    composed window (span r + (r' - 1)·S on each axis); otherwise a dense map from every input value
+    to every output value. Both are the most a merged layer needs (a grouped merge can need fewer),
+    so the rule fires only where merging cannot add parameters. A bias per output is counted."""
+    first, last = chain[0], chain[-1]
+    ins, out = _input_shape(report, first), last.output_shape
+    assert out is not None
+    spans: tuple[int, ...] | None = (1,) * (len(ins) - 1)
+    strides = spans
+    for info in chain:
+        step = info.layer.receptive([_input_shape(report, info)]) if info.layer is not None else None
+        keeps = info.output_shape is not None and len(info.output_shape) == len(ins) and len(ins) >= 2
+        if not keeps or spans is None or strides is None or not (isinstance(step, Window) or step == "keep"):
+            spans = None
+            continue
+        if isinstance(step, Window):
+            spans = tuple(r + (s - 1) * t for r, s, t in zip(spans, step.spans, strides))
+            strides = tuple(t * s for t, s in zip(strides, step.stride))
+    if spans is not None:
+        merged = ins[0] * out[0] * product(spans) + out[0]
+    else:
+        merged = product(ins) * product(out) + out[0]
+    return merged, sum(info.params for info in chain)
 
 
 @rule(Code.DROPOUT_BEFORE_BATCHNORM)
