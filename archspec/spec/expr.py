@@ -26,7 +26,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Union
+from typing import Any, TypeAlias
 
 from archspec.codes import Code
 from archspec.errors import ArchspecError
@@ -101,7 +101,7 @@ class Call:
     at: int
 
 
-Node = Union[Num, Name, InField, Unary, Binary, Call]  # noqa: UP007  (a runtime alias used in the dataclasses above)
+Node: TypeAlias = Num | Name | InField | Unary | Binary | Call
 
 
 def is_expression(value: Any) -> bool:
