@@ -390,3 +390,26 @@ layers:
 """
     assert found(text) == [(code, line, column)]
     assert any(words in m for m in messages(text))
+
+
+def test_in_is_the_input_of_the_block_the_expression_is_written_in():
+    spec = archspec.loads(
+        """archspec: 1
+input: [4, 8, 8]
+blocks:
+  inner:
+    params: {w: null}
+    layers: [{type: conv2d, out_channels: $w, kernel_size: 1}, {type: conv2d, out_channels: "${in.channels + w}", kernel_size: 1}]
+  outer:
+    params: {m: 2}
+    layers:
+      - {type: conv2d, out_channels: 10, kernel_size: 1}
+      - {type: inner, w: "${m * in.channels}"}
+layers:
+  - {type: conv2d, out_channels: 3, kernel_size: 1}
+  - {type: outer, m: 5, repeat: 2}
+"""
+    )
+    # outer_1.0 reads 3 channels: w = 5 * 3 = 15, and inner's second conv 10 + 15 (inner reads outer's 10-channel conv);
+    # outer_1.1 reads outer_1.0's 25 channels: w = 125, then 10 + 125
+    assert [layer.out_channels for layer in spec.layers] == [3, 10, 15, 25, 10, 125, 135]
