@@ -86,6 +86,7 @@ def layer(draw, shape: tuple[int, ...]):
     c, sizes = shape[0], shape[1:]
     n = len(sizes)
     kinds = ["maxpool", "avgpool", "batchnorm", "act", "act", "dropout", "channel_dropout", "identity", "adaptive", "softmax"]
+    kinds.append("stochastic_depth")
     if n in CONV_RANKS:
         kinds += ["conv"] * 4
     if n == 2:
@@ -114,6 +115,8 @@ def layer(draw, shape: tuple[int, ...]):
         return {"type": draw(st.sampled_from(["softmax", "log_softmax"])), "axis": draw(st.integers(-n - 1, n))}, shape
     if kind == "localresponsenorm":
         return {"type": kind, "size": draw(st.integers(1, 5)), "k": 2.0}, shape
+    if kind == "stochastic_depth":
+        return {"type": kind, "p": draw(st.sampled_from([0.0, 0.1, 0.5])), "mode": draw(st.sampled_from(["row", "batch"]))}, shape
     if kind in ("dropout", "channel_dropout"):
         name = "dropout" if kind == "dropout" else f"dropout{n}d"
         return {"type": name, "p": draw(st.sampled_from([0.0, 0.1, 0.5]))}, shape
@@ -154,6 +157,7 @@ GENERATED_TYPES = frozenset(
     + ["softmax", "log_softmax", "localresponsenorm", "dropout", "identity", "flatten", "linear", "add", "concat", "batchnorm1d"]
     + ["mul"]
     + ["layernorm", "groupnorm", "instancenorm1d", "instancenorm2d", "instancenorm3d"]
+    + ["parameter", "stochastic_depth"]
 )
 
 
@@ -175,6 +179,17 @@ def gate(draw, prev: str, name: str, shape: tuple[int, ...]):
     order = [prev, f"{name}g"] if draw(st.booleans()) else [f"{name}g", prev]
     merge = {"type": draw(st.sampled_from(["mul", "mul", "add"])), "name": name, "inputs": order}
     return [summary, excite, act, merge]
+
+
+@st.composite
+def learned(draw, prev: str, name: str, shape: tuple[int, ...]):
+    """A learned tensor merged into ``prev``: a C×1×…×1 layer scale multiplied in (ConvNeXt), or a tensor of
+    the full shape added (a position embedding); the inputs in either order."""
+    scale = draw(st.booleans())
+    tensor = {"type": "parameter", "name": f"{name}p", "shape": [shape[0]] + ([1] * (len(shape) - 1) if scale else list(shape[1:]))}
+    tensor["value"] = draw(st.sampled_from([1e-6, 0.5, 1.0]))
+    order = [prev, f"{name}p"] if draw(st.booleans()) else [f"{name}p", prev]
+    return [tensor, {"type": "mul" if scale else "add", "name": name, "inputs": order}]
 
 
 def _input_shape(draw, n: int) -> tuple[int, ...]:
@@ -216,6 +231,9 @@ def network(draw, max_layers: int = 7, ranks: list[int] | None = None):
             continue
         if n in CONV_RANKS and layers and draw(st.integers(0, 6)) == 0:
             layers += draw(gate(prev, f"n{index}", shape))
+            continue
+        if draw(st.integers(0, 8)) == 0:
+            layers += draw(learned(prev, f"n{index}", shape))
             continue
         fields, shape = draw(layer(shape))
         fields["name"] = f"n{index}"

@@ -103,7 +103,8 @@ def test_traits_say_what_the_kinds_are():
     assert not by["localresponsenorm"].batch_statistics
     assert by["conv1d"].learned_linear and by["linear"].learned_linear and not by["avgpool2d"].learned_linear
     assert by["avgpool2d"].affine_map and not by["maxpool2d"].affine_map and not by["relu"].affine_map
-    assert {k for k, c in by.items() if c.random_in_training} == {"dropout", "dropout1d", "dropout2d", "dropout3d"}
+    random = {"dropout", "dropout1d", "dropout2d", "dropout3d", "stochastic_depth"}
+    assert {k for k, c in by.items() if c.random_in_training} == random
 
 
 def test_defining_a_kind_registers_it_and_a_duplicate_tag_is_refused():

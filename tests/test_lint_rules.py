@@ -802,6 +802,22 @@ def test_w405_a_3x3_conv_then_a_1x1_conv_of_one_width_is_one_3x3_conv():
     assert "one layer computes with 2,320 parameters instead of 2,608" in d.message
 
 
+def test_w405_silent_when_another_layer_also_reads_the_first_map():
+    # the same 3x3 -> 1x1 pair, but the batch norm also feeds a residual add: merging cannot remove the 3x3
+    ds = lint(
+        _chain(
+            """
+      - {type: conv2d, out_channels: 16, kernel_size: 3, padding: 1, bias: false}
+      - {type: batchnorm2d, name: trunk}
+      - {type: conv2d, out_channels: 16, kernel_size: 1}
+      - {type: add, inputs: [trunk, conv2d_2]}
+    """
+        )
+    )
+    assert not [d for d in ds if d.severity == "error"], ds
+    assert "W405" not in codes(ds)
+
+
 def test_w405_message_counts_the_linear_maps_parameters():
     # 48 -> 8 -> 2: 392 + 18 = 410 parameters; one 48 -> 2 layer: 98
     text = Y(

@@ -164,3 +164,78 @@ def torch_refuses(s: dict) -> bool:
     import torch_oracle
 
     return torch_oracle.run(s, device="meta").failed_at is not None
+
+
+# --- the learned tensor (layer scale, class token) and stochastic depth ---
+
+LAYER_SCALE = spec(
+    (8, 9, 9),
+    {"type": "conv2d", "name": "block.0", "out_channels": 8, "kernel_size": 7, "padding": 3, "groups": "depthwise"},
+    {"type": "layernorm", "name": "block.2", "over": "channels", "eps": 1e-6},
+    {"type": "parameter", "name": "layer_scale", "shape": [8, 1, 1], "value": 1e-6},
+    {"type": "mul", "name": "scaled", "inputs": ["layer_scale", "block.2"]},
+    {"type": "stochastic_depth", "name": "stochastic_depth", "p": 0.1},
+    {"type": "add", "name": "out", "inputs": ["input", "stochastic_depth"]},
+)
+
+
+def test_layer_scale_figures_and_fields_equal_torch():
+    check_against_torch(LAYER_SCALE)
+    assert check_receptive_fields(LAYER_SCALE) == 5  # every layer but the tensor: the merge keeps the conv's field
+    r = report(LAYER_SCALE)
+    assert r.layer("layer_scale").rf is None and r.layer("layer_scale").params == 8
+    assert [(a.size, a.stride, a.padding) for a in r.layer("scaled").rf] == [(7, 1, 3)] * 2
+    assert r.layer("layer_scale").inputs == []
+
+
+def test_a_learned_tensor_is_keyed_by_the_layer_name_as_torchvision_keys_it():
+    """torchvision's ConvNeXt block (CNBlock): layer_scale, block.0 and block.2 load by name, strictly."""
+    from torchvision.models.convnext import CNBlock
+
+    theirs = CNBlock(8, layer_scale=1e-6, stochastic_depth_prob=0.1).state_dict()
+    ours = archspec.build(report(LAYER_SCALE))
+    assert dict(ours.named_parameters())["layer_scale"].shape == theirs["layer_scale"].shape == (8, 1, 1)
+    shared = {k: v for k, v in theirs.items() if k.split(".")[0] == "layer_scale" or k.startswith(("block.0.", "block.2."))}
+    assert set(shared) == set(ours.state_dict())
+    ours.load_state_dict({k: v + 1 for k, v in shared.items()})
+    assert torch.equal(ours.layer_scale, theirs["layer_scale"] + 1)
+    x = torch.randn(2, 8, 9, 9)
+    values = ours.eval().forward_all(x)
+    torch.testing.assert_close(values["scaled"], values["block.2"] * (theirs["layer_scale"] + 1))
+    torch.testing.assert_close(values["out"], x + values["scaled"])  # stochastic depth: identity in evaluation
+
+
+def test_a_learned_tensor_trains_and_takes_its_value_and_init():
+    model = archspec.build(report(LAYER_SCALE)).train()
+    assert torch.equal(model.layer_scale, torch.full((8, 1, 1), 1e-6))
+    model(torch.randn(2, 8, 9, 9)).sum().backward()
+    assert model.layer_scale.grad is not None and model.layer_scale.grad.abs().sum() > 0
+    token = spec((4, 6), {"type": "parameter", "name": "class_token", "shape": [1, 6], "init": {"weight": "normal", "std": 0.02}})
+    torch.manual_seed(0)
+    built = archspec.build(report(token))
+    assert list(dict(built.named_parameters())) == ["class_token"]
+    assert 0 < built.class_token.std() < 0.1 and built(torch.randn(3, 4, 6)).shape == (1, 1, 6)
+
+
+def test_a_learned_tensor_takes_no_input():
+    s = spec((4, 6, 6), {"type": "parameter", "name": "t", "shape": [4, 1, 1], "inputs": "input"})
+    errors = [d for d in archspec.lint.lint_text(yaml.safe_dump(s), "s.yaml") if d.severity.value == "error"]
+    assert errors and "takes 0 inputs, got 1" in errors[0].message
+
+
+@pytest.mark.parametrize("mode", ["row", "batch"])
+def test_stochastic_depth_draws_as_torchvision_does(mode):
+    """Same seed, same drops and scaling as torchvision.ops.StochasticDepth in training; identity in evaluation."""
+    from torchvision.ops import StochasticDepth
+
+    model = archspec.build(report(spec((3, 4, 4), {"type": "stochastic_depth", "name": "sd", "p": 0.5, "mode": mode})))
+    x = torch.randn(16, 3, 4, 4)
+    torch.manual_seed(3)
+    ours = model.train()(x)
+    torch.manual_seed(3)
+    theirs = StochasticDepth(0.5, mode).train()(x)
+    assert torch.equal(ours, theirs)
+    kept = (ours.flatten(1).abs().sum(1) > 0).tolist()
+    assert (mode == "row" and 0 < sum(kept) < 16) or (mode == "batch" and sum(kept) in (0, 16))
+    assert torch.equal(model.eval()(x), x)
+    assert archspec.layers.KIND_BY_TYPE["stochastic_depth"].random_in_training

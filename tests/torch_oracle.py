@@ -172,6 +172,23 @@ def _instancenorm(fields: dict, x: torch.Tensor) -> nn.Module:
     return norm(x.shape[1], affine=fields.get("affine", False), track_running_stats=fields.get("track_running_stats", False))
 
 
+class Learned(nn.Module):
+    """A learned tensor and nothing else: the output is the parameter, with a batch axis of one."""
+
+    def __init__(self, shape, value: float):
+        super().__init__()
+        self.tensor = nn.Parameter(torch.full(shape, value))
+
+    def forward(self):
+        return torch.stack([self.tensor])  # a new tensor (FlopCounterMode refuses a view of a parameter)
+
+
+def _stochastic_depth(fields: dict, x: torch.Tensor) -> nn.Module:
+    from torchvision.ops import StochasticDepth
+
+    return StochasticDepth(fields["p"], fields.get("mode", "row"))
+
+
 #: type -> how a PyTorch user would write that layer, given its fields and the incoming tensor
 BUILDERS = {
     **{f"conv{n}d": _conv for n in (1, 2, 3)},
@@ -187,6 +204,8 @@ BUILDERS = {
         fields["num_groups"], fields.get("num_channels", x.shape[1]), affine=fields.get("affine", True)
     ),
     **{f"instancenorm{n}d": _instancenorm for n in (1, 2, 3)},
+    "parameter": lambda fields, x: Learned(tuple(fields["shape"]), float(fields.get("value", 0.0))),
+    "stochastic_depth": _stochastic_depth,
     "localresponsenorm": lambda fields, x: nn.LocalResponseNorm(fields["size"], k=fields.get("k", 1.0)),
     "dropout": _dropout(nn.Dropout),
     "dropout1d": _dropout(nn.Dropout1d),
@@ -204,8 +223,12 @@ BUILDERS = {
 }
 
 
+#: types that take no input (the rest default to the previous layer)
+NO_INPUT = {"parameter"}
+
+
 def module_for(fields: dict, xs: list[torch.Tensor]) -> nn.Module:
-    return BUILDERS[fields["type"]](fields, xs[0])
+    return BUILDERS[fields["type"]](fields, xs[0] if xs else None)
 
 
 @dataclass
@@ -247,7 +270,7 @@ def run(spec: dict, device: str = "meta") -> Run:
 def _name_and_inputs(fields: dict, index: int, previous: str) -> tuple[str, list[str]]:
     """A layer's name (anonymous layers get a private one) and its inputs (default: the previous layer)."""
     name = fields.get("name")
-    inputs = fields.get("inputs") or previous
+    inputs = fields.get("inputs") or ([] if fields.get("type") in NO_INPUT else previous)
     return (name if isinstance(name, str) else f"#{index}"), ([inputs] if isinstance(inputs, str) else list(inputs))
 
 

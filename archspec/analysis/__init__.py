@@ -44,7 +44,7 @@ def _run_analysis(spec: Spec) -> Report:
         ins = [shapes.get(i) for i in inputs]
         shapes[name] = None
         fields[name] = None
-        if layer is None or not ins or not _all_known(ins):
+        if layer is None or layer.inputs is None or not _all_known(ins):
             continue  # unknown upstream (already reported)
         try:
             _check_arity(layer, len(ins))
@@ -62,6 +62,8 @@ def _run_analysis(spec: Spec) -> Report:
             continue
         info.output_shape = shapes[name] = out
         fields[name] = info.rf
+        if info.rf == rf.CONSTANT:
+            info.rf = None  # no input position to show
     return Report(
         name=spec.name,
         input_shape=spec.input_shape,

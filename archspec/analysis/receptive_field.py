@@ -12,6 +12,8 @@ from archspec.arith import INITIAL_RF, RF, Window
 from archspec.layers import LayerBase, Receptive, Shape
 
 Field = tuple[RF, ...]  # one per spatial axis
+#: the field of a value that depends on no input position (a learned tensor); shown as none
+CONSTANT: Field = ()
 
 
 def input_field(shape: Shape) -> Field | None:
@@ -21,6 +23,12 @@ def input_field(shape: Shape) -> Field | None:
 
 def step(layer: LayerBase, ins: list[Shape], fields: list[Field | None]) -> Field | None:
     """The field of ``layer``'s output from its inputs' fields."""
+    if all(f == CONSTANT for f in fields):  # no input, or learned tensors only
+        return CONSTANT
+    if CONSTANT in fields:  # a merge with a learned tensor: the other paths decide the field
+        fields = seen_whole(fields, ins)
+        kept = [k for k, f in enumerate(fields) if f != CONSTANT]
+        ins, fields = [ins[k] for k in kept], [fields[k] for k in kept]
     rule = layer.receptive(ins)
     if rule in (Receptive.LOST, Receptive.UNDEFINED):
         return None

@@ -861,7 +861,8 @@ _ROWS = [
         "channel over the composed window (r + (r' - 1)·S on each axis: a 3×3 then a 1×1 is a 3×3, two 3×3 "
         "are a 5×5), or, where the layout changes between them, maps every input value to every output value; "
         "with a bias per output. The rule fires only when that layer needs no more parameters than the two "
-        "maps and the affine layers between them together. A factorisation that saves parameters is a design, "
+        "maps and the affine layers between them together, and when nothing else reads the layers before the "
+        "second map (a map that also feeds the trunk stays either way). A factorisation that saves parameters is a design, "
         "not redundancy: depthwise → pointwise, a linear bottleneck → its expansion, a downsampling 1×1 → a "
         "depthwise conv, two 3×3 convs of one width, a low-rank pair of linear layers.",
         "Add an activation (`relu`, ...) between them, or replace them by the one layer the message sizes.",

@@ -13,7 +13,7 @@ from pydantic import Field, TypeAdapter
 from archspec.arith import Window
 
 # importing the family modules defines, and so registers, their kinds (in this order)
-from archspec.layers import activation, conv, linear, merge, norm, pool, sample_norm  # noqa: F401
+from archspec.layers import activation, conv, linear, merge, norm, pool, sample_norm, tensor  # noqa: F401
 from archspec.layers.base import (
     REGISTRY,
     TRAITS,
@@ -28,7 +28,7 @@ from archspec.layers.base import (
 )
 from archspec.layers.merge import MergeError
 
-_ORDER = ("conv", "pool", "norm", "act", "drop", "shape", "dense", "merge")  # how the kinds are listed: by family
+_ORDER = ("conv", "pool", "norm", "act", "drop", "shape", "dense", "merge", "tensor")  # how the kinds are listed: by family
 KINDS: tuple[type[LayerBase], ...] = tuple(sorted(REGISTRY.values(), key=lambda k: _ORDER.index(k.family)))
 KIND_BY_TYPE: dict[str, type[LayerBase]] = {cls.kind(): cls for cls in KINDS}
 

@@ -26,7 +26,7 @@ from archspec.layers.init import InitField
 Shape = tuple[int, ...]
 
 #: how a diagram draws a kind (its colour and grouping)
-Family = Literal["conv", "pool", "norm", "act", "drop", "shape", "dense", "merge"]  # dense: fully connected
+Family = Literal["conv", "pool", "norm", "act", "drop", "shape", "dense", "merge", "tensor"]  # dense: fully connected; tensor: learned, no input
 
 
 class LayerError(Exception):
@@ -51,10 +51,11 @@ class Receptive:
     MIX: Final = "mix"  # (per axis) each output position depends on every position of the axis (softmax over it)
     LOST: Final = "lost"  # no spatial layout after this layer (flatten, linear, global pooling)
     UNDEFINED: Final = "undefined"  # the layout stays, but no single (r, S, P) describes it (unequal adaptive windows)
+    CONSTANT: Final = "constant"  # depends on no input position (a learned tensor): a merge keeps the other paths' fields
 
 
 AxisStep = Window | Literal["keep", "mix"]
-ReceptiveStep = Window | Literal["keep", "lost", "undefined"] | tuple[AxisStep, ...]
+ReceptiveStep = Window | Literal["keep", "lost", "undefined", "constant"] | tuple[AxisStep, ...]
 
 #: the traits every kind must declare (on itself or a family base class); a test enforces it
 TRAITS: tuple[str, ...] = (

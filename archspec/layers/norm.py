@@ -171,3 +171,32 @@ class Dropout3d(_Dropout):
     type: Literal["dropout3d"]
     ranks = (4,)
     torch_class = "Dropout3d"
+
+
+class StochasticDepth(Pointwise):
+    """Drops a residual branch for a whole sample (``row``) or the whole batch (``batch``) with probability p
+    in training, scaling what survives by 1/(1-p); identity in evaluation (torchvision.ops.StochasticDepth)."""
+
+    type: Literal["stochastic_depth"]
+    aliases = ("StochasticDepth", "DropPath", "drop_path")
+    p: Probability = Field(description="Probability of dropping the branch.")
+    mode: Literal["row", "batch"] = Field(default="row", description="'row': each sample drawn apart; 'batch': one draw for all.")
+
+    family = "drop"
+    output_activation = False
+    batch_statistics = False
+    cancels_bias = False
+    affine_map = True  # identity at inference
+    learned_linear = False
+    random_in_training = True
+
+    def mixed_axes(self, ins: list[Shape]) -> frozenset[int] | None:
+        return frozenset()  # identity in evaluation, whatever the layout
+
+    def label(self) -> str:
+        return f"drop path {self.p:g}"
+
+    def lower(self, ins: list[Shape]) -> Any:
+        from archspec.layers.torch_modules import StochasticDepth as Module
+
+        return Module(self.p, self.mode)

@@ -78,3 +78,48 @@ class ChannelLayerNorm(nn.LayerNorm):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(x.movedim(1, -1)).movedim(-1, 1)
+
+
+class LearnedTensor(nn.Module):
+    """A learned tensor as a layer's output, with a batch axis of 1 (which add and mul broadcast).
+
+    In a built model ``adopt`` hands the parameter to the enclosing module under the layer's own
+    name (``features.1.0.layer_scale``, as torchvision keys it); forward then reads it from there.
+    """
+
+    def __init__(self, shape: tuple[int, ...], value: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.full(shape, float(value)))
+        self._owner: tuple[nn.Module, str] | None = None
+
+    def adopt(self, parent: nn.Module, name: str) -> None:
+        parent.register_parameter(name, self._parameters.pop("weight"))
+        object.__setattr__(self, "_owner", (parent, name))  # not a submodule: the parent holds the tensor
+
+    def forward(self) -> torch.Tensor:
+        tensor = self.weight if self._owner is None else getattr(*self._owner)
+        # a copy, not a view: a view of a parameter made under no_grad claims requires_grad without a
+        # grad_fn, which torch's module trackers (FlopCounterMode) refuse; the copy is as small as the tensor
+        return tensor.unsqueeze(0).clone()
+
+
+class StochasticDepth(nn.Module):
+    """torchvision.ops.StochasticDepth without torchvision: zero a whole sample ('row') or the whole batch
+    ('batch') with probability p in training, scaling survivors by 1/(1-p); identity in evaluation."""
+
+    def __init__(self, p: float, mode: str):
+        super().__init__()
+        self.p = p
+        self.mode = mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        size = [x.shape[0]] + [1] * (x.dim() - 1) if self.mode == "row" else [1] * x.dim()
+        keep = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(1.0 - self.p)
+        if self.p < 1.0:
+            keep.div_(1.0 - self.p)
+        return x * keep
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, mode={self.mode}"

@@ -233,6 +233,8 @@ def _affine_chain(report: Report, info: LayerInfo) -> list[LayerInfo] | None:
         before = report.layer(name)
         if before.layer is None or before.output_shape is None or not before.layer.affine_map or len(before.inputs) != 1:
             return None
+        if _consumers(report, name) != [chain[0].name] or name == report.output:
+            return None
         chain.insert(0, before)
         if before.layer.learned_linear:
             return chain

@@ -47,6 +47,7 @@ COLOURS = {  # fill colours by layer family
     "shape": "#ffffff",
     "dense": "#fce5cd",
     "merge": "#ead1dc",
+    "tensor": "#d9d2e9",
     "block": "#d0e0e3",
     "io": "#e0e0e0",
 }

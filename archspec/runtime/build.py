@@ -57,6 +57,10 @@ class SpecModule(nn.Module):
                 child = nn.Module()  # a plain container for a block instance
                 parent.add_module(part, child)
             parent = child
+        adopt = getattr(module, "adopt", None)
+        if adopt is not None:  # a learned tensor: kept on the parent under the layer's own name, as torchvision keys it
+            adopt(parent, leaf)
+            return
         parent.add_module(leaf, module)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

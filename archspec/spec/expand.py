@@ -156,7 +156,7 @@ class Expander:
                 self.error(Code.WRONG_TYPE, f"`type` must be a string, got {kind!r}", mark_of(item, "type"))
                 continue
             name = self._name(item, kind, given, counters, scope)
-            refs = self._refs(item, prev)
+            refs = self._refs(item, prev, kind)
             if refs is None:
                 item, refs = _without(item, "inputs"), [prev]  # reported; validation must not repeat it
             when = item.get("when", True)
@@ -230,10 +230,11 @@ class Expander:
         self.names[full] = mark_of(item, "name") or item.mark
         return name
 
-    def _refs(self, item: YDict, prev: str) -> list[str] | None:
+    def _refs(self, item: YDict, prev: str, kind: str) -> list[str] | None:
         refs = item.get("inputs")
         if refs is None:
-            return [prev]
+            takes_none = kind in KIND_BY_TYPE and KIND_BY_TYPE[kind].arity[1] == 0  # a learned tensor
+            return [] if takes_none else [prev]
         if isinstance(refs, str):
             return [refs]
         if isinstance(refs, list) and refs and all(isinstance(r, str) for r in refs):

@@ -34,7 +34,6 @@ NOT_YET = {
     **dict.fromkeys(["matmul", "einsum"], "multiplication of matrices"),
     **dict.fromkeys(["permute", "reshape", "transpose", "view", "unflatten", "squeeze", "unsqueeze"], "reshaping"),
     **dict.fromkeys(["split", "chunk", "slice", "channelshuffle"], "splitting and shuffling channels"),
-    **dict.fromkeys(["stochasticdepth", "droppath", "layerscale"], "stochastic depth and layer scale"),
     **dict.fromkeys(["prelu", "selu", "mish", "softplus", "softsign", "celu", "glu"], "this activation"),
     **dict.fromkeys(["zeropadding1d", "zeropadding2d", "zeropadding3d", "pad", "constantpad2d"], "a separate padding layer"),
 }
