@@ -594,6 +594,26 @@ def test_e303_a_layer_whose_name_is_a_dotted_prefix_of_another():
     assert "layer `a` is also the container of layer `a.0` (and 1 more)" in ds[0].message
 
 
+def test_e303_a_dotted_name_that_a_block_instance_already_gives():
+    text = Y(
+        """
+        archspec: 1
+        input: [3, 8, 8]
+        blocks:
+          b:
+            layers:
+              - {type: relu, name: act}
+        layers:
+          - {type: b, name: layer1, repeat: 2}
+          - {type: relu, name: layer1.1.act}
+        """
+    )
+    ds = errors(lint(text))
+    assert [d.code for d in ds] == ["E303"]
+    at(ds[0], 9, 24)
+    assert "duplicate layer name `layer1.1.act` (first at line 6)" in ds[0].message
+
+
 def test_e204_layer_named_input():
     text = "archspec: 1\ninput: [3, 8, 8]\nlayers:\n  - {type: relu, name: input}\n"
     d = one(lint(text), "E204")

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from archspec.codes import Code
 from archspec.errors import ArchspecError, Diagnostic
 from archspec.layers import KIND_BY_TYPE
-from archspec.spec.expr import Deferred, ExprError, NeedsInput, Node, body, compute, is_expression, parse
+from archspec.spec.expr import Deferred, ExprError, NeedsInput, Node, body, compute, is_expression, names_in, parse
 from archspec.spec.kind_names import KINDS_HINT, meaning
 from archspec.spec.load import Mark, YDict, YList, mark_of
 from archspec.spec.locate import suggest
@@ -71,6 +71,11 @@ class RawLayer:
 
 
 Anchor = tuple[str, Scope] | None  # what `in` means in an expression: (reference, scope)
+
+
+def _did_you_mean(name: str, names: list[str]) -> str:
+    guess = suggest(name, names)
+    return f" — did you mean `{guess}`?" if guess else ""
 
 
 def _first_ref(item: YDict, prev: str) -> str:
@@ -366,6 +371,25 @@ class Expander:
         except ExprError as exc:
             self.error(exc.code, exc.message, Mark(start.line, start.column + exc.offset), exc.hint)
             return value  # validation skips `$` strings: reported once, here
+
+    def check_expressions(self, data: Any, mark: Mark, names: list[str]) -> None:
+        """Report what can be known of the expressions in ``data`` without values (a block no layer uses):
+        syntax, and names that are not among ``names``."""
+        if isinstance(data, (YDict, YList)):
+            marks = data.value_marks if isinstance(data, YDict) else dict(enumerate(data.item_marks))
+            for key, value in data.items() if isinstance(data, YDict) else enumerate(data):
+                self.check_expressions(value, marks.get(key, mark), names)
+            return
+        if not is_expression(data):
+            return
+        start = self.body_mark(mark)
+        try:
+            text = body(data)
+            for name, at in names_in(parse(text)):
+                if name not in names:
+                    raise ExprError(Code.UNKNOWN_EXPRESSION_NAME, f"unknown name `{name}`" + _did_you_mean(name, names), at)
+        except ExprError as exc:
+            self.error(exc.code, exc.message, Mark(start.line, start.column + exc.offset), exc.hint)
 
     def body_mark(self, mark: Mark) -> Mark:
         """Where the text inside ``${`` starts, for a scalar written at ``mark`` (plain or quoted)."""
