@@ -413,3 +413,20 @@ layers:
     # outer_1.0 reads 3 channels: w = 5 * 3 = 15, and inner's second conv 10 + 15 (inner reads outer's 10-channel conv);
     # outer_1.1 reads outer_1.0's 25 channels: w = 125, then 10 + 125
     assert [layer.out_channels for layer in spec.layers] == [3, 10, 15, 25, 10, 125, 135]
+
+
+def test_expressions_of_an_unused_block_are_checked_for_syntax_and_names():
+    text = """archspec: 1
+input: [3, 8, 8]
+blocks:
+  unused:
+    params: {w: 4, h: "${w + x}"}
+    layers:
+      - {type: conv2d, out_channels: "${ww * in.channels}", kernel_size: "${(1}"}
+      - type: conv2d
+        out_channels: ${h * in.chanels}
+        kernel_size: ${w // 2}
+layers:
+  - {type: relu}
+"""
+    assert found(text) == [("E209", 5, 30), ("E209", 7, 41), ("E208", 7, 79), ("E209", 9, 32)]

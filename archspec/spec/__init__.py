@@ -116,6 +116,7 @@ def _parse_spec(text: str, path: str) -> tuple[Spec | None, list[Diagnostic]]:
     diagnostics += expander.diagnostics
     for block in unused_blocks(blocks, expander):
         diagnostics += check_unused_block(block, blocks[block], blocks, path)
+        _check_unused_expressions(blocks[block], path, text, diagnostics)
 
     input_shape: tuple[int, ...] = ()
     if isinstance(input_raw, list) and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in input_raw):
@@ -167,6 +168,18 @@ def _parse_spec(text: str, path: str) -> tuple[Spec | None, list[Diagnostic]]:
         repaired=repaired,
     )
     return spec, _dedupe(diagnostics)
+
+
+def _check_unused_expressions(body: YDict, path: str, text: str, diagnostics: list[Diagnostic]) -> None:
+    """The `${...}` of a block no layer uses: their syntax and names (values need a use)."""
+    checker = Expander(path, None, text)
+    params = body.get("params")
+    names = [k for k in params if isinstance(k, str)] if isinstance(params, YDict) else []
+    if isinstance(params, YDict):
+        for index, key in enumerate(names):  # a default reads the parameters declared before it
+            checker.check_expressions(params[key], params.value_marks[key], names[:index])
+    checker.check_expressions(body.get("layers"), body.mark, names)
+    diagnostics += checker.diagnostics
 
 
 def _top_level_diagnostics(exc: ValidationError, data: YDict, path: str) -> list[Diagnostic]:

@@ -271,6 +271,21 @@ def parse(text: str) -> Node:
     return _Parser(text).parse()
 
 
+def names_in(node: Node) -> list[tuple[str, int]]:
+    """The parameter names a tree reads, with their offsets."""
+    if isinstance(node, Name):
+        return [(node.name, node.at)]
+    if isinstance(node, InField):
+        return names_in(node.index) if node.index is not None else []
+    if isinstance(node, Unary):
+        return names_in(node.operand)
+    if isinstance(node, Binary):
+        return names_in(node.left) + names_in(node.right)
+    if isinstance(node, Call):
+        return [n for arg in node.args for n in names_in(arg)]
+    return []
+
+
 # --- evaluation ---
 
 Lookup = Callable[[str, int], Fraction]  # (name, offset) -> value; raises ExprError or NeedsInput
