@@ -163,9 +163,10 @@ def _spatial(shape: Shape | None) -> bool:
 
 
 def _main_input(report: Report, info: LayerInfo) -> LayerInfo | None:
-    """The input carrying the most values (the trunk, not a C×1×1 gate); None for the network input."""
+    """The input carrying the most values (the trunk, not a C×1×1 gate); None for the network input
+    or for a layer with no input (a learned tensor)."""
     known = [report.layer(i) for i in info.inputs if i != INPUT]
-    if len(known) != len(info.inputs) or any(k.output_shape is None for k in known):
+    if not known or len(known) != len(info.inputs) or any(k.output_shape is None for k in known):
         return None
     return max(known, key=lambda k: product(k.output_shape or ()))
 
