@@ -101,6 +101,8 @@ def test_source_and_match_are_checked():
     with pytest.raises(WeightsError, match="unknown match 'shape'"):
         archspec.load_weights(model, resnet18_state(), match="shape")  # type: ignore[arg-type]
     archspec.load_weights(model, model.state_dict(), source="archspec")  # a spec-built model's own tensors
+    with pytest.raises(WeightsError, match=r"not a state dict of tensors: `epoch` \(int\)"):
+        archspec.load_weights(model, {**model.state_dict(), "epoch": 3})
 
 
 DOTTED = """

@@ -66,6 +66,9 @@ def load_weights(
     if source not in SOURCES:
         raise WeightsError(f"unknown weights source {source!r}; use 'torchvision' or 'archspec'")
     given = read_state_dict(state_dict_or_path)
+    strays = [f"`{k}` ({type(v).__name__})" for k, v in given.items() if not isinstance(v, torch.Tensor)]
+    if strays:
+        raise WeightsError(f"not a state dict of tensors: {', '.join(strays[:5])}" + (" …" if len(strays) > 5 else ""))
     target = model.state_dict()
     if match == "name":
         mapped = _by_name(given, target, SOURCES[source])
