@@ -56,6 +56,7 @@ def figures(text: str) -> tuple[dict[str, int], list[tuple[str, tuple[int, ...] 
         ("make_divisible(3, 8, 1)", 9),  # max(1, 0) = 1, below 2.7 -> 1 + 8
         ("make_divisible(960 // 4, 8)", 240),
         ("make_divisible(96 * 0.75, 8)", 72),
+        ("make_divisible(180 * 1.4, 8)", 248),  # as in Python: 180 * 1.4 = 251.99999999999997, int(255.99...) = 255
     ],
 )
 def test_values_by_hand(text, expected):
@@ -318,6 +319,10 @@ layers:
         "make_divisible(8)",
         "make_divisible(8, 0.5)",
         "make_divisible(8, -8)",
+        " * ".join(["99999999999999999999999999999999999999.5"] * 12),  # beyond floating point: inf
+        " * ".join(["9" * 40] * 12) + " * 1.5",  # an integer too large to become a float
+        " * ".join(["9" * 40] * 12) + " / 7",
+        "in.shape[" + " * ".join(["9" * 40] * 12) + " * 0.5]",
     ],
 )
 def test_hostile_expressions_are_diagnosed_never_raised(expression):

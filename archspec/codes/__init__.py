@@ -554,8 +554,8 @@ _ROWS = [
     CodeInfo(
         Code.NON_INTEGER_RESULT,
         "a `${...}` expression whose value is not an integer",
-        "Arithmetic is exact, so `/` and decimal multipliers may leave a fraction; a channel count or a size "
-        "must be a whole number, and rounding it silently could change the network.",
+        "`/` and decimal multipliers may leave a fraction (numbers behave as in Python); a channel count or a "
+        "size must be a whole number, and rounding it silently could change the network.",
         "Round explicitly: `//` floors, and make_divisible(v, d) rounds to a multiple of d as torchvision does.",
         _spec(
             """

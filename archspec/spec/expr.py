@@ -12,11 +12,12 @@ equal), ``in.height`` / ``in.width`` / ``in.length`` / ``in.depth`` and
 ``in.shape[i]`` read the shape of the input. Functions: ``min``, ``max`` and
 ``make_divisible(v, d[, min_value])``.
 
-Arithmetic is exact (rational numbers): decimal literals such as a width multiplier
-``0.25`` and true division ``/`` are allowed in between, but the value of the whole
-expression must be an integer. ``make_divisible`` is torchvision's
-``_make_divisible``, computed in floating point exactly as torchvision does, so
-channel counts agree with its models to the unit.
+Numbers behave as in Python: integers are exact, and a decimal such as a width multiplier
+``0.75`` or a true division ``/`` gives a floating-point value, so that
+``make_divisible(c * 1.4, 8)`` rounds exactly as torchvision's own code does (180 * 1.4
+is 251.99999999999997 there, and the channel count 248). The value of the whole
+expression must be a whole number. ``make_divisible`` is torchvision's ``_make_divisible``
+line for line.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any, TypeAlias
 
 from archspec.codes import Code
@@ -62,7 +62,7 @@ class NeedsInput(ArchspecError):
 
 @dataclass(frozen=True)
 class Num:
-    value: Fraction
+    value: int | float
     at: int
 
 
@@ -203,7 +203,7 @@ class _Parser:
             self.i += 1
             if len(text) > MAX_DIGITS:
                 raise ExprError(Code.EXPRESSION_SYNTAX, f"number longer than {MAX_DIGITS} digits", at)
-            return Num(Fraction(text), at)  # exact: 0.1 is one tenth
+            return Num(float(text) if "." in text else int(text), at)
         if kind == "name":
             self.i += 1
             if text == "in":
@@ -288,44 +288,52 @@ def names_in(node: Node) -> list[tuple[str, int]]:
 
 # --- evaluation ---
 
-Lookup = Callable[[str, int], Fraction]  # (name, offset) -> value; raises ExprError or NeedsInput
+Number: TypeAlias = int | float
+Lookup = Callable[[str, int], Number]  # (name, offset) -> value; raises ExprError or NeedsInput
 
 
-def evaluate(node: Node, lookup: Lookup, shape: tuple[int, ...] | None) -> Fraction:
-    """The exact value of a tree. ``shape`` is the input's (None: not known yet, so reading it raises NeedsInput)."""
+def evaluate(node: Node, lookup: Lookup, shape: tuple[int, ...] | None) -> Number:
+    """The value of a tree, as Python computes it. ``shape`` is the input's (None: not known yet, so reading it
+    raises NeedsInput)."""
+    try:
+        return _evaluate(node, lookup, shape)
+    except OverflowError:  # a float beyond its range (integers have none)
+        raise ExprError(Code.INVALID_VALUE, "a value too large for floating point", node.at) from None
+
+
+def _evaluate(node: Node, lookup: Lookup, shape: tuple[int, ...] | None) -> Number:
     if isinstance(node, Num):
         return node.value
     if isinstance(node, Name):
         return lookup(node.name, node.at)
     if isinstance(node, InField):
-        return Fraction(_in_field(node, lookup, shape))
+        return _in_field(node, lookup, shape)
     if isinstance(node, Unary):
-        value = evaluate(node.operand, lookup, shape)
+        value = _evaluate(node.operand, lookup, shape)
         return -value if node.op == "-" else value
     if isinstance(node, Binary):
-        return _binary(node, evaluate(node.left, lookup, shape), evaluate(node.right, lookup, shape))
-    args = [evaluate(a, lookup, shape) for a in node.args]
+        return _binary(node, _evaluate(node.left, lookup, shape), _evaluate(node.right, lookup, shape))
+    args = [_evaluate(a, lookup, shape) for a in node.args]
     if node.func == "min":
         return min(args)
     if node.func == "max":
         return max(args)
-    return Fraction(make_divisible(args, node))
+    return make_divisible(args, node.at)
 
 
-def _binary(node: Binary, left: Fraction, right: Fraction) -> Fraction:
-    if node.op == "+":
-        return left + right
-    if node.op == "-":
-        return left - right
-    if node.op == "*":
-        return left * right
+def _binary(node: Binary, left: Number, right: Number) -> Number:
+    if node.op in ("+", "-", "*"):
+        return _finite(left + right if node.op == "+" else left - right if node.op == "-" else left * right, node)
     if right == 0:
         raise ExprError(Code.DIVISION_BY_ZERO, f"division by zero (`{node.op}` with a right side of 0)", node.at)
-    if node.op == "/":
-        return left / right
-    if node.op == "//":
-        return Fraction(left // right)
-    return left % right
+    value = left / right if node.op == "/" else left // right if node.op == "//" else left % right
+    return _finite(value, node)
+
+
+def _finite(value: Number, node: Binary) -> Number:
+    if isinstance(value, float) and not math.isfinite(value):  # float products overflow to inf silently
+        raise ExprError(Code.INVALID_VALUE, "a value too large for floating point", node.at)
+    return value
 
 
 def _in_field(node: InField, lookup: Lookup, shape: tuple[int, ...] | None) -> int:
@@ -336,8 +344,8 @@ def _in_field(node: InField, lookup: Lookup, shape: tuple[int, ...] | None) -> i
     spatial = shape[1:]
     if node.field == "shape":
         assert node.index is not None
-        index = evaluate(node.index, lookup, shape)
-        if index.denominator != 1 or not -len(shape) <= index < len(shape):
+        index = _evaluate(node.index, lookup, shape)
+        if index != int(index) or not -len(shape) <= index < len(shape):
             raise ExprError(
                 Code.UNKNOWN_EXPRESSION_NAME,
                 f"`in.shape[{index}]`: the input {list(shape)} has axes 0 to {len(shape) - 1} (or -1 to -{len(shape)})",
@@ -360,37 +368,32 @@ def _in_field(node: InField, lookup: Lookup, shape: tuple[int, ...] | None) -> i
     return spatial[offset]
 
 
-def make_divisible(args: list[Fraction], node: Call | None = None) -> int:
-    """torchvision's ``_make_divisible(v, divisor, min_value=None)``, in floating point as it computes.
+def make_divisible(args: list[Number], at: int = 0) -> int:
+    """torchvision's ``_make_divisible(v, divisor, min_value=None)``, line for line.
 
-    >>> make_divisible([Fraction(32 * 0.25), Fraction(8)]), make_divisible([Fraction(24 * 4 // 4), Fraction(8)])
-    (8, 24)
+    >>> make_divisible([32 * 0.25, 8]), make_divisible([24 * 4 // 4, 8]), make_divisible([10, 8])
+    (8, 24, 16)
     """
-    at = node.at if node is not None else 0
     v, divisor = args[0], args[1]
     min_value = args[2] if len(args) > 2 else None
     if divisor == 0:
         raise ExprError(Code.DIVISION_BY_ZERO, "make_divisible: division by zero (a divisor of 0)", at)
     for what, value in (("divisor", divisor), ("min_value", min_value)):
-        if value is not None and (value.denominator != 1 or value < 1):
+        if value is not None and (value != int(value) or value < 1):
             raise ExprError(Code.NON_INTEGER_RESULT, f"make_divisible: the {what} must be a positive integer, got {value}", at)
-    try:
-        fv = float(v)
-    except OverflowError:
-        raise ExprError(Code.INVALID_VALUE, "make_divisible: the value is too large", at) from None
     d = int(divisor)
     low = d if min_value is None else int(min_value)
-    new_v = max(low, int(fv + d / 2) // d * d)
-    if new_v < 0.9 * fv:  # do not round down by more than 10%
+    new_v = max(low, int(v + d / 2) // d * d)
+    if new_v < 0.9 * v:  # do not round down by more than 10%
         new_v += d
     return new_v
 
 
-def integer(value: Fraction, text: str) -> int:
-    if value.denominator != 1:
+def integer(value: Number, text: str) -> int:
+    if isinstance(value, float) and not value.is_integer():
         raise ExprError(
             Code.NON_INTEGER_RESULT,
-            f"`${{{text}}}` is {value} ({float(value):g}), not an integer",
+            f"`${{{text}}}` is {value}, not an integer",
             0,
             "round with `//` (floor division) or make_divisible(v, d)",
         )
@@ -435,7 +438,7 @@ def compute(
     """The integer value of an expression. ``resolve`` gives a Deferred parameter its value
     (None: not possible yet, which raises NeedsInput)."""
 
-    def lookup(name: str, at: int) -> Fraction:
+    def lookup(name: str, at: int) -> Number:
         if name not in names:
             guess = suggest(name, [*names, "in"])
             raise ExprError(
@@ -451,6 +454,6 @@ def compute(
             value = resolve(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ExprError(Code.WRONG_TYPE, f"parameter `{name}` is {value!r}, not a number", at)
-        return Fraction(value)
+        return value
 
     return integer(evaluate(tree, lookup, shape), text)
