@@ -287,3 +287,21 @@ def test_describe_check_reports_a_disagreement(capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "conv1: macs is 442369 statically but 442368 in torch" in err
     assert "2 of 45 figures disagree" in err
+
+
+LAYER_SCALE = """
+archspec: 1
+input: [4, 8, 8]
+layers:
+  - {type: parameter, name: scale, shape: [4, 1, 1], value: 1.0e-6}
+  - {type: mul, name: scaled, inputs: [scale, input]}
+"""
+
+
+def test_describe_check_counts_a_learned_tensor_held_under_its_layer_name(tmp_path, capsys):
+    """The built model keeps the tensor as `scale` itself (torchvision's key), not inside the layer's module."""
+    spec = tmp_path / "layer_scale.yaml"
+    spec.write_text(LAYER_SCALE, encoding="utf-8")
+    assert dict(archspec.build(archspec.load(spec)).named_parameters()).keys() == {"scale"}
+    assert main(["describe", "--check", str(spec)]) == 0
+    assert "all 10 figures of 2 layers agree with torch" in capsys.readouterr().err

@@ -35,16 +35,18 @@ def measure(report: Report) -> dict[str, dict[str, object]]:
     model = build(report, device="meta").eval()  # batch norm on a batch of one: use (meta) running statistics
     shapes = {INPUT: tuple(report.input_shape)}
     figures = {}
+    adopted = dict(model.named_parameters())  # a learned tensor is held under its layer's own name
     for name, module in model.layer_modules():
         info = report.layer(name)
         xs = [torch.empty((1, *shapes[i]), device="meta") for i in info.inputs]
         with FlopCounterMode(display=False) as counter, torch.no_grad():
             y = module(*xs)
         shapes[name] = tuple(y.shape[1:])
+        params = [*module.parameters(), *([adopted[name]] if name in adopted else [])]
         figures[name] = {
             "output_shape": shapes[name],
-            "params": sum(p.numel() for p in module.parameters()),
-            "trainable_params": sum(p.numel() for p in module.parameters() if p.requires_grad),
+            "params": sum(p.numel() for p in params),
+            "trainable_params": sum(p.numel() for p in params if p.requires_grad),
             "buffers": sum(b.numel() for b in module.buffers()),
             "macs": counter.get_total_flops() // 2,
         }
