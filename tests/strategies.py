@@ -81,12 +81,81 @@ def conv_layer(draw, c: int, sizes: tuple[int, ...]):
 
 
 @st.composite
+def enlarging(draw, kind: str, shape: tuple[int, ...]):
+    """A transposed convolution or an upsampling; returns (fields, rough next shape)."""
+    c, sizes = shape[0], shape[1:]
+    n = len(sizes)
+    if kind == "conv_transpose":  # stride 1 (an exact window) or an upsampling stride
+        k, s, p, d = (
+            draw(st.integers(1, 4)),
+            draw(st.sampled_from([1, 1, 2, 3])),
+            draw(st.integers(0, 2)),
+            draw(st.sampled_from([1, 1, 2])),
+        )
+        op = draw(st.integers(0, max(s, d) - 1)) if draw(st.booleans()) else 0
+        g = draw(st.sampled_from([g for g in (1, 2) if c % g == 0]))
+        out = g * draw(st.integers(1, 3))
+        fields = {"type": f"conv_transpose{n}d", "out_channels": out, "kernel_size": k, "stride": s, "padding": p}
+        fields.update(output_padding=op, dilation=d, groups=g, bias=draw(st.booleans()))
+        return fields, (out, *[max(0, (m - 1) * s - 2 * p + d * (k - 1) + op + 1) for m in sizes])
+    if kind == "upsample":
+        mode = draw(
+            st.sampled_from(
+                ["nearest", "nearest-exact", {1: "linear", 2: "bilinear", 3: "trilinear"}[n]] + (["bicubic"] if n == 2 else [])
+            )
+        )
+        fields = {"type": kind, "mode": mode}
+        if draw(st.booleans()):
+            factor = draw(st.sampled_from([2.0, 1.5, 1.0, 0.5]))
+            fields["scale_factor"] = factor
+            out_sizes = tuple(int(m * factor) for m in sizes)
+        else:
+            out_sizes = tuple(draw(st.integers(1, 2 * m + 1)) for m in sizes)
+            fields["size"] = list(out_sizes) if draw(st.booleans()) or len(set(out_sizes)) > 1 else out_sizes[0]
+        if not mode.startswith("nearest") and draw(st.booleans()):
+            fields["align_corners"] = draw(st.booleans())
+        return fields, (c, *out_sizes)
+    raise AssertionError(kind)
+
+
+@st.composite
+def sample_norm(draw, kind: str, shape: tuple[int, ...]):
+    """Layer, group or instance normalisation; returns (fields, shape)."""
+    c, sizes = shape[0], shape[1:]
+    n = len(sizes)
+    if kind == "layernorm":  # over the channels, or over 1 to all trailing axes (of more than one value: one
+        # value normalises to a constant, which depends on no input position)
+        sizes_of = {"channels": c, **{k: _product(shape[n + 1 - k :]) for k in range(1, n + 2)}}
+        over = draw(st.sampled_from([k for k, size in sizes_of.items() if size > 1] or ["channels"]))
+        fields = {"type": kind, "over": over, "elementwise_affine": draw(st.booleans()), "bias": draw(st.booleans())}
+        return fields, shape
+    if kind == "groupnorm":
+        return {"type": kind, "num_groups": draw(st.sampled_from([g for g in range(1, c + 1) if c % g == 0] + [c + 1]))}, shape
+    if kind == "instancenorm":
+        fields = {"type": f"instancenorm{n}d", "affine": draw(st.booleans()), "track_running_stats": draw(st.booleans())}
+        return fields, shape
+    raise AssertionError(kind)
+
+
+#: kinds whose fields another strategy draws
+DRAWN_APART = {
+    "conv_transpose": enlarging,
+    "upsample": enlarging,
+    "layernorm": sample_norm,
+    "groupnorm": sample_norm,
+    "instancenorm": sample_norm,
+}
+
+
+@st.composite
 def layer(draw, shape: tuple[int, ...]):
     """One random layer after a C×(spatial) tensor of 1 to 3 spatial axes; returns (fields, rough next shape)."""
     c, sizes = shape[0], shape[1:]
     n = len(sizes)
     kinds = ["maxpool", "avgpool", "batchnorm", "act", "act", "dropout", "channel_dropout", "identity", "adaptive", "softmax"]
     kinds.append("stochastic_depth")
+    if n in CONV_RANKS:
+        kinds += ["conv_transpose", "upsample"]
     if n in CONV_RANKS:
         kinds += ["conv"] * 4
     if n == 2:
@@ -115,22 +184,13 @@ def layer(draw, shape: tuple[int, ...]):
         return {"type": draw(st.sampled_from(["softmax", "log_softmax"])), "axis": draw(st.integers(-n - 1, n))}, shape
     if kind == "localresponsenorm":
         return {"type": kind, "size": draw(st.integers(1, 5)), "k": 2.0}, shape
+    if kind in DRAWN_APART:
+        return draw(DRAWN_APART[kind](kind, shape))
     if kind == "stochastic_depth":
         return {"type": kind, "p": draw(st.sampled_from([0.0, 0.1, 0.5])), "mode": draw(st.sampled_from(["row", "batch"]))}, shape
     if kind in ("dropout", "channel_dropout"):
         name = "dropout" if kind == "dropout" else f"dropout{n}d"
         return {"type": name, "p": draw(st.sampled_from([0.0, 0.1, 0.5]))}, shape
-    if kind == "layernorm":  # over the channels, or over 1 to all trailing axes (of more than one value: one
-        # value normalises to a constant, which depends on no input position)
-        sizes_of = {"channels": c, **{k: _product(shape[n + 1 - k :]) for k in range(1, n + 2)}}
-        over = draw(st.sampled_from([k for k, size in sizes_of.items() if size > 1] or ["channels"]))
-        fields = {"type": kind, "over": over, "elementwise_affine": draw(st.booleans()), "bias": draw(st.booleans())}
-        return fields, shape
-    if kind == "groupnorm":
-        return {"type": kind, "num_groups": draw(st.sampled_from([g for g in range(1, c + 1) if c % g == 0] + [c + 1]))}, shape
-    if kind == "instancenorm":
-        fields = {"type": f"instancenorm{n}d", "affine": draw(st.booleans()), "track_running_stats": draw(st.booleans())}
-        return fields, shape
     if kind == "batchnorm":
         return {"type": f"batchnorm{n}d", "affine": draw(st.booleans())}, shape
     return {"type": kind}, shape
@@ -155,9 +215,11 @@ GENERATED_TYPES = frozenset(
     ]
     + ACTIVATIONS
     + ["softmax", "log_softmax", "localresponsenorm", "dropout", "identity", "flatten", "linear", "add", "concat", "batchnorm1d"]
-    + ["mul"]
+    + ["mul", "permute", "transpose", "reshape", "unflatten", "channel_shuffle", "mean", "slice", "split", "chunk"]
+    + ["crop", "center_crop"]
     + ["layernorm", "groupnorm", "instancenorm1d", "instancenorm2d", "instancenorm3d"]
     + ["parameter", "stochastic_depth"]
+    + ["conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "upsample"]
 )
 
 
@@ -181,12 +243,136 @@ def gate(draw, prev: str, name: str, shape: tuple[int, ...]):
     return [summary, excite, act, merge]
 
 
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+@st.composite
+def moves(draw, prev: str, name: str, shape: tuple[int, ...]):
+    """Layers that move or cut values (permute, reshape, split, crop, ...), returning channels-first
+    tensors mostly (some leave the spatial axes elsewhere, which the field must follow or give up);
+    returns (layers, rough next shape)."""
+    c, sizes = shape[0], shape[1:]
+    n = len(sizes)
+    kind = draw(
+        st.sampled_from(
+            ["convnext", "transpose", "unflatten", "shuffle", "mean", "slice", "parts", "crop", "center_crop", "reshape"]
+        )
+    )
+    first = {"name": f"{name}a", "inputs": prev}
+    if kind == "convnext":  # channels last, a linear on them (and an activation), channels first again
+        width = draw(st.integers(1, 4))
+        return [
+            {**first, "type": "permute", "axes": [*range(1, n + 1), 0]},
+            {"type": "linear", "name": f"{name}b", "out_features": width},
+            {"type": draw(st.sampled_from(["gelu", "identity"])), "name": f"{name}c"},
+            {"type": "permute", "name": name, "axes": [n, *range(n)]},
+        ], (width, *sizes)
+    if kind == "transpose":  # two axes swapped; swapped back now and then
+        a, b = draw(st.integers(-n - 1, n)), draw(st.integers(0, n))
+        out = list(shape)
+        out[a], out[b] = out[b], out[a]
+        layers = [{**first, "type": "transpose", "axis0": a, "axis1": b}]
+        if draw(st.booleans()):
+            layers.append({"type": "transpose", "name": f"{name}b", "axis0": b, "axis1": a})
+            out = list(shape)
+        return layers, tuple(out)
+    if kind in ("unflatten", "reshape"):  # channels into groups, and back (positions stay)
+        g = draw(st.sampled_from(_divisors(c)))
+        split = (
+            {**first, "type": "unflatten", "axis": 0, "sizes": [g, -1]}
+            if kind == "unflatten"
+            else {**first, "type": "reshape", "shape": [g, c // g, *sizes]}
+        )
+        back = {"type": "reshape", "name": name, "shape": [-1, *sizes] if draw(st.booleans()) else [c, *sizes[:-1], -1]}
+        if draw(st.integers(0, 3)) == 0:  # a reshape that regroups positions (the field is lost), rank kept
+            back["shape"] = [c * sizes[0], 1, *sizes[1:]] if n > 1 else [1, c * sizes[0]]
+            return [split, back], tuple(back["shape"])
+        return [split, back], shape
+    if kind == "shuffle":
+        return [{**first, "type": "channel_shuffle", "groups": draw(st.sampled_from(_divisors(c)))}], shape
+    if kind == "mean":  # with keepdim: each averaged axis becomes 1
+        axes = draw(st.lists(st.integers(0, n), min_size=1, max_size=n + 1, unique=True))
+        return [{**first, "type": "mean", "axes": axes, "keepdim": True}], tuple(
+            1 if a in axes else d for a, d in enumerate(shape)
+        )
+    if kind == "slice":
+        axis = draw(st.integers(0, n))
+        size = shape[axis]
+        start, stop, step = draw(st.integers(-size, size - 1)), draw(st.integers(-size, size)), draw(st.integers(1, 3))
+        fields = {**first, "type": "slice", "axis": axis, "start": start, "step": step}
+        if draw(st.booleans()):
+            fields["stop"] = stop
+        length = len(range(*slice(start, fields.get("stop"), step).indices(size)))
+        return [fields], tuple(length if a == axis else d for a, d in enumerate(shape))
+    if kind == "parts":
+        return draw(_parts(prev, name, shape))
+    # crops: to another path's size (U-Net) or to a fixed box
+    small = {"type": f"conv{n}d", "name": f"{name}b", "inputs": prev, "out_channels": c, "kernel_size": 3}
+    if kind == "center_crop" and n in CONV_RANKS and min(sizes) >= 3:
+        return [
+            small,
+            {**first, "type": "center_crop", "inputs": [prev, f"{name}b"]},
+            {"type": "concat", "name": name, "inputs": [f"{name}a", f"{name}b"]},
+        ], (2 * c, *[d - 2 for d in sizes])
+    box = [draw(st.integers(1, d)) for d in sizes]
+    start = [draw(st.integers(0, d - b)) for d, b in zip(sizes, box)]
+    fields = {**first, "type": kind, "size": box}
+    if kind == "crop":
+        fields["start"] = start
+    return [fields], (c, *box)
+
+
+@st.composite
+def _parts(draw, prev: str, name: str, shape: tuple[int, ...]):
+    """split or chunk along an axis, the last part through a conv now and then (ShuffleNet), joined again."""
+    sizes = shape[1:]
+    n = len(sizes)
+    first = {"name": f"{name}a", "inputs": prev}
+    axis = draw(st.integers(0, n))
+    size = shape[axis]
+    if draw(st.booleans()):
+        chunks = draw(st.integers(1, min(3, size)))
+        cut = {"type": "chunk", "chunks": chunks, "axis": axis}
+        step = -(-size // chunks)
+        parts = -(-size // step)
+    else:
+        first_size = draw(st.integers(1, size))
+        cut = {"type": "split", "sizes": [first_size, size - first_size] if first_size < size else [size], "axis": axis}
+        parts = len(cut["sizes"])
+    layers = [{**first, **cut}]
+    last = f"{name}a:{parts - 1}"
+    if axis == 0 and n in CONV_RANKS:
+        layers.append(
+            {"type": f"conv{n}d", "name": f"{name}b", "inputs": last, "out_channels": 2, "kernel_size": 3, "padding": 1}
+        )
+        last = f"{name}b"
+    joined = [f"{name}a:{i}" for i in range(parts - 1)] + [last]
+    if len(joined) == 1:
+        layers.append({"type": "identity", "name": name, "inputs": joined})
+        return layers, ((2, *sizes) if last == f"{name}b" else shape)
+    layers.append({"type": "concat", "name": name, "inputs": joined, "axis": axis})
+    return layers, ((shape[0] - cut_last(cut, size) + 2, *sizes) if last == f"{name}b" else shape)
+
+
+def cut_last(cut: dict, size: int) -> int:
+    """Length of the last part of a split or chunk of ``size``."""
+    if cut["type"] == "split":
+        return cut["sizes"][-1]
+    step = -(-size // cut["chunks"])
+    return size - step * (-(-size // step) - 1)
+
+
 @st.composite
 def learned(draw, prev: str, name: str, shape: tuple[int, ...]):
     """A learned tensor merged into ``prev``: a C×1×…×1 layer scale multiplied in (ConvNeXt), or a tensor of
     the full shape added (a position embedding); the inputs in either order."""
     scale = draw(st.booleans())
-    tensor = {"type": "parameter", "name": f"{name}p", "shape": [shape[0]] + ([1] * (len(shape) - 1) if scale else list(shape[1:]))}
+    tensor = {
+        "type": "parameter",
+        "name": f"{name}p",
+        "shape": [shape[0]] + ([1] * (len(shape) - 1) if scale else list(shape[1:])),
+    }
     tensor["value"] = draw(st.sampled_from([1e-6, 0.5, 1.0]))
     order = [prev, f"{name}p"] if draw(st.booleans()) else [f"{name}p", prev]
     return [tensor, {"type": "mul" if scale else "add", "name": name, "inputs": order}]
@@ -234,6 +420,12 @@ def network(draw, max_layers: int = 7, ranks: list[int] | None = None):
             continue
         if draw(st.integers(0, 8)) == 0:
             layers += draw(learned(prev, f"n{index}", shape))
+            continue
+        if draw(st.integers(0, 4)) == 0:
+            more, shape = draw(moves(prev, f"n{index}", shape))
+            layers += more
+            if min(shape[1:]) < 1:
+                break
             continue
         fields, shape = draw(layer(shape))
         fields["name"] = f"n{index}"

@@ -161,6 +161,42 @@ TABLE = [
     ({"type": "mul"}, [(1, 5, 5), (4, 1, 1), (4, 5, 1)], (4, 5, 5), 0, 0, 0),
     ({"type": "concat"}, [(4, 5, 5), (6, 5, 5)], (10, 5, 5), 0, 0, 0),
     ({"type": "concat", "axis": -1}, [(2, 3), (2, 5)], (2, 8), 0, 0, 0),
+    # per-sample normalisation: weight and bias per normalised element (layer) or channel (group, instance)
+    ({"type": "layernorm", "over": "channels"}, [(8, 5, 5)], (8, 5, 5), 16, 0, 0),
+    ({"type": "layernorm", "over": 2}, [(4, 6, 5)], (4, 6, 5), 60, 0, 0),  # 2 · 6·5
+    ({"type": "groupnorm", "num_groups": 2}, [(4, 6, 6)], (4, 6, 6), 8, 0, 0),
+    ({"type": "instancenorm1d", "affine": True, "track_running_stats": True}, [(3, 10)], (3, 10), 6, 7, 0),
+    ({"type": "instancenorm3d", "affine": True}, [(2, 3, 4, 4)], (2, 3, 4, 4), 4, 0, 0),
+    # a learned tensor; stochastic depth
+    ({"type": "parameter", "shape": [8, 1, 1]}, [], (8, 1, 1), 8, 0, 0),
+    ({"type": "stochastic_depth", "p": 0.2}, [(4, 5, 5)], (4, 5, 5), 0, 0, 0),
+    # transposed convolution: (n-1)·s - 2p + k + op; MACs = input values · out/groups · kernel
+    (
+        {"type": "conv_transpose2d", "out_channels": 6, "kernel_size": 3, "stride": 2, "padding": 1, "output_padding": 1, "groups": 2},
+        [(4, 8, 8)],
+        (6, 16, 16),  # 7·2 - 2 + 3 + 1
+        114,  # 4·3·3·3 + 6
+        0,
+        6_912,  # 4·8·8 · 3 · 9
+    ),
+    ({"type": "conv_transpose1d", "out_channels": 2, "kernel_size": 4, "stride": 3}, [(3, 10)], (2, 31), 26, 0, 240),
+    ({"type": "conv_transpose3d", "out_channels": 2, "kernel_size": 2, "stride": 2, "bias": False}, [(1, 2, 3, 3)], (2, 4, 6, 6), 16, 0, 288),
+    # upsampling: floor(n · factor), or the size given
+    ({"type": "upsample", "scale_factor": 2.0, "mode": "bilinear"}, [(3, 4, 5)], (3, 8, 10), 0, 0, 0),
+    ({"type": "upsample", "size": [7], "mode": "linear"}, [(2, 5)], (2, 7), 0, 0, 0),
+    # moving and cutting
+    ({"type": "permute", "axes": [1, 2, 0]}, [(3, 4, 5)], (4, 5, 3), 0, 0, 0),
+    ({"type": "transpose", "axis0": 0, "axis1": -1}, [(3, 4, 5)], (5, 4, 3), 0, 0, 0),
+    ({"type": "reshape", "shape": [2, -1, 4, 5]}, [(6, 4, 5)], (2, 3, 4, 5), 0, 0, 0),
+    ({"type": "unflatten", "axis": 0, "sizes": [2, 3]}, [(6, 4)], (2, 3, 4), 0, 0, 0),
+    ({"type": "channel_shuffle", "groups": 2}, [(6, 4, 4)], (6, 4, 4), 0, 0, 0),
+    ({"type": "mean", "axes": [1, 2]}, [(6, 4, 4)], (6,), 0, 0, 0),
+    ({"type": "mean", "axes": [-1], "keepdim": True}, [(6, 4, 4)], (6, 4, 1), 0, 0, 0),
+    ({"type": "slice", "axis": 2, "start": 1, "stop": -1, "step": 2}, [(3, 8, 8)], (3, 8, 3), 0, 0, 0),
+    ({"type": "split", "sizes": [2, 5], "index": 1}, [(7, 4, 4)], (5, 4, 4), 0, 0, 0),
+    ({"type": "chunk", "chunks": 3, "index": 2, "axis": 1}, [(2, 7, 4)], (2, 1, 4), 0, 0, 0),  # 3 + 3 + 1
+    ({"type": "crop", "start": [1, 2], "size": [3, 3]}, [(2, 8, 8)], (2, 3, 3), 0, 0, 0),
+    ({"type": "center_crop"}, [(2, 9, 8), (5, 4, 4)], (2, 4, 4), 0, 0, 0),
 ]
 
 IDS = [f"{row[0]['type']}-{i}" for i, row in enumerate(TABLE)]

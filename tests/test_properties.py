@@ -10,6 +10,7 @@ naming the layer, and specs archspec accepts must run in torch.
 
 from __future__ import annotations
 
+import networkx as nx
 import pytest
 import yaml
 from hypothesis import HealthCheck, event, given, settings
@@ -69,6 +70,20 @@ def test_static_figures_equal_torch_many(spec):
     check_against_torch(spec)
 
 
+#: kinds that keep part of the positions: past their borders a later window reads padding, not the input
+CUTS = {"crop", "center_crop", "slice", "split", "chunk"}
+
+
+def extent(info) -> list[tuple[int, int]]:
+    """The input positions a layer's units cover, per spatial axis of the input."""
+    sizes = [info.output_shape[a] for a in info.rf_axes]
+    return [(-rf.padding, -rf.padding + (n - 1) * rf.stride + rf.size - 1) for rf, n in zip(info.rf, sizes)]
+
+
+def inside(field: list[tuple[int, int]], box: list[tuple[int, int]]) -> bool:
+    return all(b_lo <= lo and hi <= b_hi for (lo, hi), (b_lo, b_hi) in zip(field, box))
+
+
 def check_receptive_fields(spec: dict) -> int:
     """Compare every layer's static field with the gradient support of its central unit; returns layers checked."""
     text = as_yaml(spec)
@@ -77,22 +92,26 @@ def check_receptive_fields(spec: dict) -> int:
     report = archspec.analyze(archspec.loads(text))
     x = (torch.rand((1, *spec["input"]), dtype=torch.float64) + 0.1).requires_grad_(True)
     values = torch_oracle.transparent_forward(spec, x)
+    cuts = {info.name: extent(info) for info in report.layers if info.type in CUTS and info.rf is not None}
     checked = 0
     for info in report.layers:
         if info.rf is None:
             continue
-        out = values[info.name]
-        grid = tuple(out.shape[2:])
-        unit = tuple(n // 2 for n in grid)
+        out = values[info.name][0]
+        # the central unit: the middle of each spatial axis, wherever a permute has put them (rf_axes)
+        unit = {a: out.shape[a] // 2 for a in info.rf_axes}
         expected = []
-        for rf, i in zip(info.rf, unit):
-            start = -rf.padding + i * rf.stride
+        for rf, a in zip(info.rf, info.rf_axes):
+            start = -rf.padding + unit[a] * rf.stride
             expected.append((start, start + rf.size - 1))
         if any(lo < 0 or hi > x.shape[2 + a] - 1 for a, (lo, hi) in enumerate(expected)):
             continue  # the field pokes out of the input: its extremes cannot be observed
-        # distinct positive weights per channel, so no channel sum can hide a dependency
-        weights = torch.arange(1, out.shape[1] + 1, dtype=x.dtype)
-        (grad,) = torch.autograd.grad((out[(0, slice(None), *unit)] * weights).sum(), x, retain_graph=True)
+        if any(not inside(expected, cuts[c]) for c in nx.ancestors(report.graph, info.name) if c in cuts):
+            continue  # ... or out of what a crop upstream kept (zero padding there, as at the input's border)
+        # its values across the other axes (the channels), with distinct positive weights so no sum can hide a dependency
+        picked = out[tuple(unit.get(a, slice(None)) for a in range(out.dim()))]
+        weights = torch.arange(1, picked.numel() + 1, dtype=x.dtype).view(picked.shape)
+        (grad,) = torch.autograd.grad((picked * weights).sum(), x, retain_graph=True)
         seen = grad[0].abs().sum(dim=0) > 0
         got = []
         for axis in range(seen.dim()):

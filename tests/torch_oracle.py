@@ -172,6 +172,45 @@ def _instancenorm(fields: dict, x: torch.Tensor) -> nn.Module:
     return norm(x.shape[1], affine=fields.get("affine", False), track_running_stats=fields.get("track_running_stats", False))
 
 
+def _dim(axis: int) -> int:
+    """A per-sample axis (negative from the end) as torch counts it, batch included."""
+    return axis + 1 if axis >= 0 else axis
+
+
+def _slice(fields: dict, x: torch.Tensor) -> nn.Module:
+    index = [slice(None)] * x.dim()
+    index[_dim(fields.get("axis", 0))] = slice(fields.get("start", 0), fields.get("stop"), fields.get("step", 1))
+    return Lambda(lambda x: x[tuple(index)])
+
+
+def _crop(centre: bool):
+    """U-Net's crop of the first input to a size (`size`, or the second input's): from (n - m) // 2 when centred."""
+
+    def build(fields: dict, x: torch.Tensor) -> nn.Module:
+        def crop(x, *ref):
+            sizes = ref[0].shape[2:] if ref else _per_axis(fields["size"], _rank(x))
+            starts = [(n - m) // 2 for n, m in zip(x.shape[2:], sizes)] if centre else _per_axis(fields.get("start", 0), _rank(x))
+            for axis, (start, m) in enumerate(zip(starts, sizes), 2):
+                if start + m > x.shape[axis]:
+                    raise ValueError("the crop does not fit")
+                x = x.narrow(axis, start, m)
+            return x
+
+        return Lambda(crop)
+
+    return build
+
+
+def _permute(fields: dict, x: torch.Tensor) -> nn.Module:
+    rank = x.dim() - 1
+    return Lambda(lambda x: x.permute(0, *(a % rank + 1 for a in fields["axes"])))
+
+
+def _mean(fields: dict, x: torch.Tensor) -> nn.Module:
+    dims = [_dim(a) for a in fields["axes"]]
+    return Lambda(lambda x: x.mean(dim=dims, keepdim=fields.get("keepdim", False)))
+
+
 class Learned(nn.Module):
     """A learned tensor and nothing else: the output is the parameter, with a batch axis of one."""
 
@@ -187,6 +226,30 @@ def _stochastic_depth(fields: dict, x: torch.Tensor) -> nn.Module:
     from torchvision.ops import StochasticDepth
 
     return StochasticDepth(fields["p"], fields.get("mode", "row"))
+
+
+def _conv_transpose(fields: dict, x: torch.Tensor) -> nn.Module:
+    conv = {1: nn.ConvTranspose1d, 2: nn.ConvTranspose2d, 3: nn.ConvTranspose3d}[_rank(x)]
+    return conv(
+        x.shape[1],
+        fields["out_channels"],
+        _size(fields["kernel_size"]),
+        stride=_size(fields.get("stride", 1)),
+        padding=_size(fields.get("padding", 0)),
+        output_padding=_size(fields.get("output_padding", 0)),
+        groups=fields.get("groups", 1),
+        bias=fields.get("bias", True),
+        dilation=_size(fields.get("dilation", 1)),
+    )
+
+
+def _upsample(fields: dict, x: torch.Tensor) -> nn.Module:
+    return nn.Upsample(
+        size=_size(fields.get("size")),
+        scale_factor=_size(fields.get("scale_factor")),
+        mode=fields.get("mode", "nearest"),
+        align_corners=fields.get("align_corners"),
+    )
 
 
 #: type -> how a PyTorch user would write that layer, given its fields and the incoming tensor
@@ -206,6 +269,8 @@ BUILDERS = {
     **{f"instancenorm{n}d": _instancenorm for n in (1, 2, 3)},
     "parameter": lambda fields, x: Learned(tuple(fields["shape"]), float(fields.get("value", 0.0))),
     "stochastic_depth": _stochastic_depth,
+    **{f"conv_transpose{n}d": _conv_transpose for n in (1, 2, 3)},
+    "upsample": _upsample,
     "localresponsenorm": lambda fields, x: nn.LocalResponseNorm(fields["size"], k=fields.get("k", 1.0)),
     "dropout": _dropout(nn.Dropout),
     "dropout1d": _dropout(nn.Dropout1d),
@@ -220,6 +285,18 @@ BUILDERS = {
     "add": lambda fields, x: Lambda(lambda *xs: sum(_per_sample(xs)[1:], _per_sample(xs)[0])),
     "mul": lambda fields, x: Lambda(lambda *xs: torch.stack(torch.broadcast_tensors(*_per_sample(xs))).prod(dim=0)),
     "concat": _concat,
+    "permute": _permute,
+    "transpose": lambda fields, x: Lambda(lambda x: x.transpose(_dim(fields["axis0"]), _dim(fields["axis1"]))),
+    "reshape": lambda fields, x: Lambda(lambda x: x.reshape(x.shape[0], *fields["shape"])),
+    "unflatten": lambda fields, x: nn.Unflatten(_dim(fields["axis"]), fields["sizes"]),
+    "channel_shuffle": lambda fields, x: nn.ChannelShuffle(fields["groups"]),
+    "mean": _mean,
+    "slice": _slice,
+    # several outputs: a tuple of parts, stored as NAME:0, NAME:1, ... (see `run`)
+    "split": lambda fields, x: Lambda(lambda x: torch.split(x, fields["sizes"], dim=_dim(fields.get("axis", 0)))),
+    "chunk": lambda fields, x: Lambda(lambda x: torch.chunk(x, fields["chunks"], dim=_dim(fields.get("axis", 0)))),
+    "center_crop": _crop(centre=True),
+    "crop": _crop(centre=False),
 }
 
 
@@ -246,25 +323,40 @@ def run(spec: dict, device: str = "meta") -> Run:
     for index, fields in enumerate(spec["layers"]):
         name, inputs = _name_and_inputs(fields, index, previous)
         xs = [values[i] for i in inputs]
+        if any(i not in values for i in inputs):  # a part that torch.chunk did not make
+            missing = next(i for i in inputs if i not in values)
+            result.failed_at, result.error = missing, "no such part"
+            return result
         try:
             with torch.device(device):
                 module = module_for(fields, xs).eval()
             with FlopCounterMode(display=False) as counter, torch.no_grad():
                 y = module(*xs)
-            if y.numel() == 0:
+            outputs = _outputs(name, y)
+            if any(part.numel() == 0 for part in outputs.values()):
                 raise RuntimeError("empty output")
         except Exception as exc:  # torch refuses this layer: the spec is invalid here
-            result.failed_at, result.error = name, f"{type(exc).__name__}: {exc}"
+            several = fields["type"] in ("split", "chunk")  # its parts are the layers NAME:0, NAME:1, ...
+            result.failed_at, result.error = f"{name}:0" if several else name, f"{type(exc).__name__}: {exc}"
             return result
-        values[name] = y
-        result.figures[name] = {
-            "output_shape": tuple(y.shape[1:]),
-            "params": sum(p.numel() for p in module.parameters()),
-            "buffers": sum(b.numel() for b in module.buffers()),
-            "macs": counter.get_total_flops() // 2,
-        }
+        if fields["type"] == "chunk" and len(outputs) < fields["chunks"]:  # torch.chunk made fewer parts than asked
+            result.failed_at, result.error = f"{name}:{len(outputs)}", "torch.chunk makes fewer parts"
+            return result
+        for part, value in outputs.items():
+            values[part] = value
+            result.figures[part] = {
+                "output_shape": tuple(value.shape[1:]),
+                "params": sum(p.numel() for p in module.parameters()),
+                "buffers": sum(b.numel() for b in module.buffers()),
+                "macs": counter.get_total_flops() // 2,
+            }
         previous = name
     return result
+
+
+def _outputs(name: str, y) -> dict[str, torch.Tensor]:
+    """A layer's outputs by name: NAME, or NAME:0, NAME:1, ... for the parts of a split or chunk."""
+    return {f"{name}:{i}": part for i, part in enumerate(y)} if isinstance(y, tuple) else {name: y}
 
 
 def _name_and_inputs(fields: dict, index: int, previous: str) -> tuple[str, list[str]]:
@@ -306,7 +398,7 @@ def transparent_forward(spec: dict, x: torch.Tensor) -> dict[str, torch.Tensor]:
                     else:
                         p.fill_(0.01)
             y = module(*xs)
-        values[name] = y
+        values.update(_outputs(name, y))
         previous = name
     return values
 

@@ -35,6 +35,7 @@ def _run_analysis(spec: Spec) -> Report:
     graph, diagnostics = build_graph(spec)
     shapes: dict[str, Shape | None] = {INPUT: spec.input_shape or None}
     fields: dict[str, rf.Field | None] = {INPUT: rf.input_field(spec.input_shape)}
+    axes: dict[str, rf.Axes] = {INPUT: rf.channels_first(len(spec.input_shape))}
     infos: list[LayerInfo] = []
     for name in topological(graph):
         layer: LayerBase | None = graph.nodes[name]["layer"]
@@ -44,6 +45,7 @@ def _run_analysis(spec: Spec) -> Report:
         ins = [shapes.get(i) for i in inputs]
         shapes[name] = None
         fields[name] = None
+        axes[name] = ()
         if layer is None or layer.inputs is None or not _all_known(ins):
             continue  # unknown upstream (already reported)
         try:
@@ -53,7 +55,7 @@ def _run_analysis(spec: Spec) -> Report:
             info.weights = layer.weights(ins)
             info.buffers = layer.buffers(ins)
             info.macs = layer.macs(ins, out)
-            info.rf = rf.step(layer, ins, [fields[i] for i in inputs])
+            info.rf, info.rf_axes = rf.step(layer, ins, [fields[i] for i in inputs], [axes[i] for i in inputs])
         except MergeError as exc:
             diagnostics.append(_merge_diagnostic(spec, layer, inputs, shapes, exc))
             continue
@@ -64,6 +66,7 @@ def _run_analysis(spec: Spec) -> Report:
         fields[name] = info.rf
         if info.rf == rf.CONSTANT:
             info.rf = None  # no input position to show
+        axes[name] = info.rf_axes
     return Report(
         name=spec.name,
         input_shape=spec.input_shape,

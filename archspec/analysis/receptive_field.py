@@ -9,11 +9,13 @@ A field is a tuple with one ``RF`` per spatial axis of the network input: (lengt
 from __future__ import annotations
 
 from archspec.arith import INITIAL_RF, RF, Window
-from archspec.layers import LayerBase, Receptive, Shape
+from archspec.layers import LayerBase, Receptive, ReceptiveStep, Shape
+from archspec.layers.base import Moved
 
 Field = tuple[RF, ...]  # one per spatial axis
 #: the field of a value that depends on no input position (a learned tensor); shown as none
 CONSTANT: Field = ()
+Axes = tuple[int, ...]  # where each spatial axis of a field lies in a tensor's per-sample shape
 
 
 def input_field(shape: Shape) -> Field | None:
@@ -21,15 +23,42 @@ def input_field(shape: Shape) -> Field | None:
     return (INITIAL_RF,) * (len(shape) - 1) if len(shape) >= 2 else None
 
 
-def step(layer: LayerBase, ins: list[Shape], fields: list[Field | None]) -> Field | None:
-    """The field of ``layer``'s output from its inputs' fields."""
+def channels_first(rank: int) -> Axes:
+    """The spatial axes where every kind's ``receptive()`` expects them: after the channels."""
+    return tuple(range(1, rank))
+
+
+def step(
+    layer: LayerBase, ins: list[Shape], fields: list[Field | None], axes: list[Axes] | None = None
+) -> tuple[Field | None, Axes]:
+    """The field of ``layer``'s output from its inputs' fields, and where its spatial axes lie.
+
+    ``axes`` says where each input's spatial axes are (default: channels first). A permute moves them
+    (ConvNeXt: C×H×W → H×W×C); kinds that say which axes they mix (``mixed_axes``: a linear layer
+    mixes only the last) keep the field there, every other kind loses it until the axes are back."""
     if all(f == CONSTANT for f in fields):  # no input, or learned tensors only
-        return CONSTANT
+        return CONSTANT, ()
     if CONSTANT in fields:  # a merge with a learned tensor: the other paths decide the field
         fields = seen_whole(fields, ins)
         kept = [k for k, f in enumerate(fields) if f != CONSTANT]
         ins, fields = [ins[k] for k in kept], [fields[k] for k in kept]
+        axes = [axes[k] for k in kept] if axes else None
+    where = axes or [channels_first(len(s)) for s in ins]
     rule = layer.receptive(ins)
+    fields, where = fields[: layer.value_inputs], where[: layer.value_inputs]  # shape-only inputs lend no field
+    if isinstance(rule, Moved):
+        moved = tuple(rule.to[a] for a in where[0])
+        if fields[0] is None or None in moved:
+            return None, ()
+        return fields[0], tuple(a for a in moved if a is not None)
+    live = [(f, a, s) for f, a, s in zip(fields, where, ins) if f is not None]
+    if all(a == channels_first(len(s)) for _, a, s in live):
+        field = _channels_first_step(rule, ins[: len(fields)], fields)
+        return field, channels_first(len(field) + 1) if field is not None else ()
+    return _moved_axes_step(layer, ins[: len(fields)], fields, where)
+
+
+def _channels_first_step(rule: ReceptiveStep, ins: list[Shape], fields: list[Field | None]) -> Field | None:
     if rule in (Receptive.LOST, Receptive.UNDEFINED):
         return None
     if len(fields) > 1:
@@ -44,6 +73,21 @@ def step(layer: LayerBase, ins: list[Shape], fields: list[Field | None]) -> Fiel
     return tuple(_axis_step(rf, axis, size) for rf, axis, size in zip(field, rule, ins[0][1:]))
 
 
+def _moved_axes_step(
+    layer: LayerBase, ins: list[Shape], fields: list[Field | None], where: list[Axes]
+) -> tuple[Field | None, Axes]:
+    """A layer after a permute: only what it says it mixes (``mixed_axes``) is known."""
+    mixed = layer.mixed_axes(ins)
+    rank = len(ins[0])
+    if mixed is None or any(f is None for f in fields) or len(set(where)) > 1 or any(len(s) != rank for s in ins):
+        return None, ()
+    axes = where[0]
+    field = merge(seen_whole(fields, ins, axes), tuple(max(s[a] for s in ins) for a in axes)) if len(fields) > 1 else fields[0]
+    if field is None:
+        return None, ()
+    return tuple(rf.across(ins[0][a]) if a in mixed else rf for rf, a in zip(field, axes)), axes
+
+
 def _axis_step(rf: RF, axis: object, positions: int) -> RF:
     if axis == Receptive.KEEP:
         return rf
@@ -53,17 +97,19 @@ def _axis_step(rf: RF, axis: object, positions: int) -> RF:
     return axis.field((rf,))[0]
 
 
-def seen_whole(fields: list[Field | None], ins: list[Shape]) -> list[Field | None]:
+def seen_whole(fields: list[Field | None], ins: list[Shape], axes: Axes | None = None) -> list[Field | None]:
     """Merged paths' fields with broadcasting applied: an input of size 1 on an axis where another input is
-    longer reaches every output position there, so on that axis every unit sees its one span (stride 0)."""
+    longer reaches every output position there, so on that axis every unit sees its one span (stride 0).
+    ``axes``: where the spatial axes lie (default: after the channels)."""
     rank = max(len(s) for s in ins)
+    where = axes or channels_first(rank)
     out: list[Field | None] = []
     for field, shape in zip(fields, ins):
         if field is None or len(shape) != rank:
             out.append(None if len(shape) != rank else field)  # a lower-rank path has no spatial field of its own
             continue
-        longest = [max(s[axis] for s in ins if len(s) == rank) for axis in range(1, rank)]
-        out.append(tuple(rf.across(1) if n == 1 < m else rf for rf, n, m in zip(field, shape[1:], longest)))
+        longest = [max(s[a] for s in ins if len(s) == rank) for a in where]
+        out.append(tuple(rf.across(1) if shape[a] == 1 < m else rf for rf, a, m in zip(field, where, longest)))
     return out
 
 

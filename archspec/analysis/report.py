@@ -26,6 +26,7 @@ class LayerInfo:
     buffers: dict[str, Shape] = field(default_factory=dict)
     macs: int = 0
     rf: tuple[RF, ...] | None = None  # one per spatial axis
+    rf_axes: tuple[int, ...] = ()  # where the spatial axes of `rf` lie in the output shape (after a permute: not 1, 2, ...)
     block: tuple[str, ...] = ()
 
     @property
@@ -60,6 +61,8 @@ class LayerInfo:
                 "stride": [a.stride for a in self.rf],
                 "padding": [a.padding for a in self.rf],
             }
+            if self.rf_axes != tuple(range(1, len(self.rf) + 1)):  # moved by a permute: say where they lie
+                rf["axes"] = list(self.rf_axes)
         return {
             "name": self.name,
             "type": self.type,

@@ -21,6 +21,9 @@ class _Activation(Pointwise):
     random_in_training = False
     saves = ("input",)  # most derivatives need the input; relu/sigmoid/tanh/softmax keep their output instead
 
+    def mixed_axes(self, ins: list[Shape]) -> frozenset[int] | None:
+        return frozenset()  # elementwise, whatever the layout
+
     def lower(self, ins: list[Shape]) -> Any:
         from torch import nn
 
@@ -124,6 +127,9 @@ class _SoftmaxLike(_Activation):
         if axis == 0 or rank == 1:
             return Receptive.KEEP
         return tuple(Receptive.MIX if a == axis else Receptive.KEEP for a in range(1, rank))
+
+    def mixed_axes(self, ins: list[Shape]) -> frozenset[int] | None:
+        return frozenset({self.axis % len(ins[0])})
 
     def lower(self, ins: list[Shape]) -> Any:
         from torch import nn

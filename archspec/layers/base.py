@@ -13,6 +13,8 @@ Shapes leave the batch dimension out: (F,), (C, L), (C, H, W) or (C, D, H, W).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar, Final, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -54,8 +56,17 @@ class Receptive:
     CONSTANT: Final = "constant"  # depends on no input position (a learned tensor): a merge keeps the other paths' fields
 
 
+@dataclass(frozen=True)
+class Moved:
+    """A layer that moves values without computing them (permute, reshape, channel shuffle): input
+    axis ``a`` lands on output axis ``to[a]`` with its positions intact, or its positions are regrouped
+    (``to[a]`` is None). The receptive-field analysis follows the spatial axes through it."""
+
+    to: tuple[int | None, ...]
+
+
 AxisStep = Window | Literal["keep", "mix"]
-ReceptiveStep = Window | Literal["keep", "lost", "undefined", "constant"] | tuple[AxisStep, ...]
+ReceptiveStep = Window | Literal["keep", "lost", "undefined", "constant"] | tuple[AxisStep, ...] | Moved
 
 #: the traits every kind must declare (on itself or a family base class); a test enforces it
 TRAITS: tuple[str, ...] = (
@@ -107,6 +118,9 @@ class LayerBase(BaseModel):
     arity: ClassVar[tuple[int, int | None]] = (1, 1)
     #: ranks of input the kind accepts (None = any)
     ranks: ClassVar[tuple[int, ...] | None] = None
+    #: how many of the first inputs the output's values come from (None: all); the others lend only their
+    #: shape (a crop to another layer's size), so the receptive field and alignment ignore them
+    value_inputs: ClassVar[int | None] = None
     #: what autograd keeps of this layer for the backward pass: "input" and/or "output"
     #: (memory model of training; see analysis/memory.py)
     saves: ClassVar[tuple[str, ...]] = ()
@@ -123,6 +137,12 @@ class LayerBase(BaseModel):
             if tag in REGISTRY:
                 raise TypeError(f"layer type `{tag}` is defined twice: {REGISTRY[tag].__qualname__} and {cls.__qualname__}")
             REGISTRY[tag] = cls
+
+    @classmethod
+    def part_count(cls, fields: Mapping[str, Any]) -> int | None:
+        """How many outputs a layer with these raw fields has, when more than one (split, chunk): the loader
+        makes one layer per part, NAME:0, NAME:1, ..., each with its ``index``. None: one output."""
+        return None
 
     @classmethod
     def kind(cls) -> str:
@@ -154,6 +174,13 @@ class LayerBase(BaseModel):
     def receptive(self, ins: list[Shape]) -> ReceptiveStep:
         """How the layer acts on each spatial axis of its input (see ``Receptive``)."""
         raise NotImplementedError(f"{self.kind()} does not say how it acts on the spatial axes")
+
+    def mixed_axes(self, ins: list[Shape]) -> frozenset[int] | None:
+        """Axes of the per-sample shape along which each output value depends on every position (linear: the
+        last; softmax: its axis); other axes are kept position by position, wherever they are. None: not
+        known apart from ``receptive()``, whose rule assumes channels first and the spatial axes after them.
+        The receptive-field analysis uses this once a permute has moved the spatial axes elsewhere."""
+        return None
 
     def extra_saved_bytes(self, ins: list[Shape], out: Shape) -> int:
         """Bytes autograd keeps besides whole inputs/outputs (pooling indices, dropout masks), one sample."""

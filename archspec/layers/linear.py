@@ -91,7 +91,10 @@ class Linear(LayerBase):
         return tensors
 
     def receptive(self, ins: list[Shape]) -> ReceptiveStep:
-        return Receptive.LOST
+        return Receptive.LOST  # channels first: it acts on the last spatial axis, and the field is not followed
+
+    def mixed_axes(self, ins: list[Shape]) -> frozenset[int] | None:
+        return frozenset({len(ins[0]) - 1})  # after a permute to H×W×C: pointwise on H and W
 
     def macs(self, ins: list[Shape], out: Shape) -> int:
         return product(ins[0]) * self.out_features
@@ -109,6 +112,9 @@ class Identity(_Reshape, Pointwise):
     """Passes its input through unchanged (torch.nn.Identity)."""
 
     type: Literal["identity"]
+
+    def mixed_axes(self, ins: list[Shape]) -> frozenset[int] | None:
+        return frozenset()
 
     def lower(self, ins: list[Shape]) -> Any:
         from torch import nn

@@ -35,6 +35,9 @@ class _Merge(LayerBase):
     learned_linear = False
     random_in_training = False
 
+    def mixed_axes(self, ins: list[Shape]) -> frozenset[int] | None:
+        return frozenset()  # elementwise (add, mul); concat says otherwise
+
 
 def broadcast(kind: str, ins: list[Shape]) -> Shape:
     """The shape of an elementwise result, as numpy broadcasts: trailing axes aligned, each equal or 1.
@@ -145,6 +148,9 @@ class Concat(_Merge):
                     "or join along another axis",
                 )
         return (*first[:axis], sum(s[axis] for s in ins), *first[axis + 1 :])
+
+    def mixed_axes(self, ins: list[Shape]) -> frozenset[int] | None:
+        return None  # joined along an axis: positions are not kept there
 
     def receptive(self, ins: list[Shape]) -> ReceptiveStep:
         # joined channels keep every position; joined along a spatial axis, unit i of the result

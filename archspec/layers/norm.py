@@ -130,6 +130,9 @@ class _Dropout(Pointwise):
     random_in_training = True
     torch_class: ClassVar[str]
 
+    def mixed_axes(self, ins: list[Shape]) -> frozenset[int] | None:
+        return frozenset()  # identity in evaluation, whatever the layout
+
     def label(self) -> str:
         return f"{self.kind()} {self.p:g}"
 

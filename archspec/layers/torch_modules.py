@@ -80,6 +80,79 @@ class ChannelLayerNorm(nn.LayerNorm):
         return super().forward(x.movedim(1, -1)).movedim(-1, 1)
 
 
+class Permute(nn.Module):
+    """Reorders the per-sample axes ``order`` (the batch axis stays first)."""
+
+    def __init__(self, order: tuple[int, ...]):
+        super().__init__()
+        self.order = order
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(0, *(a + 1 for a in self.order))
+
+    def extra_repr(self) -> str:
+        return f"order={self.order}"
+
+
+class Reshape(nn.Module):
+    """Gives each sample the shape ``shape``."""
+
+    def __init__(self, shape: tuple[int, ...]):
+        super().__init__()
+        self.shape = shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], *self.shape)
+
+    def extra_repr(self) -> str:
+        return f"shape={self.shape}"
+
+
+class Slice(nn.Module):
+    """Positions ``start:stop:step`` of dimension ``dim`` (batch axis included)."""
+
+    def __init__(self, dim: int, start: int, stop: int, step: int = 1):
+        super().__init__()
+        self.dim, self.start, self.stop, self.step = dim, start, stop, step
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        index = [slice(None)] * x.dim()
+        index[self.dim] = slice(self.start, self.stop, self.step)
+        return x[tuple(index)]
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, {self.start}:{self.stop}:{self.step}"
+
+
+class Crop(nn.Module):
+    """Keeps ``sizes`` positions from ``starts`` on each spatial axis; a second input (lending its size) is ignored."""
+
+    def __init__(self, starts: tuple[int, ...], sizes: tuple[int, ...]):
+        super().__init__()
+        self.starts, self.sizes = starts, sizes
+
+    def forward(self, x: torch.Tensor, *size_of: torch.Tensor) -> torch.Tensor:
+        box = tuple(slice(a, a + n) for a, n in zip(self.starts, self.sizes))
+        return x[(slice(None), slice(None)) + box]
+
+    def extra_repr(self) -> str:
+        return f"starts={self.starts}, sizes={self.sizes}"
+
+
+class Mean(nn.Module):
+    """Mean over dimensions ``dims`` (batch axis included)."""
+
+    def __init__(self, dims: tuple[int, ...], keepdim: bool = False):
+        super().__init__()
+        self.dims, self.keepdim = dims, keepdim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=self.dims, keepdim=self.keepdim)
+
+    def extra_repr(self) -> str:
+        return f"dims={self.dims}, keepdim={self.keepdim}"
+
+
 class LearnedTensor(nn.Module):
     """A learned tensor as a layer's output, with a batch axis of 1 (which add and mul broadcast).
 

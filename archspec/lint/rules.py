@@ -289,14 +289,15 @@ def dropout_before_batchnorm(report: Report) -> Iterator[Finding]:
 @rule(Code.MISALIGNED_MERGE)
 def misaligned_merge(report: Report) -> Iterator[Finding]:
     for info in report.layers:
-        if len(info.inputs) > 1 and info.output_shape is not None:
-            fields = [report.layer(i).rf if i != INPUT else rf.input_field(report.input_shape) for i in info.inputs]
-            ins = [report_shape(report, i) for i in info.inputs]
+        merged = info.inputs[: info.layer.value_inputs] if info.layer is not None else info.inputs  # not shape-only ones
+        if len(merged) > 1 and info.output_shape is not None:
+            fields = [report.layer(i).rf if i != INPUT else rf.input_field(report.input_shape) for i in merged]
+            ins = [report_shape(report, i) for i in merged]
             if all(s is not None for s in ins):  # a broadcast path (C×1×1 gate) sees one span everywhere
                 fields = rf.seen_whole(fields, [s for s in ins if s is not None])
             if not rf.aligned(fields):
                 centres = ", ".join(
-                    f"`{i}` at {tuple(a.center for a in f)}" for i, f in zip(info.inputs, fields) if f is not None
+                    f"`{i}` at {tuple(a.center for a in f)}" for i, f in zip(merged, fields) if f is not None
                 )
                 yield (
                     info.name,

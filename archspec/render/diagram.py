@@ -184,18 +184,24 @@ def _caption(style: str) -> str:
 def _draw_operations(graph: graphviz.Digraph, report: Report, drawn: list[Unit], style: str) -> None:
     shapes = {INPUT: report.input_shape, **{u.id: u.shape for u in drawn}}
     graph.node(INPUT, _lines("input", fmt_shape(report.input_shape)), fillcolor=COLOURS["io"])
-    _clustered(graph, drawn, lambda sub, u: sub.node(u.id, _operation_label(u, style), fillcolor=COLOURS[u.family]))
+    _clustered(graph, drawn, lambda sub, u: sub.node(_dot(u.id), _operation_label(u, style), fillcolor=COLOURS[u.family]))
     for u in drawn:
         for i in u.inputs:
             shape = shapes[i]
-            graph.edge(i, u.id, label=fmt_shape(shape) if shape else "?")
+            graph.edge(_dot(i), _dot(u.id), label=fmt_shape(shape) if shape else "?")
     final = next(u for u in reversed(drawn) if report.output in u.layers)
     if style == "params":
         total = report.totals()["params"]
         graph.node("output", _lines("output", f"total {total:,} parameters"), fillcolor=COLOURS["io"])
     else:
         graph.node("output", "output", fillcolor=COLOURS["io"])
-    graph.edge(final.id, "output", label=fmt_shape(final.shape) if final.shape else "?")
+    graph.edge(_dot(final.id), "output", label=fmt_shape(final.shape) if final.shape else "?")
+
+
+def _dot(name: str) -> str:
+    """A layer's node id in DOT, where `a:b` in an edge would mean port b of node a (the parts of a split
+    are named `parts:0`); labels keep the real name."""
+    return name.replace(":", "∶")
 
 
 def _operation_label(u: Unit, style: str) -> str:
@@ -248,9 +254,9 @@ def _draw_tensors(graph: graphviz.Digraph, report: Report, drawn: list[Unit]) ->
         if tid == INPUT:
             continue
         box = "box3d" if shape is not None and len(shape) == 3 else "box"
-        graph.node(tid, _lines(fmt_shape(shape) if shape else "?", tid), fillcolor=COLOURS["shape"], shape=box)
+        graph.node(_dot(tid), _lines(fmt_shape(shape) if shape else "?", tid), fillcolor=COLOURS["shape"], shape=box)
         for source in sources[tid]:
-            graph.edge(source, tid, label=" → ".join(ops[tid]))
+            graph.edge(_dot(source), _dot(tid), label=" → ".join(ops[tid]))
 
 
 def _clustered(graph: graphviz.Digraph, drawn: list[Unit], add: Callable[[Any, Unit], None]) -> None:

@@ -52,8 +52,9 @@ class Scope:
     output: str = "input"  # local reference to the scope's output
 
 
-# what a local name means: a layer (its full name), a block instance (its scope) or a left-out layer (an alias)
-Entry = tuple[Literal["layer", "alias"], str] | tuple[Literal["block"], Scope]
+# what a local name means: a layer (its full name), a block instance (its scope), a left-out layer (an alias)
+# or a layer of several outputs (split, chunk), which a reference must pick one of (NAME:INDEX)
+Entry = tuple[Literal["layer", "alias", "parts"], str] | tuple[Literal["block"], Scope]
 Params = dict[str, tuple[Any, Mark | None]]  # a block's parameters: value and where it was given
 
 
@@ -71,6 +72,17 @@ class RawLayer:
 
 
 Anchor = tuple[str, Scope] | None  # what `in` means in an expression: (reference, scope)
+
+
+def _part_count(kind: str, item: YDict) -> int:
+    """How many outputs (NAME:0, NAME:1, ...) a layer of this kind has; 0 when it has one."""
+    return (KIND_BY_TYPE[kind].part_count(item) or 0) if kind in KIND_BY_TYPE else 0
+
+
+def _leave_out(scope: Scope, name: str, parts: int, first_input: str) -> None:
+    """A `when: false` layer means its first input, and so does each of its parts (NAME:INDEX) if it is a split."""
+    for ref in (name, *(f"{name}:{index}" for index in range(parts))):
+        scope.entries[ref] = ("alias", first_input)
 
 
 def _did_you_mean(name: str, names: list[str]) -> str:
@@ -103,6 +115,13 @@ def has_params(data: Any) -> bool:
     if isinstance(data, list):
         return any(has_params(v) for v in data)
     return False
+
+
+def _with_index(item: YDict, index: int) -> YDict:
+    """A copy of a several-output layer's mapping as its part ``index`` (marks point at the layer)."""
+    out = _without(item, "index")
+    out.set("index", index, item.mark, item.mark)
+    return out
 
 
 def _without(item: YDict, key: str) -> YDict:
@@ -176,15 +195,23 @@ class Expander:
             if kind not in KIND_BY_TYPE and kind not in self.blocks:
                 self.diagnostics.append(unknown_type(kind, list(self.blocks), self.path, mark_of(item, "type") or item.mark))
             if not when:
-                scope.entries[name] = ("alias", refs[0] if refs else prev)
+                _leave_out(scope, name, _part_count(kind, item), refs[0] if refs else prev)
                 if kind in KIND_BY_TYPE:  # still validated, so a switched-off layer cannot hide a typo
                     self.raws.append(RawLayer(item, scope.prefix + name, refs, scope, blocks, kept=False))
             elif kind in self.blocks:
                 self._instantiate(item, kind, name, refs, scope, params, stack, blocks)
             else:
                 full = scope.prefix + name
-                scope.entries[name] = ("layer", full)
-                self.raws.append(RawLayer(item, full, refs, scope, blocks))
+                parts = KIND_BY_TYPE[kind].part_count(item) if kind in KIND_BY_TYPE else None
+                if parts is None:
+                    scope.entries[name] = ("layer", full)
+                    self.raws.append(RawLayer(item, full, refs, scope, blocks))
+                else:  # several outputs (split, chunk): one layer per part, NAME:0, NAME:1, ...
+                    scope.entries[name] = ("parts", full)
+                    for index in range(parts):
+                        scope.entries[f"{name}:{index}"] = ("layer", f"{full}:{index}")
+                        self.names[f"{full}:{index}"] = self.names[full]
+                        self.raws.append(RawLayer(_with_index(item, index), f"{full}:{index}", refs, scope, blocks))
                 if len(self.raws) > MAX_LAYERS:
                     raise TooManyLayers(item.mark)
             prev = name
@@ -410,6 +437,16 @@ class Expander:
 
     def resolve_all(self, top: Scope) -> None:
         for ref, scope, mark in self._checks:
+            entry = scope.entries.get(ref)
+            if entry is not None and entry[0] == "parts":
+                parts = sorted(k for k in scope.entries if k.startswith(f"{ref}:"))
+                self.error(
+                    Code.UNKNOWN_REFERENCE,
+                    f"`{ref}` has {len(parts)} outputs: name one of them ({', '.join(f'`{p}`' for p in parts)})",
+                    mark,
+                    f"`{ref}:0` is its first part, `{ref}:1` the second, ...",
+                )
+                continue
             if self.resolve(ref, scope) is None and not self._unresolved_upstream(ref, scope):
                 choices = [*scope.entries, "input"]
                 guess = suggest(ref, choices)
@@ -459,6 +496,8 @@ class Expander:
         seen = seen | {key}
         if entry[0] == "layer":
             return entry[1]
+        if entry[0] == "parts":
+            return None  # which part? (reported by resolve_all)
         if entry[0] == "block":
             child: Scope = entry[1]
             return self.resolve(child.output, child, seen)

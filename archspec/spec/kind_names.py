@@ -18,22 +18,8 @@ NOT_YET = {
     **dict.fromkeys(["lstm", "gru", "rnn", "simplernn", "lstmcell", "grucell"], "recurrent layers"),
     **dict.fromkeys(["embedding"], "embeddings"),
     **dict.fromkeys(["multiheadattention", "attention", "selfattention", "transformer", "transformerencoderlayer"], "attention"),
-    **dict.fromkeys(
-        [
-            "convtranspose1d",
-            "convtranspose2d",
-            "convtranspose3d",
-            "conv2dtranspose",
-            "conv1dtranspose",
-            "conv3dtranspose",
-            "deconv",
-        ],
-        "transposed convolution",
-    ),
-    **dict.fromkeys(["upsample", "upsampling1d", "upsampling2d", "upsampling3d", "interpolate", "pixelshuffle"], "upsampling"),
+    **dict.fromkeys(["pixelshuffle", "pixelunshuffle"], "pixel shuffling"),
     **dict.fromkeys(["matmul", "einsum"], "multiplication of matrices"),
-    **dict.fromkeys(["permute", "reshape", "transpose", "view", "unflatten", "squeeze", "unsqueeze"], "reshaping"),
-    **dict.fromkeys(["split", "chunk", "slice", "channelshuffle"], "splitting and shuffling channels"),
     **dict.fromkeys(["prelu", "selu", "mish", "softplus", "softsign", "celu", "glu"], "this activation"),
     **dict.fromkeys(["zeropadding1d", "zeropadding2d", "zeropadding3d", "pad", "constantpad2d"], "a separate padding layer"),
 }
@@ -48,6 +34,8 @@ ANOTHER_WAY = {
     "inputlayer": "the top-level `input:` shape",
     "input": "the top-level `input:` shape",
     "sequential": "`layers:` (a chain), or a block",
+    "squeeze": "a `reshape` to the shape without the size-1 axis",
+    "unsqueeze": "a `reshape` with a size-1 axis added",
 }
 
 
