@@ -213,7 +213,7 @@ def _spec_default(dotted: str) -> str:
 
 
 def _add_train(sub: Subparsers) -> None:
-    from archspec.spec.training import DataSource, OptimizerName, Precision, ScheduleName
+    from archspec.spec.training import DataSource, OptimizerName, Precision, ScheduleName, Task
 
     train = _command(
         sub,
@@ -226,6 +226,7 @@ def _add_train(sub: Subparsers) -> None:
     train.add_argument("-o", "--output", metavar="RUN_DIR", help="run folder (default: runs/NAME, NAME the spec's name)")
     train.add_argument("--out", dest="output", help=argparse.SUPPRESS)  # the old spelling
     d = _spec_default
+    train.add_argument("--task", choices=get_args(Task), help=f"one class per image or per pixel {d('task')}")
     train.add_argument("--epochs", type=int, metavar="N", help=f"epochs to train {d('epochs')}")
     train.add_argument("--batch-size", type=int, metavar="N", help=f"images per step {d('batch_size')}")
     train.add_argument("--lr", type=float, help=f"learning rate {d('optimizer.lr')}")
@@ -258,8 +259,9 @@ def _add_evaluate(sub: Subparsers) -> None:
     evaluate = _command(
         sub,
         "evaluate",
-        "accuracy, per-class accuracy and confusion matrix of a checkpoint",
+        "accuracy, per-class accuracy and confusion matrix of a checkpoint (segmentation: pixel accuracy and IoU)",
         "specs/seed_cnn.yaml --checkpoint runs/seed-cnn/best.pt -o confusion.png",
+        "specs/unet_small.yaml --checkpoint runs/unet/best.pt --format json",
     )
     _spec_argument(evaluate)
     evaluate.add_argument("--checkpoint", required=True, metavar="FILE", help="a checkpoint of `archspec train`")
@@ -272,14 +274,18 @@ def _add_predict(sub: Subparsers) -> None:
     predict = _command(
         sub,
         "predict",
-        "top-k classes of image files",
+        "top-k classes of image files (segmentation: the predicted masks drawn over the images)",
         "specs/seed_cnn.yaml --checkpoint runs/seed-cnn/best.pt --image cat.png dog.png --top-k 3",
+        "specs/unet_small.yaml --checkpoint runs/unet/best.pt --index 0 --count 4 -o masks.png",
     )
     _spec_argument(predict)
     predict.add_argument("--image", nargs="+", metavar="FILE", help="image files (resized to the spec's input if needed)")
     predict.add_argument("images", nargs="*", help=argparse.SUPPRESS)  # the old spelling: image files after SPEC
     predict.add_argument("--checkpoint", required=True, metavar="FILE", help="a checkpoint of `archspec train`")
+    predict.add_argument("--index", type=int, metavar="N", help="predict test images from this one instead of files")
+    predict.add_argument("--count", type=int, default=4, metavar="N", help="test images from --index")
     predict.add_argument("--top-k", type=int, default=5, metavar="K", help="classes shown per image")
+    _output(predict, "segmentation runs: PNG of the predicted masks over the images (default: NAME-predict.png)")
     predict.add_argument("--format", choices=_TEXT_OR_JSON, default="text", help="output format")
     predict.set_defaults(run=_predict)
 
@@ -520,6 +526,7 @@ def _diagram(args: argparse.Namespace) -> int:
 
 
 _TRAIN_FLAGS = {  # flag -> dotted path in the spec's training section
+    "task": "task",
     "epochs": "epochs",
     "batch_size": "batch_size",
     "lr": "optimizer.lr",
@@ -581,13 +588,24 @@ def _evaluate(args: argparse.Namespace) -> int:
     from archspec.runtime.evaluate import evaluate
 
     result = evaluate(spec, args.checkpoint)
+    segmentation = result.get("task") == "segmentation"
     if args.output:
         from archspec.runtime.plots import confusion
 
-        confusion(result["confusion"], result["classes"], args.output, f"{spec.name}: confusion matrix (epoch {result['epoch']})")
+        what = "confusion matrix of pixels" if segmentation else "confusion matrix"
+        confusion(result["confusion"], result["classes"], args.output, f"{spec.name}: {what} (epoch {result['epoch']})")
         print(f"wrote {args.output}", file=sys.stderr)
     if args.format == "json":
         sys.stdout.write(json.dumps(result, indent=2) + "\n")
+        return EXIT_OK
+    if segmentation:
+        print(
+            f"mean IoU {result['mean_iou']:.3f}, pixel accuracy {result['pixel_accuracy']:.2%} on {result['images']:,} "
+            f"test images (checkpoint epoch {result['epoch']}); IoU per class:"
+        )
+        width = max(len(c) for c in result["classes"])
+        for name, value in result["per_class_iou"].items():
+            print(f"  {name:<{width}}  {'—' if value is None else f'{value:.3f}'}")
         return EXIT_OK
     print(f"accuracy {result['accuracy']:.2%} on {result['images']:,} test images (checkpoint epoch {result['epoch']})")
     width = max(len(c) for c in result["classes"])
@@ -603,20 +621,27 @@ def _predict(args: argparse.Namespace) -> int:
 
     spec = load(args.spec)
     args.image = (args.image or []) + args.images  # the old spelling: image files after SPEC
-    if not args.image:
-        print("archspec: predict needs --image FILE...", file=sys.stderr)
+    if not args.image and args.index is None:
+        print("archspec: predict needs --image FILE... or --index N", file=sys.stderr)
+        return EXIT_ERROR
+    if args.image and args.index is not None:
+        print("archspec: predict takes --image FILE... or --index N, not both", file=sys.stderr)
         return EXIT_ERROR
     _preflight(args, spec)
     from archspec.runtime.evaluate import predict
 
-    results = predict(spec, args.checkpoint, args.image, args.top_k)
+    results = predict(spec, args.checkpoint, args.image, args.top_k, output=args.output, index=args.index, count=args.count)
+    if results and "pixels" in results[0]:
+        print(f"wrote {results[0]['output']}", file=sys.stderr)
     if args.format == "json":
         sys.stdout.write(json.dumps(results, indent=2) + "\n")
         return EXIT_OK
     for r in results:
         note = " (resized to the spec's input)" if r["resized"] else ""
-        print(f"{r['image']}{note}")
-        for t in r["top"]:
+        print(f"{r['image']}{note}" + (f"  (true: {r['true']})" if "true" in r else ""))
+        if "pixels" in r:
+            print("  " + ", ".join(f"{name} {share:.1%}" for name, share in r["pixels"].items()))
+        for t in r.get("top", []):
             print(f"  {t['probability']:7.2%}  {t['class']}")
     return EXIT_OK
 

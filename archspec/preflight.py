@@ -25,6 +25,7 @@ from archspec.spec.training import Data, Training
 
 CIFAR_FOLDER = "cifar-10-batches-py"
 SYNTHETIC_CLASSES = 10  # the ten shapes of the built-in data (archspec.runtime.data.SHAPES)
+MASK_CLASSES = SYNTHETIC_CLASSES + 1  # its masks: the background and the ten shapes (archspec.runtime.data.MASK_CLASSES)
 
 
 # --- training ---
@@ -61,11 +62,44 @@ def check_classifier(spec: Spec, report: Report) -> None:
     shape = report.input_shape if name == INPUT else report.layer(name).output_shape
     if shape is None or len(shape) == 1:
         return
-    mark = layer_mark(spec, name)
     message = (
         f"cannot train: the output layer `{name}` gives {fmt_shape(shape)}, not a vector of class scores: "
         "add a flatten or global pooling before the classifier"
     )
+    _refuse_output(spec, name, message)
+
+
+def check_segmenter(spec: Spec, report: Report, classes: int | None = None) -> None:
+    """Refuse (a SpecError, W411) a segmentation network whose output is not class scores per pixel: K×H×W at
+    the input's H×W, with K = ``classes`` where the number of classes is known."""
+    name = scores_layer(report)
+    shape = report.input_shape if name == INPUT else report.layer(name).output_shape
+    if shape is None:
+        return
+    size = tuple(report.input_shape[1:])
+    wanted = f"{classes or 'K'}×{fmt_shape(size)}"
+    problem = f"a segmentation network outputs class scores per pixel ({wanted}, at the input's size)"
+    if len(shape) == 1:
+        fix = "drop the flatten and classifier and end in a 1×1 convolution with one channel per class"
+    elif len(shape) != len(report.input_shape) or tuple(shape[1:]) != size:
+        fix = f"bring the decoder back to the input's {fmt_shape(size)} (upsampling, transposed convolutions or padding)"
+    elif classes and shape[0] != classes:
+        fix = f"make it give {classes} channels, one per class of the masks"
+    else:
+        return
+    _refuse_output(spec, name, f"cannot train: {problem}, but the output layer `{name}` gives {fmt_shape(shape)}: {fix}")
+
+
+def check_scores(spec: Spec, report: Report, task: str, classes: int | None = None) -> None:
+    """The network's output fits the task: a vector of class scores, or class scores per pixel."""
+    if task == "segmentation":
+        check_segmenter(spec, report, classes)
+    else:
+        check_classifier(spec, report)
+
+
+def _refuse_output(spec: Spec, name: str, message: str) -> None:
+    mark = layer_mark(spec, name)
     raise SpecError([Diagnostic(Code.NON_VECTOR_OUTPUT, message, spec.path, mark.line, mark.column, layer=name)])
 
 
@@ -80,8 +114,14 @@ def check_run_dir(run_dir: Path, *, resume: bool, force: bool) -> None:
         raise TrainingError(f"{run_dir} already holds a run: use --resume to continue it or --force to start over")
 
 
-def check_data(data: Data) -> None:
-    """The data folders a ``training.data`` section names exist and are laid out as expected."""
+def check_data(data: Data, masks: bool = False) -> None:
+    """The data folders a ``training.data`` section names exist and are laid out as expected; with ``masks``
+    (segmentation), the source has per-pixel masks."""
+    if masks and data.source != "synthetic":
+        raise DataError(
+            f"segmentation needs per-pixel masks, and the data source `{data.source}` has none: "
+            "train on the built-in data (source: synthetic), whose masks come with it"
+        )
     if data.source == "folder":
         if data.root is None:
             raise DataError("data source `folder` needs `root` (--data-root)")
@@ -119,8 +159,11 @@ def check_class_count(report: Report, classes: int, data: str) -> None:
         )
 
 
-def data_classes(data: Data) -> int | None:
-    """The number of classes of a ``training.data`` section, where the disk tells it without reading images."""
+def data_classes(data: Data, task: str = "classification") -> int | None:
+    """The number of classes of a ``training.data`` section, where the disk tells it without reading images
+    (for segmentation: of the masks)."""
+    if task == "segmentation":
+        return MASK_CLASSES if data.source == "synthetic" else None
     if data.source == "synthetic":
         return SYNTHETIC_CLASSES
     if data.source == "cifar10":
@@ -139,15 +182,17 @@ def check_training(
     """Everything ``archspec train`` can refuse before torch: the run folder, the network's output, the settings,
     the data folders and the number of classes (a resumed run's settings are in its checkpoint, read later)."""
     check_run_dir(run_dir, resume=resume, force=force)
-    check_classifier(spec, report)
     if resume:
+        check_scores(spec, report, (spec.training or Training()).task)
         return
-    data = settings_for(spec, overrides).data
+    settings = settings_for(spec, overrides)
+    data, segmentation = settings.data, settings.task == "segmentation"
+    check_scores(spec, report, settings.task, data_classes(data, settings.task) if segmentation else None)
     if len(report.input_shape) != 3:
         raise DataError(f"training needs an image input C×H×W; the spec's input is {fmt_shape(report.input_shape)}")
-    check_data(data)
+    check_data(data, masks=segmentation)
     classes = data_classes(data)
-    if classes:
+    if classes and not segmentation:
         check_class_count(report, classes, data.root or data.source)
 
 

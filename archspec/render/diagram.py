@@ -21,6 +21,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -183,12 +184,17 @@ def _caption(style: str) -> str:
 
 def _draw_operations(graph: graphviz.Digraph, report: Report, drawn: list[Unit], style: str) -> None:
     shapes = {INPUT: report.input_shape, **{u.id: u.shape for u in drawn}}
+    skips = skip_edges(drawn, report.input_shape)
     graph.node(INPUT, _lines("input", fmt_shape(report.input_shape)), fillcolor=COLOURS["io"])
     _clustered(graph, drawn, lambda sub, u: sub.node(_dot(u.id), _operation_label(u, style), fillcolor=COLOURS[u.family]))
     for u in drawn:
         for i in u.inputs:
             shape = shapes[i]
-            graph.edge(_dot(i), _dot(u.id), label=fmt_shape(shape) if shape else "?")
+            label = fmt_shape(shape) if shape else "?"
+            if (i, u.id) in skips:  # a long straight edge along the level it leaves and rejoins, drawn apart
+                graph.edge(_dot(i), _dot(u.id), label=f"skip {label}", **SKIP_EDGE)
+            else:
+                graph.edge(_dot(i), _dot(u.id), label=label)
     final = next(u for u in reversed(drawn) if report.output in u.layers)
     if style == "params":
         total = report.totals()["params"]
@@ -202,6 +208,64 @@ def _dot(name: str) -> str:
     """A layer's node id in DOT, where `a:b` in an edge would mean port b of node a (the parts of a split
     are named `parts:0`); labels keep the real name."""
     return name.replace(":", "∶")
+
+
+SKIP_EDGE = {"style": "dashed", "color": "#3c78d8", "fontcolor": "#3c78d8", "penwidth": "1.4"}
+
+
+def skip_edges(drawn: list[Unit], input_shape: Shape) -> set[tuple[str, str]]:
+    """The encoder-decoder skip connections: edges (source, merge) into a unit with several inputs where another
+    of its inputs is reached from the source through a smaller spatial map than both the source's and the
+    merge's (down to a coarser level and back up). A residual shortcut never leaves its level, nor does a
+    strided block's projection return to it, so neither is a skip here.
+
+    >>> unit = lambda name, inputs, shape: Unit(name, name, "conv", inputs, shape, 0, None, None)
+    >>> drawn = [unit("enc", ["input"], (8, 4, 4)), unit("down", ["enc"], (8, 2, 2)), unit("up", ["down"], (8, 4, 4)),
+    ...          unit("join", ["enc", "up"], (16, 4, 4))]
+    >>> sorted(skip_edges(drawn, (3, 4, 4)))
+    [('enc', 'join')]
+    """
+    shapes: dict[str, Shape | None] = {INPUT: input_shape, **{u.id: u.shape for u in drawn}}
+    readers: dict[str, list[str]] = {}
+    for u in drawn:
+        for i in u.inputs:
+            readers.setdefault(i, []).append(u.id)
+
+    def area(name: str, rank: int) -> int | None:  # spatial size of a map of the given rank
+        shape = shapes.get(name)
+        return product(shape[1:]) if shape is not None and len(shape) == rank and rank > 1 else None
+
+    skips = set()
+    for u in drawn:
+        for source in u.inputs if len(u.inputs) > 1 else ():
+            source_shape = shapes[source]
+            rank = len(source_shape) if source_shape is not None else 0
+            here, there = area(source, rank), area(u.id, rank)
+            if here is None or there is None:
+                continue
+            if _returns_through_coarser(source, u, min(here, there), readers, partial(area, rank=rank)):
+                skips.add((source, u.id))
+    return skips
+
+
+def _returns_through_coarser(
+    source: str, merge: Unit, limit: int, readers: dict[str, list[str]], area: Callable[[str], int | None]
+) -> bool:
+    """Whether another input of ``merge`` is reached from ``source`` (not through the merge) by a path that
+    passes a map smaller than ``limit``."""
+    others = set(merge.inputs) - {source}
+    smaller = lambda name: (area(name) or limit) < limit  # noqa: E731
+    seen: set[tuple[str, bool]] = set()
+    todo = [(r, smaller(r)) for r in readers.get(source, []) if r != merge.id]
+    while todo:
+        name, lower = todo.pop()
+        if (name, lower) in seen:
+            continue
+        seen.add((name, lower))
+        if name in others and lower:
+            return True
+        todo += [(r, lower or smaller(r)) for r in readers.get(name, []) if r != merge.id]
+    return False
 
 
 def _operation_label(u: Unit, style: str) -> str:

@@ -1,5 +1,8 @@
 """Augmentation from the spec's ``training.augment`` list, with torchvision.transforms.v2, and batching.
 
+For segmentation every image travels with its mask through the same transforms (as a
+``tv_tensors.Mask``): geometric ones move both alike, colour ones touch only the image.
+
 Two ways to feed batches, with the same pipeline and so the same distribution of
 transforms: ``TensorBatches`` keeps the whole set as tensors on the device and
 augments each image there (no DataLoader workers, no host-device copies), and
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import torch
 from torch.utils.data import DataLoader, Dataset
+from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from archspec.runtime.data import DataError, ImageSet
@@ -50,8 +54,23 @@ class _SameSizeCrop(torch.nn.Module):
         super().__init__()
         self.scale, self.ratio = tuple(scale), tuple(ratio)
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return v2.RandomResizedCrop(tuple(image.shape[-2:]), scale=self.scale, ratio=self.ratio, antialias=True)(image)
+    def forward(self, *inputs):
+        crop = v2.RandomResizedCrop(tuple(inputs[0].shape[-2:]), scale=self.scale, ratio=self.ratio, antialias=True)
+        return crop(*inputs)  # an image and its mask (a tuple of both), or an image
+
+
+def augment(transform, image: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """One image (and its mask, if any) through ``transform``: the same random draw for both."""
+    if mask is None:
+        return transform(image), None
+    moved_image, moved_mask = transform(tv_tensors.Image(image), tv_tensors.Mask(mask))
+    return moved_image.as_subclass(torch.Tensor), moved_mask.as_subclass(torch.Tensor)
+
+
+def _augment_pair(transform, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    moved_image, moved_mask = augment(transform, image, mask)
+    assert moved_mask is not None
+    return moved_image, moved_mask
 
 
 def normalise(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
@@ -70,7 +89,8 @@ class TensorBatches:
 
     def __init__(self, data: ImageSet, batch_size: int, device, mean, std, transform=None, order: torch.Tensor | None = None):
         self.images = data.images.to(device)
-        self.labels = data.labels.to(device)
+        self.labels = data.targets.to(device)  # class labels, or masks for segmentation
+        self.masks = data.masks is not None
         self.batch_size, self.mean, self.std, self.transform = batch_size, mean, std, transform
         self.order = order if order is not None else torch.arange(len(data))
 
@@ -80,10 +100,13 @@ class TensorBatches:
     def __iter__(self):
         for start in range(0, len(self.order), self.batch_size):
             index = self.order[start : start + self.batch_size].to(self.images.device)
-            images = self.images[index]
-            if self.transform is not None:
+            images, labels = self.images[index], self.labels[index]
+            if self.transform is not None and self.masks:
+                pairs = [_augment_pair(self.transform, image, mask) for image, mask in zip(images, labels)]
+                images, labels = torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
+            elif self.transform is not None:
                 images = torch.stack([self.transform(image) for image in images])
-            yield normalise(images, self.mean, self.std), self.labels[index]
+            yield normalise(images, self.mean, self.std), labels.long()
 
 
 class _Items(Dataset):
@@ -94,8 +117,12 @@ class _Items(Dataset):
         return len(self.data)
 
     def __getitem__(self, i: int):
-        image = self.data.images[i]
-        return (self.transform(image) if self.transform is not None else image), self.data.labels[i]
+        image, target = self.data.images[i], self.data.targets[i]
+        if self.transform is None:
+            return image, target
+        if self.data.masks is None:
+            return self.transform(image), target
+        return _augment_pair(self.transform, image, target)
 
 
 class StreamBatches:
@@ -113,4 +140,4 @@ class StreamBatches:
 
     def __iter__(self):
         for images, labels in self.loader:
-            yield normalise(images.to(self.device, non_blocking=True), self.mean, self.std), labels.to(self.device)
+            yield normalise(images.to(self.device, non_blocking=True), self.mean, self.std), labels.to(self.device).long()

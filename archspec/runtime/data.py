@@ -1,7 +1,8 @@
 """Image data for training: a built-in synthetic set (no download), image folders and local CIFAR-10.
 
 Every source ends as an ``ImageSet``: uint8 images N×C×H×W, int64 labels, class
-names and, for the synthetic set, each object's bounding box.
+names and, for the synthetic set, each object's bounding box and, when asked for, its
+per-pixel mask (for segmentation).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from archspec.errors import DataError as DataError  # defined without torch, for
 from archspec.preflight import check_data, cifar_missing
 
 SHAPES = ("circle", "square", "triangle", "plus", "ring", "diamond", "bar", "cross", "half-disc", "frame")
+# the classes of a synthetic mask: 0 is the background, k + 1 the pixels of shape k (SHAPES[k])
+MASK_CLASSES = ("background", *SHAPES)
 
 
 @dataclass
@@ -24,20 +27,29 @@ class ImageSet:
     labels: torch.Tensor  # int64, N
     classes: list[str]
     boxes: torch.Tensor | None = None  # int64, N×4: x0, y0, x1, y1 (inclusive), where known
+    masks: torch.Tensor | None = None  # uint8, N×H×W: a class of MASK_CLASSES per pixel, where asked for
 
     def __len__(self) -> int:
         return len(self.labels)
 
+    @property
+    def targets(self) -> torch.Tensor:
+        """What training predicts: the masks of a set that has them (segmentation), else the labels."""
+        return self.labels if self.masks is None else self.masks
+
     def subset(self, index: torch.Tensor) -> ImageSet:
-        return ImageSet(self.images[index], self.labels[index], self.classes, None if self.boxes is None else self.boxes[index])
+        pick = lambda t: None if t is None else t[index]  # noqa: E731
+        return ImageSet(self.images[index], self.labels[index], self.classes, pick(self.boxes), pick(self.masks))
 
 
 _CHUNK = 256  # images drawn together from one generator: chunk k always holds images k·256 … k·256 + 255
 
 
-def synthetic(count: int, shape: tuple[int, ...] = (3, 64, 64), seed: int = 0, start: int = 0) -> ImageSet:
+def synthetic(count: int, shape: tuple[int, ...] = (3, 64, 64), seed: int = 0, start: int = 0, masks: bool = False) -> ImageSet:
     """Images ``start … start + count - 1`` of the synthetic set: coloured shapes of ten kinds on textured
-    backgrounds, with their bounding boxes.
+    backgrounds, with their bounding boxes and, with ``masks``, their per-pixel masks (N×H×W, uint8: 0 for the
+    background, k + 1 where shape k was painted; ``MASK_CLASSES`` names them). A mask is the very set of pixels
+    the shape was painted on; asking for masks changes no image.
 
     Image ``i`` depends only on (seed, i, shape): ``synthetic(500)`` is the start of ``synthetic(4000)``, and an
     image made alone (``synthetic(1, start=i)``) is the one in every set that holds it. Images are always drawn
@@ -48,16 +60,17 @@ def synthetic(count: int, shape: tuple[int, ...] = (3, 64, 64), seed: int = 0, s
     channels, height, width = shape
     if count <= 0:
         empty = torch.empty((0, channels, height, width), dtype=torch.uint8)
-        return ImageSet(empty, torch.empty(0, dtype=torch.int64), list(SHAPES), torch.empty((0, 4), dtype=torch.int64))
+        no_masks = torch.empty((0, height, width), dtype=torch.uint8) if masks else None
+        return ImageSet(empty, torch.empty(0, dtype=torch.int64), list(SHAPES), torch.empty((0, 4), dtype=torch.int64), no_masks)
     first, last = start // _CHUNK, (start + count - 1) // _CHUNK
-    images, labels, boxes = [], [], []
-    for chunk in range(first, last + 1):
-        x, y, b = _draw(_CHUNK, channels, height, width, torch.Generator().manual_seed(_chunk_seed(seed, chunk)))
-        images.append(x)
-        labels.append(y)
-        boxes.append(b)
+    parts = [
+        _draw(_CHUNK, channels, height, width, torch.Generator().manual_seed(_chunk_seed(seed, chunk)), masks=masks)
+        for chunk in range(first, last + 1)
+    ]
     keep = slice(start - first * _CHUNK, start - first * _CHUNK + count)
-    return ImageSet(torch.cat(images)[keep], torch.cat(labels)[keep], list(SHAPES), torch.cat(boxes)[keep])
+    images, labels, boxes, pixels = (None if p[0] is None else torch.cat(p)[keep] for p in zip(*parts))
+    assert images is not None and labels is not None and boxes is not None
+    return ImageSet(images, labels, list(SHAPES), boxes, pixels)
 
 
 def _chunk_seed(seed: int, chunk: int) -> int:
@@ -68,7 +81,11 @@ def _chunk_seed(seed: int, chunk: int) -> int:
     return z ^ (z >> 31)
 
 
-def _draw(n: int, channels: int, height: int, width: int, g: torch.Generator):
+def _draw(
+    n: int, channels: int, height: int, width: int, g: torch.Generator, *, masks: bool = False, scene: bool = True
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """``n`` images, labels, boxes and (with ``masks``) class masks from ``g``. Without ``scene`` each shape is
+    painted alone on black, without noise, from the same draws: the same shapes where the scene would have them."""
     rand = lambda *size: torch.rand(*size, generator=g)  # noqa: E731
     labels = torch.randint(0, len(SHAPES), (n,), generator=g)
     size = min(height, width)
@@ -96,13 +113,17 @@ def _draw(n: int, channels: int, height: int, width: int, g: torch.Generator):
     background = base + 0.35 * smooth + 0.08 * stripes
     colour = (base + 0.35 + 0.3 * rand(n, channels, 1, 1)) % 1.0  # far enough from the background
     shade = 1.0 + 0.1 * (u.unsqueeze(1) * 0.5)  # a little shading so objects are not flat stickers
+    noise = 0.03 * torch.randn((n, channels, height, width), generator=g)
+    if not scene:
+        background, noise = torch.zeros_like(background), torch.zeros_like(noise)
     image = torch.where(mask.unsqueeze(1), colour * shade, background)
-    image = (image + 0.03 * torch.randn(image.shape, generator=g)).clamp(0, 1)
+    image = (image + noise).clamp(0, 1)
     rows, cols = mask.any(dim=2), mask.any(dim=1)
     first = lambda m: m.float().argmax(dim=1)  # noqa: E731
     last = lambda m: m.shape[1] - 1 - m.flip(1).float().argmax(dim=1)  # noqa: E731
     boxes = torch.stack([first(cols), first(rows), last(cols), last(rows)], dim=1)
-    return (image * 255).round().to(torch.uint8), labels, boxes
+    classes = (mask * (labels + 1).view(n, 1, 1)).to(torch.uint8) if masks else None
+    return (image * 255).round().to(torch.uint8), labels, boxes, classes
 
 
 def _upsample(size: int) -> torch.Tensor:
@@ -204,13 +225,16 @@ def split(data: ImageSet, test_fraction: float, seed: int) -> tuple[ImageSet, Im
 _TEST_SEED = 1_000_003  # the synthetic test set is set ``seed + _TEST_SEED``: no test image is a training image
 
 
-def load_data(config, shape: tuple[int, ...]) -> tuple[ImageSet, ImageSet]:
-    """(train, test) for a ``training.data`` section; the images are checked against the spec's input."""
+def load_data(config, shape: tuple[int, ...], masks: bool = False) -> tuple[ImageSet, ImageSet]:
+    """(train, test) for a ``training.data`` section; the images are checked against the spec's input. With
+    ``masks`` (segmentation) the sets hold per-pixel masks and the mask classes as their classes."""
     _check_input(shape)
-    check_data(config)
+    check_data(config, masks=masks)
     if config.source == "synthetic":
-        train = synthetic(config.train_size, shape, seed=config.seed)
-        test = synthetic(config.test_size, shape, seed=config.seed + _TEST_SEED)
+        train = synthetic(config.train_size, shape, seed=config.seed, masks=masks)
+        test = synthetic(config.test_size, shape, seed=config.seed + _TEST_SEED, masks=masks)
+        if masks:
+            train.classes = test.classes = list(MASK_CLASSES)
     elif config.source == "folder":
         root = _folder_root(config)
         if (root / "train").is_dir() and (root / "test").is_dir():
@@ -224,17 +248,23 @@ def load_data(config, shape: tuple[int, ...]) -> tuple[ImageSet, ImageSet]:
     return train, test
 
 
-def load_test(config, shape: tuple[int, ...], start: int = 0, count: int | None = None) -> tuple[ImageSet, int]:
+def load_test(
+    config, shape: tuple[int, ...], start: int = 0, count: int | None = None, masks: bool = False
+) -> tuple[ImageSet, int]:
     """Test images ``start … start + count - 1`` of a ``training.data`` section (all from ``start`` if no count;
     fewer at the end) and the size of the whole test set. Only what is needed is made or read: the synthetic
-    images asked for, the test half of a folder with ``train/`` and ``test/``, CIFAR-10's test batch."""
+    images asked for, the test half of a folder with ``train/`` and ``test/``, CIFAR-10's test batch. With
+    ``masks``, as ``load_data``."""
     _check_input(shape)
-    check_data(config)
+    check_data(config, masks=masks)
     if config.source == "synthetic":
         total = config.test_size
         first = min(max(start, 0), total)
         n = total - first if count is None else max(0, min(count, total - first))
-        return synthetic(n, shape, seed=config.seed + _TEST_SEED, start=first), total
+        test = synthetic(n, shape, seed=config.seed + _TEST_SEED, start=first, masks=masks)
+        if masks:
+            test.classes = list(MASK_CLASSES)
+        return test, total
     if config.source == "folder":
         root = _folder_root(config)
         if (root / "train").is_dir() and (root / "test").is_dir():

@@ -29,17 +29,32 @@ from torch import nn
 from archspec.analysis import Report, analyze
 from archspec.errors import TrainingError as TrainingError  # defined without torch, for archspec.preflight
 from archspec.fileio import write_atomically
-from archspec.preflight import check_class_count, check_classifier, check_run_dir, settings_for
+from archspec.preflight import check_class_count, check_run_dir, check_scores, settings_for
 from archspec.runtime import checkpoint
 from archspec.runtime.augment import StreamBatches, TensorBatches, epoch_order, pipeline
 from archspec.runtime.build import SpecModule, available_memory, refuse_if_too_big
 from archspec.runtime.checkpoint import Checkpoint
+from archspec.runtime.confusion import accuracy, confusion, mean_iou
 from archspec.runtime.data import ImageSet, channel_stats, load_data
 from archspec.spec import Spec
 from archspec.spec.training import Training
 
-Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]  # (images, labels) on the device, normalised
+Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]  # (images, labels or masks) on the device, normalised
 METRIC_KEYS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds", "images_per_s")
+# segmentation: the accuracies are per pixel, and each split's mean IoU follows its accuracy
+SEGMENTATION_KEYS = (
+    "epoch", "train_loss", "train_acc", "train_miou", "test_loss", "test_acc", "test_miou", "lr", "seconds", "images_per_s",
+)  # fmt: skip
+
+
+def metric_keys(task: str) -> tuple[str, ...]:
+    """The columns of metrics.jsonl/csv for a training task."""
+    return SEGMENTATION_KEYS if task == "segmentation" else METRIC_KEYS
+
+
+def score_key(task: str) -> str:
+    """The test metric that picks the best epoch (and best.pt): accuracy, or mean IoU for segmentation."""
+    return "test_miou" if task == "segmentation" else "test_acc"
 
 
 @dataclass
@@ -159,8 +174,8 @@ def _optimizer(params: Iterator[nn.Parameter], settings: Training) -> torch.opti
 # --- over-fitting ---
 
 
-def verdict(history: list[dict[str, Any]], patience: int = 3, tolerance: float = 0.02) -> dict[str, Any]:
-    """Best test epoch, the final train–test gap, and over-fitting.
+def verdict(history: list[dict[str, Any]], patience: int = 3, tolerance: float = 0.02, score: str = "test_acc") -> dict[str, Any]:
+    """Best test epoch (by ``score``), the final train–test gap, and over-fitting.
 
     Over-fitting (the text's Figure 8): the test loss has stayed more than ``tolerance``
     above its minimum for the last ``patience`` epochs while the training loss kept
@@ -168,7 +183,7 @@ def verdict(history: list[dict[str, Any]], patience: int = 3, tolerance: float =
     """
     if not history:
         return {}
-    best = max(history, key=lambda h: (h["test_acc"], -h["epoch"]))
+    best = max(history, key=lambda h: (h[score], -h["epoch"]))
     lowest = min(history, key=lambda h: (h["test_loss"], h["epoch"]))
     after = [h for h in history if h["epoch"] > lowest["epoch"]]
     rising = 0
@@ -182,6 +197,7 @@ def verdict(history: list[dict[str, Any]], patience: int = 3, tolerance: float =
     return {
         "best_epoch": best["epoch"],
         "best_test_acc": best["test_acc"],
+        **({"best_test_miou": best["test_miou"]} if "test_miou" in best else {}),
         "lowest_test_loss_epoch": lowest["epoch"],
         "final_gap": last["train_acc"] - last["test_acc"],
         "overfitting": overfitting,
@@ -309,7 +325,7 @@ class _Data:
     @classmethod
     def load(cls, settings: Training, shape: tuple[int, ...], device: torch.device, saved: Checkpoint | None) -> _Data:
         """The data of ``settings``; a resumed run keeps the statistics it started with."""
-        train_set, test_set = load_data(settings.data, shape)
+        train_set, test_set = load_data(settings.data, shape, masks=settings.task == "segmentation")
         mean, std = (saved.mean, saved.std) if saved is not None else channel_stats(train_set.images)
         in_memory = settings.in_memory == "yes" or (settings.in_memory == "auto" and _fits(train_set, device))
         return cls(train_set, test_set, mean, std, pipeline(settings.augment), TensorBatches if in_memory else StreamBatches)
@@ -391,14 +407,17 @@ class _Trainer:
         """Device, memory check, model, data and optimiser (restored from ``saved`` when resuming)."""
         device = pick_device(settings.device, ranks.local if ranks.world > 1 else None)
         report = analyze(spec)
-        check_classifier(spec, report)  # cross-entropy needs one score per class
+        check_scores(spec, report, settings.task)  # cross-entropy needs one score per class (per pixel)
         if check_memory:
             _check_memory(report, settings, settings.batch_size // ranks.world, device, spec.name)
         torch.manual_seed(settings.seed)
         model = _build_model(report, settings, device, say)
         say(_making(settings))
         data = _Data.load(settings, report.input_shape, device, saved)
-        check_class_count(report, len(data.train.classes), settings.data.root or settings.data.source)
+        if settings.task == "segmentation":
+            check_scores(spec, report, settings.task, len(data.train.classes))
+        else:
+            check_class_count(report, len(data.train.classes), settings.data.root or settings.data.source)
         net = _wrap(model, settings, ranks, device)
         opt = _Optimisation.create(model, settings, -(-len(data.train) // settings.batch_size), device)
         trainer = cls(spec, run_dir, settings, ranks, say, device, model, net, data, opt)
@@ -432,7 +451,7 @@ class _Trainer:
         with progress:
             for epoch in range(self.start, self.settings.epochs + 1):
                 self.history.append(self.epoch(epoch, progress))
-                result.verdict = verdict(self.history)
+                result.verdict = verdict(self.history, score=score_key(self.settings.task))
                 self.say(_epoch_line(self.history[-1], self.settings.epochs))
                 if self.ranks.main:
                     self.record(result.verdict)
@@ -445,20 +464,23 @@ class _Trainer:
         began = time.perf_counter()
         batches = self.batches(epoch)
         task = progress.add_task(f"epoch {epoch}/{self.settings.epochs}", total=len(batches))
-        loss_sum, correct, n = self.train_epoch(batches, epoch, lambda: progress.advance(task))
+        loss_sum, n, train_matrix = self.train_epoch(batches, epoch, lambda: progress.advance(task))
         train_seconds = time.perf_counter() - began
-        test_loss, test_acc = self.evaluate()
+        test_loss, test_matrix = self.evaluate()
         progress.remove_task(task)
-        return {
+        row = {
             "epoch": epoch,
             "train_loss": loss_sum / n,
-            "train_acc": correct / n,
+            "train_acc": accuracy(train_matrix),
+            "train_miou": mean_iou(train_matrix),
             "test_loss": test_loss,
-            "test_acc": test_acc,
+            "test_acc": accuracy(test_matrix),
+            "test_miou": mean_iou(test_matrix),
             "lr": self.opt.lr,
             "seconds": time.perf_counter() - began,
             "images_per_s": n / train_seconds,
         }
+        return {key: row[key] for key in metric_keys(self.settings.task)}
 
     def batches(self, epoch: int) -> TensorBatches | StreamBatches:
         """This rank's training batches of ``epoch``: order, augmentation and dropout depend on (seed, epoch) only."""
@@ -468,20 +490,24 @@ class _Trainer:
         d = self.data
         return d.batches(d.train, self.per_rank, self.device, d.mean, d.std, d.transform, order)
 
-    def train_epoch(self, batches: Batches, epoch: int, advance: Callable[[], None]) -> list[float]:
-        """One pass of gradient steps: the summed loss, the correct count and the image count, over all ranks."""
+    def train_epoch(self, batches: Batches, epoch: int, advance: Callable[[], None]) -> tuple[float, float, torch.Tensor]:
+        """One pass of gradient steps: the summed loss, the image count and the confusion matrix (of images, or of
+        pixels for segmentation), over all ranks."""
         self.net.train()
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
-        correct = torch.zeros((), dtype=torch.int64, device=self.device)
+        matrix: torch.Tensor | None = None
         seen = 0
         for step, (x, y) in enumerate(batches, 1):
             logits, loss = self.step(x, y, epoch, step)
             loss_sum += loss.detach() * len(y)  # on the device: no synchronisation per step
-            correct += (logits.argmax(1) == y).sum()
+            counts = confusion(logits.detach().argmax(1), y, logits.shape[1])
+            matrix = counts if matrix is None else matrix + counts
             seen += len(y)
             advance()
-        totals = torch.stack([loss_sum, correct.double(), torch.tensor(float(seen), dtype=torch.float64, device=self.device)])
-        return self.ranks.sum(totals).tolist()
+        assert matrix is not None  # a training set is never empty
+        totals = self.ranks.sum(torch.stack([loss_sum, torch.tensor(float(seen), dtype=torch.float64, device=self.device)]))
+        loss_total, n = totals.tolist()
+        return loss_total, n, self.ranks.sum(matrix).cpu()
 
     def step(self, x: torch.Tensor, y: torch.Tensor, epoch: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """One gradient step on a batch: its logits and loss (training stops if the loss is not finite)."""
@@ -494,8 +520,8 @@ class _Trainer:
         self.opt.step(loss)
         return logits, loss
 
-    def evaluate(self) -> tuple[float, float]:
-        """Test loss and accuracy, without augmentation (each rank takes every world-th image)."""
+    def evaluate(self) -> tuple[float, torch.Tensor]:
+        """Test loss and confusion matrix, without augmentation (each rank takes every world-th image)."""
         d, ranks = self.data, self.ranks
         order = torch.arange(len(d.test))[ranks.rank :: ranks.world]
         return _evaluate(
@@ -508,9 +534,12 @@ class _Trainer:
         from archspec.runtime.plots import curves
 
         state = self.snapshot()
-        _write_metrics(self.history, self.run_dir)
-        curves(self.history, self.run_dir / "curves.png", f"{self.spec.name}: loss and accuracy per epoch", verdict)
-        if self.history[-1]["test_acc"] > max((h["test_acc"] for h in self.history[:-1]), default=-1.0):
+        _write_metrics(self.history, self.run_dir, metric_keys(self.settings.task))
+        segmentation = self.settings.task == "segmentation"
+        shown = "loss, pixel accuracy and mean IoU" if segmentation else "loss and accuracy"
+        curves(self.history, self.run_dir / "curves.png", f"{self.spec.name}: {shown} per epoch", verdict)
+        key = score_key(self.settings.task)
+        if self.history[-1][key] > max((h[key] for h in self.history[:-1]), default=-1.0):
             checkpoint.save(state, self.run_dir / "best.pt")
         checkpoint.save(state, self.run_dir / "last.pt")
 
@@ -568,8 +597,13 @@ def _summary(result: RunResult, say: Callable[[str], None]) -> None:
     if not result.history:
         return
     v = result.verdict
+    best = (
+        f"best test mean IoU {v['best_test_miou']:.3f} (pixel accuracy {v['best_test_acc']:.1%})"
+        if "best_test_miou" in v
+        else f"best test accuracy {v['best_test_acc']:.1%}"
+    )
     say(
-        f"best test accuracy {v['best_test_acc']:.1%} at epoch {v['best_epoch']}; final train–test gap "
+        f"{best} at epoch {v['best_epoch']}; final train–test gap "
         f"{v['final_gap']:+.1%}; " + ("over-fitting detected" if v["overfitting"] else "no sign of over-fitting")
     )
 
@@ -583,23 +617,25 @@ def _rank_order(order: torch.Tensor, batch: int, ranks: Ranks) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _evaluate(net: nn.Module, batches: Batches, device: torch.device, ranks: Ranks, opt: _Optimisation) -> tuple[float, float]:
-    """Test loss and accuracy (this rank's share of the test set, summed over ranks), without augmentation."""
+def _evaluate(
+    net: nn.Module, batches: Batches, device: torch.device, ranks: Ranks, opt: _Optimisation
+) -> tuple[float, torch.Tensor]:
+    """Test loss (per image; for segmentation the mean over each image's pixels) and confusion matrix (this
+    rank's share of the test set, summed over ranks), without augmentation."""
     net.eval()
-    loss_fn = nn.CrossEntropyLoss(reduction="sum")
-    sums = torch.zeros(3, dtype=torch.float64, device=device)
+    loss_fn = nn.CrossEntropyLoss(reduction="none")
+    sums = torch.zeros(2, dtype=torch.float64, device=device)
+    matrix: torch.Tensor | None = None
     for x, y in batches:
         with opt.autocast(device):
             logits = net(x).float()
-        sums += torch.stack(
-            [
-                loss_fn(logits, y).double(),
-                (logits.argmax(1) == y).sum().double(),
-                torch.tensor(len(y), dtype=torch.float64, device=device),
-            ]
-        )
-    loss_sum, correct, n = ranks.sum(sums).tolist()
-    return loss_sum / n, correct / n
+        per_image = loss_fn(logits, y).flatten(1).mean(1) if y.dim() > 1 else loss_fn(logits, y)
+        sums += torch.stack([per_image.double().sum(), torch.tensor(len(y), dtype=torch.float64, device=device)])
+        counts = confusion(logits.argmax(1), y, logits.shape[1])
+        matrix = counts if matrix is None else matrix + counts
+    assert matrix is not None  # a test set is never empty
+    loss_sum, n = ranks.sum(sums).tolist()
+    return loss_sum / n, ranks.sum(matrix).cpu()
 
 
 def _fits(data: ImageSet, device: torch.device) -> bool:
@@ -608,21 +644,22 @@ def _fits(data: ImageSet, device: torch.device) -> bool:
     return data.images.numel() * data.images.element_size() < (free if free is not None else 8 * 2**30) / 4
 
 
-def _write_metrics(history: list[dict[str, Any]], run_dir: Path) -> None:
+def _write_metrics(history: list[dict[str, Any]], run_dir: Path, keys: tuple[str, ...] = METRIC_KEYS) -> None:
     """Rewrite metrics.jsonl and metrics.csv from the whole history (so a resumed run's files stay whole)."""
-    lines = "".join(json.dumps({k: row[k] for k in METRIC_KEYS}) + "\n" for row in history)
+    lines = "".join(json.dumps({k: row[k] for k in keys}) + "\n" for row in history)
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=METRIC_KEYS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=keys, lineterminator="\n")
     writer.writeheader()
-    writer.writerows({k: row[k] for k in METRIC_KEYS} for row in history)
+    writer.writerows({k: row[k] for k in keys} for row in history)
     for name, text in (("metrics.jsonl", lines), ("metrics.csv", buffer.getvalue())):
         write_atomically(run_dir / name, text.encode("utf-8"))
 
 
 def _epoch_line(row: dict[str, Any], epochs: int) -> str:
+    iou = lambda split: f" mIoU {row[split + '_miou']:.3f}" if split + "_miou" in row else ""  # noqa: E731
     return (
-        f"epoch {row['epoch']}/{epochs}  train loss {row['train_loss']:.3f} acc {row['train_acc']:.1%}  "
-        f"test loss {row['test_loss']:.3f} acc {row['test_acc']:.1%}  lr {row['lr']:.2e}  "
+        f"epoch {row['epoch']}/{epochs}  train loss {row['train_loss']:.3f} acc {row['train_acc']:.1%}{iou('train')}  "
+        f"test loss {row['test_loss']:.3f} acc {row['test_acc']:.1%}{iou('test')}  lr {row['lr']:.2e}  "
         f"{row['seconds']:.1f} s  {row['images_per_s']:,.0f} img/s"
     )
 

@@ -19,6 +19,7 @@ DataSource = Literal["synthetic", "folder", "cifar10"]
 OptimizerName = Literal["sgd", "adam", "adamw"]
 ScheduleName = Literal["constant", "step", "cosine", "onecycle"]
 Precision = Literal["fp32", "bf16", "fp16"]
+Task = Literal["classification", "segmentation"]
 
 
 class _Strict(BaseModel):
@@ -134,6 +135,11 @@ class Schedule(_Strict):
 class Training(_Strict):
     """How ``archspec train`` trains this network (every value can be overridden by a flag)."""
 
+    task: Task = Field(
+        default="classification",
+        description="classification: one class per image, from a vector of class scores; segmentation: one class "
+        "per pixel (the synthetic data's masks), from class scores per pixel (K×H×W at the input's H×W).",
+    )
     epochs: PosInt = 5
     """Passes over the training data."""
     batch_size: PosInt = 64
