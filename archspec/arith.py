@@ -55,6 +55,39 @@ def window_output_size(
     return span // stride + 1
 
 
+def transposed_output_size(
+    size: int, kernel: int, stride: int = 1, padding: int = 0, output_padding: int = 0, dilation: int = 1
+) -> int:
+    """Output length of a transposed convolution along one axis (PyTorch's ConvTranspose formula).
+
+    Each input position spreads the kernel over the output at ``stride`` steps; ``padding`` trims both
+    ends and ``output_padding`` adds positions at the far end.
+
+    >>> transposed_output_size(8, 2, stride=2)                             # U-Net's up-convolution doubles
+    16
+    >>> transposed_output_size(8, 3, stride=2, padding=1, output_padding=1)
+    16
+    >>> transposed_output_size(5, 3, padding=1), transposed_output_size(5, 3, dilation=2, output_padding=1)
+    (5, 10)
+    >>> transposed_output_size(1, 1, padding=1)                            # trimmed to nothing
+    -1
+    """
+    return (size - 1) * stride - 2 * padding + effective_kernel(kernel, dilation) + output_padding
+
+
+def transposed_window(kernel: int, padding: int = 0, dilation: int = 1) -> tuple[int, int]:
+    """(kernel span, leading padding) of the ordinary window a stride-1 transposed convolution is.
+
+    Output unit j reads inputs j + padding - t·dilation for t < kernel: a window of the same span whose
+    leading padding is span - 1 - padding (negative when the padding trims more than the kernel adds).
+
+    >>> transposed_window(3, padding=1), transposed_window(3), transposed_window(3, padding=1, dilation=2)
+    ((3, 1), (3, 2), (5, 3))
+    """
+    span = effective_kernel(kernel, dilation)
+    return span, span - 1 - padding
+
+
 def dropped_by_window(
     size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1, ceil_mode: bool = False
 ) -> int:

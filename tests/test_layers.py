@@ -167,12 +167,21 @@ TABLE = [
     ({"type": "groupnorm", "num_groups": 2}, [(4, 6, 6)], (4, 6, 6), 8, 0, 0),
     ({"type": "instancenorm1d", "affine": True, "track_running_stats": True}, [(3, 10)], (3, 10), 6, 7, 0),
     ({"type": "instancenorm3d", "affine": True}, [(2, 3, 4, 4)], (2, 3, 4, 4), 4, 0, 0),
+    ({"type": "instancenorm2d"}, [(4, 5, 5)], (4, 5, 5), 0, 0, 0),
     # a learned tensor; stochastic depth
     ({"type": "parameter", "shape": [8, 1, 1]}, [], (8, 1, 1), 8, 0, 0),
     ({"type": "stochastic_depth", "p": 0.2}, [(4, 5, 5)], (4, 5, 5), 0, 0, 0),
     # transposed convolution: (n-1)·s - 2p + k + op; MACs = input values · out/groups · kernel
     (
-        {"type": "conv_transpose2d", "out_channels": 6, "kernel_size": 3, "stride": 2, "padding": 1, "output_padding": 1, "groups": 2},
+        {
+            "type": "conv_transpose2d",
+            "out_channels": 6,
+            "kernel_size": 3,
+            "stride": 2,
+            "padding": 1,
+            "output_padding": 1,
+            "groups": 2,
+        },
         [(4, 8, 8)],
         (6, 16, 16),  # 7·2 - 2 + 3 + 1
         114,  # 4·3·3·3 + 6
@@ -180,7 +189,14 @@ TABLE = [
         6_912,  # 4·8·8 · 3 · 9
     ),
     ({"type": "conv_transpose1d", "out_channels": 2, "kernel_size": 4, "stride": 3}, [(3, 10)], (2, 31), 26, 0, 240),
-    ({"type": "conv_transpose3d", "out_channels": 2, "kernel_size": 2, "stride": 2, "bias": False}, [(1, 2, 3, 3)], (2, 4, 6, 6), 16, 0, 288),
+    (
+        {"type": "conv_transpose3d", "out_channels": 2, "kernel_size": 2, "stride": 2, "bias": False},
+        [(1, 2, 3, 3)],
+        (2, 4, 6, 6),
+        16,
+        0,
+        288,
+    ),
     # upsampling: floor(n · factor), or the size given
     ({"type": "upsample", "scale_factor": 2.0, "mode": "bilinear"}, [(3, 4, 5)], (3, 8, 10), 0, 0, 0),
     ({"type": "upsample", "size": [7], "mode": "linear"}, [(2, 5)], (2, 7), 0, 0, 0),
@@ -281,7 +297,7 @@ def test_rules_match_torch(fields, ins, out, params, buffers, macs):
     xs = [torch.randn(2, *shape) for shape in ins]
     with torch.no_grad():
         y = module(*xs)
-    assert tuple(y.shape) == (2, *out)
+    assert tuple(y.shape) == (2 if ins else 1, *out)  # a learned tensor (no input) has a batch axis of one
     assert sum(p.numel() for p in module.parameters()) == params
     assert sum(b.numel() for b in module.buffers()) == buffers
     named = {k: tuple(v.shape) for k, v in module.named_parameters()}

@@ -1194,9 +1194,11 @@ _ROWS = [
         Code.NO_SINGLE_RECEPTIVE_FIELD,
         "from this layer on no single receptive field (r, S, P) describes every unit, so none is given",
         "The receptive field is given as one size r, step S and padding P per axis. A concat along a spatial "
-        "axis puts units of different inputs side by side, and an adaptive pooling with unequal windows "
-        "gives units of different sizes: no one (r, S, P) is true of all of them, so the field is left out "
-        "(null) from there on rather than shown wrong.",
+        "axis puts units of different inputs side by side, an adaptive pooling with unequal windows "
+        "gives units of different sizes, and an upsampling or a transposed convolution with stride above 1 "
+        "steps over its input by a fraction, its neighbouring units seeing different numbers of positions: "
+        "no one (r, S, P) is true of all of them, so the field is left out (null) from there on rather than "
+        "shown wrong.",
         "Nothing to do; or join along the channels, or choose an output size that divides the input.",
         _spec(
             """

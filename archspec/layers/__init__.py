@@ -13,7 +13,7 @@ from pydantic import Field, TypeAdapter
 from archspec.arith import Window
 
 # importing the family modules defines, and so registers, their kinds (in this order)
-from archspec.layers import activation, conv, linear, merge, move, norm, pool, reduce, sample_norm, select, tensor  # noqa: F401
+from archspec.layers import activation, conv, linear, merge, move, norm, pool, reduce, sample_norm, select, tensor, upsample  # noqa: F401
 from archspec.layers.base import (
     REGISTRY,
     TRAITS,
