@@ -237,3 +237,19 @@ def test_regnet_y_400mf_layers(reports):
     second = "trunk_output.block2.block2-1"  # identity shortcut: the previous block's output plus f
     assert r.layer(f"{second}.add").inputs == ["trunk_output.block2.block2-0.activation", f"{second}.f.c.1"]
     assert r.layer("fc").params == 440 * 1000 + 1000
+
+
+def test_lraspp_mobilenet_v3_large_layers(reports):
+    r = reports("lraspp_mobilenet_v3_large")
+    assert r.layer("backbone.4.block.3.1").output_shape == (40, 65, 65)  # the 1/8 map: ceil(520 / 8)
+    dw = r.layer("backbone.13.block.1.0")  # dilated instead of strided: 5x5, dilation 2, padding 4
+    assert dw.output_shape == (672, 33, 33) and dw.params == 672 * 5 * 5
+    assert r.layer("backbone.16.2").output_shape == (960, 33, 33)  # output stride 16, not 32
+    assert r.layer("classifier.scale.2").output_shape == (128, 1, 1)
+    assert r.layer("classifier.gated").output_shape == (128, 33, 33)
+    assert r.layer("classifier.upsample").output_shape == (128, 65, 65)
+    assert r.layer("classifier.low_classifier").inputs == ["backbone.4.block.3.1"]
+    assert r.layer("classifier.low_classifier").params == 40 * 21 + 21
+    assert r.layer("classifier.high_classifier").params == 128 * 21 + 21
+    assert r.layer("classifier.cbr.1").layer.eps == 1e-5  # the head's batch norm keeps torch's default
+    assert r.layer("backbone.16.1").layer.eps == 0.001
