@@ -26,6 +26,10 @@ PUBLISHED = {
     "alexnet_original": ([3, 227, 227], 62_378_344, (1000,), None),
     "r3d_18": ([3, 16, 112, 112], 33_371_472, (400,), 40.70),  # torchvision.models.video: 40.70 GFLOPS
     "m5_audio": ([1, 16000], 26_915, (35,), None),  # the PyTorch audio tutorial prints 26915 parameters
+    "shufflenet_v2_x1_0": ([3, 224, 224], 2_278_604, (1000,), 0.14),
+    "convnext_tiny": ([3, 224, 224], 28_589_128, (1000,), 4.46),
+    "fcn_resnet50": ([3, 520, 520], 32_957_013, (21, 520, 520), None),  # torchvision's 152.72 GFLOPS count the aux head
+    "unet": ([1, 572, 572], 31_030_658, (2, 388, 388), None),  # Ronneberger et al. 2015, Figure 1
     "efficientnet_b0": ([3, 224, 224], 5_288_548, (1000,), 0.39),
     "mobilenet_v3_large": ([3, 224, 224], 5_483_032, (1000,), 0.22),
     "mobilenet_v3_small": ([3, 224, 224], 2_542_856, (1000,), 0.06),
@@ -36,6 +40,10 @@ PUBLISHED = {
 # MACs to the unit: FlopCounterMode's total / 2 for the reference model on the meta device (torchvision's,
 # weights=None; for the U-Net the hand-written module of tests/test_unet.py)
 FLOP_COUNTER_MACS = {
+    "shufflenet_v2_x1_0": 144_907_992,
+    "convnext_tiny": 4_455_531_264,
+    "fcn_resnet50": 142_725_772_800,  # aux_loss=False, 3×520×520, output `out`
+    "unet": 150_428_424_448,
     "efficientnet_b0": 385_814_752,
     "mobilenet_v3_large": 216_589_760,
     "mobilenet_v3_small": 56_510_400,
@@ -253,3 +261,59 @@ def test_lraspp_mobilenet_v3_large_layers(reports):
     assert r.layer("classifier.high_classifier").params == 128 * 21 + 21
     assert r.layer("classifier.cbr.1").layer.eps == 1e-5  # the head's batch norm keeps torch's default
     assert r.layer("backbone.16.1").layer.eps == 0.001
+
+
+def test_shufflenet_v2_layers(reports):
+    r = reports("shufflenet_v2_x1_0")
+    names = {info.name for info in r.layers}
+    # the stride-2 unit opening a stage: no split, both branches read the whole input
+    assert "stage2.0.chunk:0" not in names
+    assert r.layer("stage2.0.branch1.0").inputs == ["maxpool"] == r.layer("stage2.0.branch2.0").inputs
+    assert r.layer("stage2.0.branch1.0").params == 24 * 9  # depthwise 3x3 on the 24 input channels
+    assert r.layer("stage2.0.cat").inputs == ["stage2.0.branch1.4", "stage2.0.branch2.7"]
+    # the stride-1 units: half the channels pass unchanged, branch2 transforms the other half
+    assert r.layer("stage2.1.chunk:1").output_shape == (58, 28, 28)
+    assert r.layer("stage2.1.branch2.0").inputs == ["stage2.1.chunk:1"]
+    assert r.layer("stage2.1.cat").inputs == ["stage2.1.chunk:0", "stage2.1.branch2.7"]
+    assert r.layer("stage2.1.shuffle").output_shape == (116, 28, 28)
+    assert [r.layer(f"stage{s}.{n - 1}.shuffle").output_shape for s, n in ((2, 4), (3, 8), (4, 4))] == [
+        (116, 28, 28),
+        (232, 14, 14),
+        (464, 7, 7),
+    ]
+    assert r.layer("mean").output_shape == (1024,)
+    assert r.layer("fc").params == 1024 * 1000 + 1000
+
+
+def test_convnext_tiny_layers(reports):
+    r = reports("convnext_tiny")
+    norms = [info for info in r.layers if info.type == "layernorm"]
+    assert len(norms) == 1 + 18 + 3 + 1 and all(n.layer.eps == 1e-6 for n in norms)  # defaults: {layernorm: {eps}}
+    drops = [info.layer.p for info in r.layers if info.type == "stochastic_depth"]
+    assert drops == [0.1 * i / 17 for i in range(18)]  # torchvision's linear rule over the 18 blocks
+    scale = r.layer("features.1.0.layer_scale")
+    assert scale.params == 96 and scale.layer.value == 1e-6
+    assert r.layer("features.0.0").output_shape == (96, 56, 56)  # 4x4 patches
+    assert r.layer("features.1.0.block.1").output_shape == (56, 56, 96)  # channels last
+    mlp = r.layer("features.1.0.block.3")
+    assert mlp.output_shape == (56, 56, 384) and mlp.macs == 56 * 56 * 96 * 384
+    assert r.layer("features.1.0.scale").output_shape == (96, 56, 56)  # (96, 1, 1) broadcast over the map
+    assert [r.layer(f"features.{i}.1").output_shape for i in (2, 4, 6)] == [(192, 28, 28), (384, 14, 14), (768, 7, 7)]
+    assert r.layer("features.7.2.add").output_shape == (768, 7, 7)
+    assert r.layer("classifier.2").params == 768 * 1000 + 1000
+
+
+def test_fcn_resnet50_layers(reports):
+    r = reports("fcn_resnet50")
+    # replace_stride_with_dilation=[False, True, True]: the first block of a dilated stage keeps the
+    # previous dilation, the others take the new one; padding = dilation keeps 65x65 (output stride 8)
+    conv2 = {name: r.layer(f"backbone.{name}.conv2").layer for name in ("layer3.0", "layer3.1", "layer4.0", "layer4.1")}
+    assert [c.dilation for c in conv2.values()] == [(1, 1), (2, 2), (2, 2), (4, 4)]
+    assert [c.padding for c in conv2.values()] == [(1, 1), (2, 2), (2, 2), (4, 4)]
+    assert r.layer("backbone.layer2.3.relu3").output_shape == (512, 65, 65)
+    assert r.layer("backbone.layer3.0.downsample.0").layer.stride == (1, 1)
+    assert r.layer("backbone.layer4.2.relu3").output_shape == (2048, 65, 65)
+    assert r.layer("classifier.0").params == 2048 * 512 * 9
+    assert r.layer("classifier.4").output_shape == (21, 65, 65)
+    assert r.layer("classifier.4").params == 512 * 21 + 21
+    assert r.layer("upsample").output_shape == (21, 520, 520)  # bilinear, back to the input's size

@@ -80,3 +80,72 @@ def test_per_layer_output_shapes_match_torchvision(name):
         for h in hooks:
             h.remove()
     assert [tuple(info.output_shape) for info in report.layers if info.params > 0] == shapes
+
+
+# Specs that keep torchvision's module paths as layer names: compared module by module, by name.
+NAMED_MODELS = ["shufflenet_v2_x1_0", "convnext_tiny", "fcn_resnet50"]
+NAMED_MODELS += ["efficientnet_b0", "mobilenet_v3_large", "mobilenet_v3_small", "regnet_y_400mf", "lraspp_mobilenet_v3_large"]
+
+
+def torchvision_model(name: str):
+    if name == "fcn_resnet50":  # torchvision.models.segmentation, without the auxiliary head
+        return torchvision.models.segmentation.fcn_resnet50(weights=None, weights_backbone=None, aux_loss=False)
+    if name == "lraspp_mobilenet_v3_large":
+        return torchvision.models.segmentation.lraspp_mobilenet_v3_large(weights=None, weights_backbone=None)
+    return getattr(torchvision.models, name)(weights=None)
+
+
+@pytest.mark.parametrize("name", NAMED_MODELS)
+def test_params_and_buffers_of_every_module_by_name(name):
+    model = torchvision_model(name)
+    report = archspec.analyze(archspec.load(SPECS / f"{name}.yaml"))
+    layers = {info.name for info in report.layers}
+    # a bare nn.Parameter (ConvNeXt's layer_scale) is a `parameter` layer of that name, its tensor `weight`
+    theirs = {f"{key}.weight" if key in layers else key: tuple(t.shape) for key, t in model.state_dict().items()}
+    ours = {
+        f"{info.name}.{k}" if k else info.name: s for info in report.layers for k, s in {**info.weights, **info.buffers}.items()
+    }
+    assert ours == theirs
+    assert archspec_param_counts(report) == torchvision_param_counts(model)  # in registration order
+    assert report.totals()["params"] == sum(p.numel() for p in model.parameters())
+    assert report.totals()["buffers"] == sum(b.numel() for b in model.buffers())
+
+
+@pytest.mark.parametrize("name", NAMED_MODELS)
+def test_output_shape_of_every_module_by_name(name):
+    """Each torchvision module whose path is a layer name gives the layer's static shape (on the meta device)."""
+    torch = pytest.importorskip("torch")
+    model = torchvision_model(name).to("meta").eval()
+    report = archspec.analyze(archspec.load(SPECS / f"{name}.yaml"))
+    names = {info.name for info in report.layers}
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def record(path: str):
+        def hook(_module, _inputs, out) -> None:  # returns None: the output stays as it is
+            shapes.setdefault(path, tuple(out.shape[1:]))
+
+        return hook
+
+    hooks = [module.register_forward_hook(record(path)) for path, module in model.named_modules() if path in names]
+    try:
+        out = model(torch.empty(1, *report.input_shape, device="meta"))
+    finally:
+        for h in hooks:
+            h.remove()
+    out = out["out"] if isinstance(out, dict) else out
+    assert tuple(out.shape[1:]) == tuple(report.output_shape)
+    assert shapes == {path: tuple(report.layer(path).output_shape) for path in shapes}
+    # every layer with parameters is a torchvision module of that name (or, for a learned tensor, a parameter)
+    unmatched = {info.name for info in report.layers if info.params} - set(shapes)
+    assert unmatched <= set(dict(model.named_parameters()))
+
+
+def test_efficientnet_b0_stochastic_depth_as_torchvision():
+    """Each residual MBConv drops its branch in training with torchvision's p: 0.2 × its block index / 16."""
+    model = torchvision_model("efficientnet_b0")
+    report = archspec.analyze(archspec.load(SPECS / "efficientnet_b0.yaml"))
+    ours = {info.name: (info.layer.p, info.layer.mode) for info in report.layers if info.type == "stochastic_depth"}
+    modules = dict(model.named_modules())
+    residual = {f"{path}.stochastic_depth" for path, m in modules.items() if getattr(m, "use_res_connect", False)}
+    assert set(ours) == residual and len(residual) == 9  # torchvision applies it where it adds the input back
+    assert ours == {path: (pytest.approx(modules[path].p, abs=1e-12), modules[path].mode) for path in residual}

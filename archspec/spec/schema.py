@@ -58,7 +58,7 @@ def json_schema() -> dict[str, Any]:
         for prop, sub in loose.get("properties", {}).items():
             if prop != "type":
                 loose["properties"][prop] = {
-                    "anyOf": [sub, PARAM_REF],
+                    "anyOf": [_or_param(sub), PARAM_REF],
                     **({"description": sub["description"]} if "description" in sub else {}),
                 }
         defs[name + "InBlock"] = loose
@@ -123,6 +123,18 @@ def _or_expression(node: Any) -> Any:
     if node.get("type") == "integer":
         return {"anyOf": [node, EXPRESSION]}
     return {key: _or_expression(value) for key, value in node.items()}
+
+
+def _or_param(node: Any) -> Any:
+    """``node`` with every list item in it also accepting a ``$param`` (``shape: [$dim, 1, 1]`` in a block)."""
+    if isinstance(node, list):
+        return [_or_param(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _or_param(value) for key, value in node.items()}
+    if out.get("type") == "array" and isinstance(out.get("items"), dict):
+        out["items"] = {"anyOf": [out["items"], PARAM_REF]}
+    return out
 
 
 def _retarget(node: Any, mapping: dict[str, str]) -> None:
