@@ -360,3 +360,14 @@ def test_the_names_people_use_lead_here():
         ("StochasticDepth", "stochastic_depth"),
     ]:
         assert meaning(written, []) == (meant, None), written
+
+
+def test_layer_norm_fields_are_those_of_the_real_modules():
+    """The property tests' oracle replaces a normalisation by what it connects; the modules themselves agree:
+    over the channels each position stays, over the last axis the whole row is seen (training mode)."""
+    from torchvision.models.convnext import LayerNorm2d
+
+    x = torch.rand(1, 4, 5, 7, dtype=torch.float64)
+    assert gradient_support(LayerNorm2d(4).double().train(), x, (2, 3)) == [(2, 2), (3, 3)]
+    assert gradient_support(nn.LayerNorm(7).double().train(), x, (2, 3)) == [(2, 2), (0, 6)]
+    assert gradient_support(nn.LayerNorm([5, 7]).double().train(), x, (2, 3)) == [(0, 4), (0, 6)]

@@ -387,6 +387,8 @@ def transparent_forward(spec: dict, x: torch.Tensor) -> dict[str, torch.Tensor]:
             y = _mix(xs[0], fields.get("axis", 0))
         elif kind.startswith(("maxpool", "avgpool")):
             y = _window_sum(module, xs[0], fields)
+        elif xs and _statistics_axes(fields, xs[0]) is not None:
+            y = _norm_mix(xs[0], fields)
         else:
             for p in module.parameters():
                 with torch.no_grad():
@@ -409,6 +411,29 @@ def _mix(x: torch.Tensor, axis: int) -> torch.Tensor:
     hide its inputs from the gradient; this keeps values positive and dependencies visible.)"""
     dim = axis + 1 if axis >= 0 else axis
     return (x + x.mean(dim=dim, keepdim=True)) / 2  # the scale stays that of x: no later clamp saturates
+
+
+def _statistics_axes(fields: dict, x: torch.Tensor) -> tuple[int, ...] | None:
+    """The axes (of the batched tensor) a per-sample normalisation takes its statistics over, or None."""
+    kind, rank = fields["type"], x.dim()
+    if kind == "layernorm":
+        if fields.get("over") == "channels":
+            return (1,)
+        n = len(fields["normalized_shape"]) if fields.get("normalized_shape") else fields.get("over", 1)
+        return tuple(range(rank - n, rank))
+    if kind == "groupnorm" or (kind.startswith("instancenorm") and not fields.get("track_running_stats", False)):
+        return tuple(range(2, rank))  # (group norm also spans its group's channels: _norm_mix)
+    return None
+
+
+def _norm_mix(x: torch.Tensor, fields: dict) -> torch.Tensor:
+    """What a layer, group or instance normalisation connects, without its normalisation: each output
+    depends on every value its statistics span. (Normalising removes what the inputs share, so channels
+    made alike upstream would cancel and hide their inputs from the gradient.)"""
+    if fields["type"] == "groupnorm":
+        groups = x.reshape(x.shape[0], fields["num_groups"], -1)
+        return (groups + groups.mean(dim=2, keepdim=True)).reshape(x.shape) / 2
+    return (x + x.mean(dim=_statistics_axes(fields, x), keepdim=True)) / 2
 
 
 def _per_axis(value, rank: int) -> tuple[int, ...]:
