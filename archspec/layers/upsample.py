@@ -231,7 +231,8 @@ class Upsample(LayerBase):
         if self.size is not None:
             sizes = self.size if isinstance(self.size, list) else [self.size] * n
             return (shape[0], *sizes)
-        factors = self.scale_factor if isinstance(self.scale_factor, list) else [self.scale_factor] * n
+        scale = self.scale_factor or 1.0  # (one of size and scale_factor is given: the validator says so)
+        factors = scale if isinstance(scale, list) else [scale] * n
         out = tuple(math.floor(float(size) * float(f)) for size, f in zip(shape[1:], factors))  # as F.interpolate
         for axis, size, o in zip(AXIS_NAMES[n], shape[1:], out):
             if o < 1:
