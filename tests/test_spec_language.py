@@ -123,6 +123,30 @@ layers:
     assert report.layer("d.1.conv").layer.stride == (1, 1)
 
 
+def test_a_left_out_split_means_its_input_for_each_of_its_parts():
+    """ShuffleNet's units: a chunk switched off (the stride-2 unit) lets chunk:0 and chunk:1 mean the whole input."""
+    text = """
+archspec: 1
+input: [8, 4, 4]
+blocks:
+  unit:
+    params: {split: true}
+    layers:
+      - {type: chunk, name: chunk, chunks: 2, when: $split}
+      - {type: relu, name: a, inputs: chunk:0}
+      - {type: relu, name: b, inputs: chunk:1}
+      - {type: concat, name: cat, inputs: [a, b]}
+layers:
+  - {type: unit, name: u, repeat: 2, first: {split: false}}
+"""
+    names, _ = names_and_inputs(text)
+    assert names[:3] == [("u.0.a", ["input"]), ("u.0.b", ["input"]), ("u.0.cat", ["u.0.a", "u.0.b"])]
+    assert ("u.1.a", ["u.1.chunk:0"]) in names and ("u.1.b", ["u.1.chunk:1"]) in names
+    report = archspec.analyze(archspec.loads(text))
+    assert report.layer("u.0.cat").output_shape == (16, 4, 4)  # no split: a and b both read all 8 channels
+    assert report.layer("u.1.cat").output_shape == (16, 4, 4)  # 8 + 8 from the 16 channels split in two
+
+
 def test_qualified_names_reach_into_blocks_from_the_top():
     text = BLOCKS.replace("inputs: stage}", "inputs: stage.1.body.conv}")
     layers, _ = names_and_inputs(text)
