@@ -70,12 +70,10 @@ def test_static_figures_equal_torch_many(spec):
     check_against_torch(spec)
 
 
-#: kinds that keep part of the positions: past their borders a later window reads padding, not the input
-CUTS = {"crop", "center_crop", "slice", "split", "chunk"}
-
-
 def extent(info) -> list[tuple[int, int]]:
-    """The input positions a layer's units cover, per spatial axis of the input."""
+    """The input positions a layer's units cover, per spatial axis of the input. A layer that keeps part of
+    the positions (crop, slice, a transposed convolution's padding) covers less than the input: past its
+    borders a later window reads zero padding, not the input."""
     sizes = [info.output_shape[a] for a in info.rf_axes]
     return [(-rf.padding, -rf.padding + (n - 1) * rf.stride + rf.size - 1) for rf, n in zip(info.rf, sizes)]
 
@@ -92,7 +90,7 @@ def check_receptive_fields(spec: dict) -> int:
     report = archspec.analyze(archspec.loads(text))
     x = (torch.rand((1, *spec["input"]), dtype=torch.float64) + 0.1).requires_grad_(True)
     values = torch_oracle.transparent_forward(spec, x)
-    cuts = {info.name: extent(info) for info in report.layers if info.type in CUTS and info.rf is not None}
+    extents = {info.name: extent(info) for info in report.layers if info.rf is not None}
     checked = 0
     for info in report.layers:
         if info.rf is None:
@@ -106,8 +104,8 @@ def check_receptive_fields(spec: dict) -> int:
             expected.append((start, start + rf.size - 1))
         if any(lo < 0 or hi > x.shape[2 + a] - 1 for a, (lo, hi) in enumerate(expected)):
             continue  # the field pokes out of the input: its extremes cannot be observed
-        if any(not inside(expected, cuts[c]) for c in nx.ancestors(report.graph, info.name) if c in cuts):
-            continue  # ... or out of what a crop upstream kept (zero padding there, as at the input's border)
+        if any(not inside(expected, extents[a]) for a in nx.ancestors(report.graph, info.name) if a in extents):
+            continue  # ... or out of what a layer upstream covers (a crop: zero padding there, as at the input's border)
         # its values across the other axes (the channels), with distinct positive weights so no sum can hide a dependency
         picked = out[tuple(unit.get(a, slice(None)) for a in range(out.dim()))]
         weights = torch.arange(1, picked.numel() + 1, dtype=x.dtype).view(picked.shape)

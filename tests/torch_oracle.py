@@ -378,7 +378,7 @@ def transparent_forward(spec: dict, x: torch.Tensor) -> dict[str, torch.Tensor]:
     previous = "input"
     for index, fields in enumerate(spec["layers"]):
         name, inputs = _name_and_inputs(fields, index, previous)
-        xs = [values[i] for i in inputs]
+        xs = [_ContiguousGrad.apply(values[i]) for i in inputs]
         kind = fields["type"]
         if kind.startswith("adaptivemaxpool"):  # the same windows, every position reaching the output
             kind = kind.replace("max", "avg")
@@ -403,6 +403,20 @@ def transparent_forward(spec: dict, x: torch.Tensor) -> dict[str, torch.Tensor]:
         values.update(_outputs(name, y))
         previous = name
     return values
+
+
+class _ContiguousGrad(torch.autograd.Function):
+    """Identity whose backward hands the producing layer a contiguous gradient. A permute downstream makes
+    the gradient's strides unusual, and InstanceNorm's backward in evaluation (running statistics) reads
+    such a gradient wrongly (torch 2.x: the gradient of one output position lands on other positions)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.contiguous()
 
 
 def _mix(x: torch.Tensor, axis: int) -> torch.Tensor:
