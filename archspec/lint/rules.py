@@ -69,7 +69,8 @@ def conv_bias_before_batchnorm(report: Report) -> Iterator[Finding]:
             yield (
                 info.name,
                 "bias",
-                f"`{info.name}` has a bias but feeds batchnorm `{after[0]}`, which subtracts the mean and cancels it",
+                f"`{info.name}` has a bias but feeds {report.layer(after[0]).label} `{after[0]}`, which subtracts "
+                "the mean and cancels it",
                 f"set `bias: false` (saves {info.weights['bias'][0]:,} parameters)",
             )
 
