@@ -148,11 +148,12 @@ def test_mul_keeps_both_inputs_for_the_backward_pass():
 
 
 def convnext_block(width: int = 4) -> dict:
-    """torchvision's CNBlock without its norm: depthwise 7×7, permute to H×W×C, linear, gelu, linear, back, residual."""
+    """torchvision's CNBlock: depthwise 7×7, permute to H×W×C, layer norm, linear, gelu, linear, back, residual."""
     return spec_of(
         [width, 16, 16],
         {"type": "conv2d", "name": "dw", "out_channels": width, "kernel_size": 7, "padding": 3, "groups": "depthwise"},
         {"type": "permute", "name": "to_last", "axes": [1, 2, 0]},
+        {"type": "layernorm", "name": "norm"},  # over the last axis: the channels
         {"type": "linear", "name": "pw1", "out_features": 4 * width},
         {"type": "gelu", "name": "act"},
         {"type": "linear", "name": "pw2", "out_features": width},
@@ -164,13 +165,26 @@ def convnext_block(width: int = 4) -> dict:
 def test_convnext_permute_linear_permute_keeps_the_field():
     spec = convnext_block()
     report = analyze(spec)
-    for name in ("to_last", "pw1", "act", "pw2", "to_first", "out"):
+    for name in ("to_last", "norm", "pw1", "act", "pw2", "to_first", "out"):
         assert report.layer(name).rf == (RF(7, 1, 3), RF(7, 1, 3)), name
     assert report.layer("pw1").rf_axes == (0, 1)  # H×W×C: the spatial axes lead
     assert report.layer("out").rf_axes == (1, 2)
-    assert report.to_dict()["layers"][2]["receptive_field"]["axes"] == [0, 1]  # describe says where they are
+    assert report.to_dict()["layers"][3]["receptive_field"]["axes"] == [0, 1]  # describe says where they are
     assert "axes" not in report.to_dict()["layers"][0]["receptive_field"]
-    assert check_receptive_fields(spec) == 7  # every layer, measured by input gradients
+    assert check_receptive_fields(spec) == 8  # every layer, measured by input gradients
+
+
+def test_a_layernorm_over_a_spatial_axis_after_a_permute_mixes_it():
+    spec = spec_of(
+        [2, 6, 8],
+        {"type": "permute", "name": "p", "axes": [0, 2, 1]},  # C×W×H: the height last
+        {"type": "layernorm", "name": "norm"},  # over the height
+        {"type": "groupnorm", "name": "gn", "num_groups": 1},  # over everything, but its rule assumes channels first
+    )
+    report = analyze(spec)
+    assert report.layer("norm").rf == (RF(6, 0, 0), RF(1, 1, 0)) and report.layer("norm").rf_axes == (2, 1)
+    assert report.layer("gn").rf == (RF(6, 0, 0), RF(8, 0, 0))
+    assert check_receptive_fields(spec) == 3
 
 
 def test_a_transpose_of_height_and_width_is_followed_and_a_conv_after_a_permute_loses_the_field():

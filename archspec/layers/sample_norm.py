@@ -107,6 +107,9 @@ class LayerNorm(_SampleNorm):
     def receptive(self, ins: list[Shape]) -> ReceptiveStep:
         return _mixed_axes(len(ins[0]), set(self.axes(len(ins[0]))))
 
+    def mixed_axes(self, ins: list[Shape]) -> frozenset[int] | None:
+        return frozenset(self.axes(len(ins[0])))  # after a permute to H×W×C (ConvNeXt): the channels only
+
     def label(self) -> str:
         return "layernorm C" if self.over == "channels" else "layernorm"
 
@@ -157,6 +160,9 @@ class GroupNorm(_SampleNorm):
     def receptive(self, ins: list[Shape]) -> ReceptiveStep:
         return _mixed_axes(len(ins[0]), set(range(1, len(ins[0]))))
 
+    def mixed_axes(self, ins: list[Shape]) -> frozenset[int] | None:
+        return frozenset(range(len(ins[0])))  # its groups span channels and every position
+
     def label(self) -> str:
         return f"groupnorm {self.num_groups}"
 
@@ -206,6 +212,10 @@ class _InstanceNorm(_SampleNorm):
         # in evaluation (the figures' convention, as for batch normalisation) running statistics are a
         # per-channel affine map; without them each channel's own mean and variance span all its positions
         return Receptive.KEEP if self.track_running_stats else _mixed_axes(len(ins[0]), set(range(1, len(ins[0]))))
+
+    def mixed_axes(self, ins: list[Shape]) -> frozenset[int] | None:
+        # per channel (axis 0 of the input, wherever the spatial axes are): running statistics are pointwise
+        return frozenset() if self.track_running_stats else frozenset(range(1, len(ins[0])))
 
     def label(self) -> str:
         return "instancenorm"
