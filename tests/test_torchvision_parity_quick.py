@@ -8,6 +8,7 @@ with ``weights=None``: nothing is downloaded.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
@@ -87,12 +88,16 @@ NAMED_MODELS = ["shufflenet_v2_x1_0", "convnext_tiny", "fcn_resnet50"]
 NAMED_MODELS += ["efficientnet_b0", "mobilenet_v3_large", "mobilenet_v3_small", "regnet_y_400mf", "lraspp_mobilenet_v3_large"]
 
 
+@functools.cache
 def torchvision_model(name: str):
+    """torchvision's model on the meta device, built once per name: these tests need shapes only."""
     if name == "fcn_resnet50":  # torchvision.models.segmentation, without the auxiliary head
-        return torchvision.models.segmentation.fcn_resnet50(weights=None, weights_backbone=None, aux_loss=False)
-    if name == "lraspp_mobilenet_v3_large":
-        return torchvision.models.segmentation.lraspp_mobilenet_v3_large(weights=None, weights_backbone=None)
-    return getattr(torchvision.models, name)(weights=None)
+        model = torchvision.models.segmentation.fcn_resnet50(weights=None, weights_backbone=None, aux_loss=False)
+    elif name == "lraspp_mobilenet_v3_large":
+        model = torchvision.models.segmentation.lraspp_mobilenet_v3_large(weights=None, weights_backbone=None)
+    else:
+        model = getattr(torchvision.models, name)(weights=None)
+    return model.to("meta").eval()
 
 
 @pytest.mark.parametrize("name", NAMED_MODELS)
@@ -115,7 +120,7 @@ def test_params_and_buffers_of_every_module_by_name(name):
 def test_output_shape_of_every_module_by_name(name):
     """Each torchvision module whose path is a layer name gives the layer's static shape (on the meta device)."""
     torch = pytest.importorskip("torch")
-    model = torchvision_model(name).to("meta").eval()
+    model = torchvision_model(name)
     report = archspec.analyze(archspec.load(SPECS / f"{name}.yaml"))
     names = {info.name for info in report.layers}
     shapes: dict[str, tuple[int, ...]] = {}
