@@ -375,3 +375,20 @@ def test_crop_to_a_box_and_its_errors():
     assert error.line == field_line(bad, "size")
     (error,) = errors_of(spec_of([1, 10, 10], {"type": "center_crop", "name": "c"}))
     assert "needs exactly one of them" in error.message
+
+
+def test_a_lost_field_is_explained():
+    """I504 says why there is no field: a convolution over permuted axes, a reshape that regroups positions."""
+    from archspec.lint import lint_text
+
+    spec = spec_of(
+        [3, 8, 8],
+        {"type": "permute", "name": "p", "axes": [1, 2, 0]},
+        {"type": "conv2d", "name": "c", "out_channels": 2, "kernel_size": 3},
+        {"type": "reshape", "name": "r", "inputs": "input", "shape": [3, 64]},
+        {"type": "flatten", "name": "f", "inputs": "input"},  # lost on purpose: no info
+        {"type": "concat", "name": "out", "inputs": ["f", "f"]},
+    )
+    infos = {d.layer: d.message for d in lint_text(dump(spec)) if d.code == Code.NO_SINGLE_RECEPTIVE_FIELD}
+    assert set(infos) == {"c", "r"}
+    assert "a permute has moved" in infos["c"] and "regroup the positions of a spatial axis" in infos["r"]

@@ -19,6 +19,7 @@ from archspec.arith import Window, product
 from archspec.codes import TABLE, Code
 from archspec.graph import INPUT
 from archspec.layers import Receptive, Shape, fmt_shape
+from archspec.layers.base import Moved
 from archspec.layers.fields import AXIS_NAMES, axis_name
 
 Finding = tuple[str, str | None, str, str | None]  # layer, field, message, hint
@@ -297,9 +298,7 @@ def misaligned_merge(report: Report) -> Iterator[Finding]:
             if all(s is not None for s in ins):  # a broadcast path (C×1×1 gate) sees one span everywhere
                 fields = rf.seen_whole(fields, [s for s in ins if s is not None])
             if not rf.aligned(fields):
-                centres = ", ".join(
-                    f"`{i}` at {tuple(a.center for a in f)}" for i, f in zip(merged, fields) if f is not None
-                )
+                centres = ", ".join(f"`{i}` at {tuple(a.center for a in f)}" for i, f in zip(merged, fields) if f is not None)
                 yield (
                     info.name,
                     "inputs",
@@ -452,11 +451,19 @@ def no_single_receptive_field(report: Report) -> Iterator[Finding]:
         fields = [rf.input_field(report.input_shape) if i == INPUT else report.layer(i).rf for i in info.inputs]
         if len(ins) < len(info.inputs) or any(f is None for f in fields):
             continue  # nothing to lose: an input had no field already
-        if info.layer.receptive(ins) == Receptive.UNDEFINED:
-            yield (
-                info.name,
-                None,
-                f"the units of `{info.name}` ({info.label}) have no single receptive-field size and step: "
-                "receptive fields are not given from here on",
-                None,
-            )
+        rule = info.layer.receptive(ins)
+        moved = any(i != INPUT and report.layer(i).rf_axes != rf.channels_first(len(s)) for i, s in zip(info.inputs, ins))
+        if rule == Receptive.UNDEFINED:
+            why = "have no single receptive-field size and step"
+        elif isinstance(rule, Moved):  # the inputs had a field and this one has none: a spatial axis was regrouped
+            why = "regroup the positions of a spatial axis"
+        elif moved and rule != Receptive.LOST:
+            why = "read spatial axes that a permute has moved from where its rule expects them (after the channels)"
+        else:
+            continue
+        yield (
+            info.name,
+            None,
+            f"the units of `{info.name}` ({info.label}) {why}: receptive fields are not given from here on",
+            "permute the axes back (channels first) before this layer" if moved else None,
+        )
