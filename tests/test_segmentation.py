@@ -151,6 +151,39 @@ def test_evaluate_gives_iou_per_class(run, capsys):
     assert "mean IoU" in capsys.readouterr().out
 
 
+def test_the_run_s_mean_iou_is_that_of_its_predictions_counted_pixel_by_pixel(run):
+    """The oracle: the checkpoint's own predictions, each class's IoU from boolean masks (no confusion matrix)."""
+    from archspec.runtime.augment import normalise
+    from archspec.runtime.evaluate import restore
+
+    spec, run_dir, result = run
+    model, saved = restore(spec, run_dir / "best.pt")
+    test, _ = data.load_test(saved.settings.data, (3, 64, 64), masks=True)
+    with torch.no_grad():
+        predicted = model(normalise(test.images, saved.mean, saved.std)).argmax(1).numpy()
+    truth = test.masks.numpy()
+    ious = []
+    for k in range(11):
+        union = ((predicted == k) | (truth == k)).sum()
+        if union:
+            ious.append(((predicted == k) & (truth == k)).sum() / union)
+    best = max(result.history, key=lambda h: h["test_miou"])
+    assert best["test_miou"] == pytest.approx(sum(ious) / len(ious))
+    assert best["test_acc"] == pytest.approx((predicted == truth).mean())
+
+
+@pytest.mark.slow
+def test_the_small_unet_beats_a_constant_background_predictor(tmp_path):
+    """specs/unet_small.yaml, trained briefly: a higher test mean IoU than saying background everywhere."""
+    spec = archspec.load(Path(__file__).resolve().parent.parent / "specs" / "unet_small.yaml")
+    overrides = {"data.train_size": 1000, "data.test_size": 100, "epochs": 2}
+    result = train(spec, tmp_path / "run", overrides=overrides, quiet=True)
+    test, _ = data.load_test(spec.training.data.model_copy(update={"test_size": 100}), (3, 64, 64), masks=True)
+    # saying background everywhere: the background's IoU is its share of pixels, every shape present scores 0
+    constant = (test.masks == 0).double().mean().item() / len(test.masks.unique())
+    assert max(h["test_miou"] for h in result.history) > constant
+
+
 def test_predict_draws_the_masks_over_the_images(run, tmp_path, capsys):
     spec, run_dir, _ = run
     picture = tmp_path / "x.png"
