@@ -371,3 +371,16 @@ def test_layer_norm_fields_are_those_of_the_real_modules():
     assert gradient_support(LayerNorm2d(4).double().train(), x, (2, 3)) == [(2, 2), (3, 3)]
     assert gradient_support(nn.LayerNorm(7).double().train(), x, (2, 3)) == [(2, 2), (0, 6)]
     assert gradient_support(nn.LayerNorm([5, 7]).double().train(), x, (2, 3)) == [(0, 4), (0, 6)]
+
+
+def test_a_learned_tensor_cannot_be_switched_off():
+    """`when: false` passes a layer's first input through; a tensor has none (its users would silently read
+    the layer before instead)."""
+    s = spec(
+        (3, 8, 8),
+        {"type": "conv2d", "name": "a", "out_channels": 3, "kernel_size": 3, "padding": 1},
+        {"type": "parameter", "name": "s", "shape": [3, 1, 1], "when": False},
+        {"type": "mul", "name": "m", "inputs": ["a", "s"]},
+    )
+    errors = [d for d in archspec.lint.lint_text(yaml.safe_dump(s, sort_keys=False), "s.yaml") if d.severity.value == "error"]
+    assert [str(d.code) for d in errors] == ["E204"] and "nothing to pass through" in errors[0].message

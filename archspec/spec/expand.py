@@ -195,6 +195,13 @@ class Expander:
             if kind not in KIND_BY_TYPE and kind not in self.blocks:
                 self.diagnostics.append(unknown_type(kind, list(self.blocks), self.path, mark_of(item, "type") or item.mark))
             if not when:
+                if not refs:  # a learned tensor: nothing could stand in for it (its users would read the layer before)
+                    self.error(
+                        Code.INVALID_VALUE,
+                        f"`{name}` takes no input, so `when: false` has nothing to pass through in its place",
+                        mark_of(item, "when") or item.mark,
+                        "switch off the layers that use it instead",
+                    )
                 _leave_out(scope, name, _part_count(kind, item), refs[0] if refs else prev)
                 if kind in KIND_BY_TYPE:  # still validated, so a switched-off layer cannot hide a typo
                     self.raws.append(RawLayer(item, scope.prefix + name, refs, scope, blocks, kept=False))
