@@ -30,6 +30,7 @@ PUBLISHED = {
     "convnext_tiny": ([3, 224, 224], 28_589_128, (1000,), 4.46),
     "fcn_resnet50": ([3, 520, 520], 32_957_013, (21, 520, 520), None),  # torchvision's 152.72 GFLOPS count the aux head
     "unet": ([1, 572, 572], 31_030_658, (2, 388, 388), None),  # Ronneberger et al. 2015, Figure 1
+    "unet_small": ([3, 64, 64], 29_715, (11, 64, 64), None),  # 8-16-32 channels: 29,715 counted by hand
     "efficientnet_b0": ([3, 224, 224], 5_288_548, (1000,), 0.39),
     "mobilenet_v3_large": ([3, 224, 224], 5_483_032, (1000,), 0.22),
     "mobilenet_v3_small": ([3, 224, 224], 2_542_856, (1000,), 0.06),
