@@ -307,7 +307,10 @@ def test_a_bare_reference_to_a_split_names_its_parts():
     ],
 )
 def test_parts_that_torch_cannot_make_are_refused(cut, message):
-    errors = errors_of(spec_of([4, 4, 4], {"name": "parts", **cut}))
+    spec = spec_of([4, 4, 4], {"name": "parts", **cut})
+    if cut["type"] != "slice":
+        spec["output"] = "parts:0"  # (a split's own last layer: which part is the output)
+    errors = errors_of(spec)
     assert any(message in e.message for e in errors), [e.message for e in errors]
     if cut["type"] == "chunk":
         assert len(torch.chunk(torch.ones(1, 4, 4, 4), 3, dim=2)) == 2  # torch agrees: two chunks, not three
@@ -392,3 +395,37 @@ def test_a_lost_field_is_explained():
     infos = {d.layer: d.message for d in lint_text(dump(spec)) if d.code == Code.NO_SINGLE_RECEPTIVE_FIELD}
     assert set(infos) == {"c", "r"}
     assert "a permute has moved" in infos["c"] and "regroup the positions of a spatial axis" in infos["r"]
+
+
+def test_the_network_output_must_pick_a_part():
+    spec = spec_of([4, 6, 6], {"type": "relu", "name": "r"}, {"type": "chunk", "name": "parts", "chunks": 2})
+    with pytest.raises(SpecError) as caught:
+        archspec.loads(dump(spec))
+    (error,) = caught.value.diagnostics
+    assert (
+        "the last layer `parts` has 2 outputs" in error.message
+        and error.hint == "add `output: parts:0` (or another part) at the top level"
+    )
+    spec["output"] = "parts:1"
+    assert analyze(spec).layer(analyze(spec).output).output_shape == (2, 6, 6)
+
+
+def test_parts_inside_blocks_and_switched_off_splits():
+    text = """
+archspec: 1
+input: [4, 6, 6]
+blocks:
+  shuffle:
+    layers:
+      - {type: chunk, name: halves, chunks: 2}
+      - {type: conv2d, name: branch, inputs: "halves:1", out_channels: 2, kernel_size: 1}
+      - {type: concat, name: cat, inputs: ["halves:0", branch]}
+      - {type: channel_shuffle, name: mix, groups: 2}
+layers:
+  - {type: shuffle, name: s1}
+  - {type: split, name: skipped, sizes: [1, 3], when: false}
+  - {type: relu, name: r, inputs: "skipped:1"}
+"""
+    report = archspec.analyze(archspec.loads(text))
+    assert report.layer("s1.halves:1").output_shape == (2, 6, 6) and report.layer("s1.mix").output_shape == (4, 6, 6)
+    assert report.layer("r").inputs == ["s1.mix"] and report.layer("r").output_shape == (4, 6, 6)  # a left-out split: its input

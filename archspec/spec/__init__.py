@@ -276,8 +276,16 @@ def _output(data: YDict, top: Scope, expander: Expander, path: str, diagnostics:
             mark = data.value_marks["output"]
             guess = suggest(wanted, list(top.entries))
             message = f"unknown output layer `{wanted}`" + (f" — did you mean `{guess}`?" if guess else "")
+            if expander.parts_of(wanted, top):
+                message = f"output `{wanted}` has several outputs: name one of them ({', '.join(expander.parts_of(wanted, top))})"
             diagnostics.append(Diagnostic(Code.UNKNOWN_REFERENCE, message, path, *mark))
         return resolved
+    parts = expander.parts_of(top.output, top)
+    if parts:  # the last layer is a split: which part is the network's output?
+        mark = expander.names.get(f"{top.prefix}{top.output}")
+        message = f"the last layer `{top.output}` has {len(parts)} outputs: say which one is the network's output"
+        hint = f"add `output: {parts[0]}` (or another part) at the top level"
+        diagnostics.append(Diagnostic(Code.UNKNOWN_REFERENCE, message, path, *(mark or (1, 1)), hint))
     return expander.resolve(top.output, top)
 
 

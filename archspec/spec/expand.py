@@ -208,19 +208,7 @@ class Expander:
             elif kind in self.blocks:
                 self._instantiate(item, kind, name, refs, scope, params, stack, blocks)
             else:
-                full = scope.prefix + name
-                parts = KIND_BY_TYPE[kind].part_count(item) if kind in KIND_BY_TYPE else None
-                if parts is None:
-                    scope.entries[name] = ("layer", full)
-                    self.raws.append(RawLayer(item, full, refs, scope, blocks))
-                else:  # several outputs (split, chunk): one layer per part, NAME:0, NAME:1, ...
-                    scope.entries[name] = ("parts", full)
-                    for index in range(parts):
-                        scope.entries[f"{name}:{index}"] = ("layer", f"{full}:{index}")
-                        self.names[f"{full}:{index}"] = self.names[full]
-                        self.raws.append(RawLayer(_with_index(item, index), f"{full}:{index}", refs, scope, blocks))
-                if len(self.raws) > MAX_LAYERS:
-                    raise TooManyLayers(item.mark)
+                self._add_layer(item, kind, name, refs, scope, blocks)
             prev = name
         scope.output = prev
 
@@ -233,6 +221,24 @@ class Expander:
         if isinstance(kind, str) and isinstance(self.defaults.get(kind), YDict):
             item = _with_defaults(item, self.defaults[kind])
         return item
+
+    def _add_layer(self, item: YDict, kind: str, name: str, refs: list[str], scope: Scope, blocks: tuple[str, ...]) -> None:
+        """One layer, or for a layer of several outputs (split, chunk) one layer per part: NAME:0, NAME:1, ..."""
+        full = scope.prefix + name
+        parts = KIND_BY_TYPE[kind].part_count(item) if kind in KIND_BY_TYPE else None
+        if parts is None:
+            scope.entries[name] = ("layer", full)
+            self.raws.append(RawLayer(item, full, refs, scope, blocks))
+        else:
+            scope.entries[name] = ("parts", full)
+            for index in range(parts):
+                scope.entries[f"{name}:{index}"] = ("layer", f"{full}:{index}")
+                self.names[f"{full}:{index}"] = self.names[full]
+                self.raws.append(RawLayer(_with_index(item, index), f"{full}:{index}", refs, scope, blocks))
+                if len(self.raws) > MAX_LAYERS:  # `chunks: 10**9` must not exhaust memory first
+                    raise TooManyLayers(item.mark)
+        if len(self.raws) > MAX_LAYERS:
+            raise TooManyLayers(item.mark)
 
     def _name(self, item: YDict, kind: str, given: set[Any], counters: Counter[str], scope: Scope) -> str:
         name = item.get("name")
@@ -444,9 +450,8 @@ class Expander:
 
     def resolve_all(self, top: Scope) -> None:
         for ref, scope, mark in self._checks:
-            entry = scope.entries.get(ref)
-            if entry is not None and entry[0] == "parts":
-                parts = sorted(k for k in scope.entries if k.startswith(f"{ref}:"))
+            parts = self.parts_of(ref, scope)
+            if parts:
                 self.error(
                     Code.UNKNOWN_REFERENCE,
                     f"`{ref}` has {len(parts)} outputs: name one of them ({', '.join(f'`{p}`' for p in parts)})",
@@ -485,6 +490,13 @@ class Expander:
                 self.names[outer],
                 f"rename `{outer}` (or the layers inside it) so that no layer name is a dotted prefix of another",
             )
+
+    def parts_of(self, ref: str, scope: Scope) -> list[str]:
+        """The part names (``NAME:0``, ...) when ``ref`` names a layer of several outputs, else none."""
+        entry = scope.entries.get(ref)
+        if entry is None or entry[0] != "parts":
+            return []
+        return sorted((k for k in scope.entries if k.startswith(f"{ref}:")), key=lambda k: int(k.rsplit(":", 1)[1]))
 
     def resolve(self, ref: str, scope: Scope, seen: frozenset[tuple[int, str]] = frozenset()) -> str | None:
         """Full name of the layer a reference means (``input`` for the network input), or None."""
