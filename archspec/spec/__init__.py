@@ -282,10 +282,11 @@ def _output(data: YDict, top: Scope, expander: Expander, path: str, diagnostics:
         return resolved
     parts = expander.parts_of(top.output, top)
     if parts:  # the last layer is a split: which part is the network's output?
-        mark = expander.names.get(f"{top.prefix}{top.output}")
+        where = expander.names.get(f"{top.prefix}{top.output}")
         message = f"the last layer `{top.output}` has {len(parts)} outputs: say which one is the network's output"
         hint = f"add `output: {parts[0]}` (or another part) at the top level"
-        diagnostics.append(Diagnostic(Code.UNKNOWN_REFERENCE, message, path, *(mark or (1, 1)), hint))
+        line, column = (where.line, where.column) if where else (1, 1)
+        diagnostics.append(Diagnostic(Code.UNKNOWN_REFERENCE, message, path, line, column, hint))
     return expander.resolve(top.output, top)
 
 
