@@ -429,3 +429,22 @@ layers:
     report = archspec.analyze(archspec.loads(text))
     assert report.layer("s1.halves:1").output_shape == (2, 6, 6) and report.layer("s1.mix").output_shape == (4, 6, 6)
     assert report.layer("r").inputs == ["s1.mix"] and report.layer("r").output_shape == (4, 6, 6)  # a left-out split: its input
+
+
+def test_diagrams_draw_parts_as_their_own_nodes():
+    """`parts:0` in a DOT edge would mean port 0 of node `parts`; the diagram keeps one node per part."""
+    pygraphviz = pytest.importorskip("pygraphviz")
+    from archspec.render import diagram
+
+    spec = spec_of(
+        [4, 6, 6],
+        {"type": "chunk", "name": "parts", "chunks": 2},
+        {"type": "conv2d", "name": "branch", "inputs": "parts:1", "out_channels": 2, "kernel_size": 1},
+        {"type": "concat", "name": "cat", "inputs": ["parts:0", "branch"]},
+    )
+    for style in ("layers", "tensors"):
+        graph = pygraphviz.AGraph(string=diagram.to_dot(analyze(spec), style))
+        nodes = set(graph.nodes())
+        assert {"parts∶0", "parts∶1", "cat"} <= nodes and "parts" not in nodes, (style, nodes)
+        assert graph.has_edge("parts∶0", "cat")  # (the tensors style folds the conv into the edge from parts:1)
+        assert "parts:0" in graph.get_node("parts∶0").attr["label"]  # the label keeps the name
