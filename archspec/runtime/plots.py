@@ -95,7 +95,7 @@ def mask_overlays(images, predicted, classes: list[str], path: str | Path, names
     colours = np.array([(0, 0, 0, 0)] + [palette((k - 1) % palette.N) for k in range(1, len(classes))])
     columns = [("image", None), ("predicted", predicted)] + ([("true", truth)] if truth is not None else [])
     rows = len(images)
-    fig, axes = plt.subplots(rows, len(columns), figsize=(2.4 * len(columns), 2.4 * rows + 0.9), dpi=120, squeeze=False)
+    fig, axes = plt.subplots(rows, len(columns), figsize=(2.4 * len(columns), 2.5 * rows), dpi=120, squeeze=False)
     shown: set[int] = set()
     for i, image in enumerate(images):
         picture = np.asarray(image).transpose(1, 2, 0)
@@ -106,7 +106,7 @@ def mask_overlays(images, predicted, classes: list[str], path: str | Path, names
             if masks is not None:
                 mask = np.asarray(masks[i]).astype(int)
                 overlay = colours[mask].copy()
-                overlay[mask > 0, 3] = 0.6
+                overlay[mask > 0, 3] = 0.7
                 ax.imshow(overlay, interpolation="nearest")
                 shown.update(int(k) for k in np.unique(mask) if k > 0)
             ax.set_xticks([])
@@ -114,9 +114,12 @@ def mask_overlays(images, predicted, classes: list[str], path: str | Path, names
             if i == 0:
                 ax.set_title(heading, fontsize=9)
         axes[i, 0].set_ylabel(names[i], fontsize=8)
-    handles = [Patch(color=colours[k], alpha=0.6, label=classes[k]) for k in sorted(shown)]
+    handles = [Patch(color=colours[k], alpha=0.7, label=classes[k]) for k in sorted(shown)]
     handles.insert(0, Patch(facecolor="none", edgecolor="0.5", label=f"{classes[0]} (clear)"))
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 4), fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0.9 / (2.4 * rows + 0.9) + 0.02, 1, 1))
-    fig.savefig(path)
+    fig.tight_layout()
+    below = axes[-1, 0].get_position().y0  # the legend goes right under the last row; the saved box takes it in
+    fig.legend(
+        handles=handles, loc="upper center", bbox_to_anchor=(0.5, below), ncol=min(len(handles), 4), fontsize=8, frameon=False
+    )
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
