@@ -187,21 +187,25 @@ def test_a_layernorm_over_a_spatial_axis_after_a_permute_mixes_it():
     assert check_receptive_fields(spec) == 3
 
 
-def test_a_transpose_of_height_and_width_is_followed_and_a_conv_after_a_permute_loses_the_field():
+def test_a_transpose_of_height_and_width_is_followed_and_a_conv_after_channels_last_loses_the_field():
     spec = spec_of(
         [2, 9, 11],
         {"type": "conv2d", "name": "c", "out_channels": 2, "kernel_size": [1, 3], "padding": [0, 1]},
         {"type": "transpose", "name": "t", "axis0": 1, "axis1": 2},  # 2×11×9: width first
         {"type": "relu", "name": "r"},
-        {"type": "softmax", "name": "s", "axis": 2},  # over the (input's) height
-        {"type": "conv2d", "name": "c2", "out_channels": 2, "kernel_size": 3},
+        {"type": "conv2d", "name": "c2", "out_channels": 2, "kernel_size": [1, 5]},  # 1 along the width, 5 along the height
+        {"type": "softmax", "name": "s", "inputs": "r", "axis": 2},  # over the (input's) height
+        {"type": "permute", "name": "last", "inputs": "r", "axes": [1, 2, 0]},
+        {"type": "conv2d", "name": "c3", "out_channels": 2, "kernel_size": 1},  # would read the height as channels
     )
     report = analyze(spec)
     assert report.layer("t").output_shape == (2, 11, 9)
     assert report.layer("r").rf == (RF(1, 1, 0), RF(3, 1, 1)) and report.layer("r").rf_axes == (2, 1)
+    assert report.layer("c2").output_shape == (2, 11, 5)
+    assert report.layer("c2").rf == (RF(5, 1, 0), RF(3, 1, 1))  # each kernel size on the axis it slides along
     assert report.layer("s").rf == (RF(9, 0, 0), RF(3, 1, 1))  # the softmax mixes the height, wherever it lies
-    assert report.layer("c2").rf is None  # a convolution over swapped axes: no rule is known
-    assert check_receptive_fields(spec) == 4
+    assert report.layer("c3").rf is None  # a convolution over channels-last axes: no rule is known
+    assert check_receptive_fields(spec) == 6
 
 
 def test_unflatten_and_reshape_keep_positions_they_do_not_regroup():

@@ -51,26 +51,37 @@ def step(
         if fields[0] is None or None in moved:
             return None, ()
         return fields[0], tuple(a for a in moved if a is not None)
-    live = [(f, a, s) for f, a, s in zip(fields, where, ins) if f is not None]
-    if all(a == channels_first(len(s)) for _, a, s in live):
-        field = _channels_first_step(rule, ins[: len(fields)], fields)
-        return field, channels_first(len(field) + 1) if field is not None else ()
+    live = [(a, s) for f, a, s in zip(fields, where, ins) if f is not None]
+    spatial = {a for a, _ in live}
+    if len(spatial) <= 1 and all(sorted(a) == list(channels_first(len(s))) for a, s in live):
+        # channels first, the spatial axes after them in any order (a transpose of height and width):
+        # each kind's rule holds, applied to the axis where each field axis lies
+        order = live[0][0] if live else channels_first(max(len(s) for s in ins))
+        field = _channels_first_step(rule, ins[: len(fields)], fields, order)
+        return field, order if field is not None else ()
     return _moved_axes_step(layer, ins[: len(fields)], fields, where)
 
 
-def _channels_first_step(rule: ReceptiveStep, ins: list[Shape], fields: list[Field | None]) -> Field | None:
+def _channels_first_step(rule: ReceptiveStep, ins: list[Shape], fields: list[Field | None], order: Axes) -> Field | None:
+    """A kind's own rule; ``order``: the tensor axis of each field axis (a permutation of 1, 2, ...)."""
     if rule in (Receptive.LOST, Receptive.UNDEFINED):
         return None
     if len(fields) > 1:
         rank = max(len(s) for s in ins)
-        return merge(seen_whole(fields, ins), tuple(max(s[axis] for s in ins if len(s) == rank) for axis in range(1, rank)))
+        return merge(seen_whole(fields, ins, order), tuple(max(s[a] for s in ins if len(s) == rank) for a in order))
     field = fields[0]
     if field is None or rule == Receptive.KEEP:
         return field
+    return tuple(_axis_step(rf, _on_axis(rule, a), ins[0][a]) for rf, a in zip(field, order))
+
+
+def _on_axis(rule: ReceptiveStep, axis: int) -> object:
+    """What a per-axis rule does on tensor axis ``axis`` (1 = the first spatial axis)."""
     if isinstance(rule, Window):
-        return rule.field(field)
-    assert isinstance(rule, tuple) and len(rule) == len(field)
-    return tuple(_axis_step(rf, axis, size) for rf, axis, size in zip(field, rule, ins[0][1:]))
+        i = axis - 1
+        return Window((rule.kernel[i],), (rule.stride[i],), (rule.padding[i],), (rule.dilations[i],))
+    assert isinstance(rule, tuple)
+    return rule[axis - 1]
 
 
 def _moved_axes_step(
