@@ -357,6 +357,21 @@ NEGATIVE = [
         ),
         id="W410-after-flatten",
     ),
+    # ConvNeXt's MLP: a permute puts the channels last, and the linear acts on each position's channels
+    pytest.param(
+        "W410",
+        Y(
+            """
+            archspec: 1
+            input: [8, 4, 4]
+            layers:
+              - {type: permute, axes: [1, 2, 0]}
+              - {type: linear, out_features: 32}
+              - {type: permute, axes: [2, 0, 1]}
+            """
+        ),
+        id="W410-channels-last-after-permute",
+    ),
     # a fully-convolutional network without a training section may end in a map on purpose
     pytest.param(
         "W411",
@@ -1056,3 +1071,19 @@ def test_select_and_ignore_never_hide_errors():
     text = W401_TEXT.replace("out_channels: 4", "out_channels: 0")
     for kw in ({"ignore": {"E"}}, {"ignore": {"E2"}}, {"select": {"W401"}}, {"select": {"I"}}):
         assert [(d.code, d.line, d.column) for d in lint(text, **kw)] == [("E204", 5, 19)], kw
+
+
+def test_w410_still_fires_when_a_permute_leaves_a_spatial_axis_last():
+    # swapping height and width leaves the height last: the linear mixes positions along it
+    text = Y(
+        """
+        archspec: 1
+        input: [8, 4, 6]
+        layers:
+          - {type: transpose, axis0: 1, axis1: 2}
+          - {type: linear, name: fc, out_features: 32}
+        """
+    )
+    (finding,) = of(lint(text), "W410")
+    assert (finding.line, finding.column) == (5, 5)
+    assert "8×6×4" in finding.message

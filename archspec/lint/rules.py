@@ -375,6 +375,14 @@ def report_shape(report: Report, name: str) -> Shape | None:
     return report.input_shape if name == INPUT else report.layer(name).output_shape
 
 
+def _last_axis_not_spatial(report: Report, name: str, rank: int) -> bool:
+    """Does the field of ``name`` show its spatial axes moved off the last axis (by a permute)?"""
+    if name == INPUT:
+        return False
+    info = report.layer(name)
+    return info.rf is not None and bool(info.rf_axes) and rank - 1 not in info.rf_axes
+
+
 @rule(Code.LINEAR_ON_SPATIAL_MAP)
 def linear_on_spatial_map(report: Report) -> Iterator[Finding]:
     if len(report.input_shape) < 2:
@@ -384,6 +392,8 @@ def linear_on_spatial_map(report: Report) -> Iterator[Finding]:
             continue
         shape = report_shape(report, info.inputs[0])
         if shape is not None and len(shape) == len(report.input_shape):  # a map with the input's spatial axes
+            if _last_axis_not_spatial(report, info.inputs[0], len(shape)):
+                continue  # a permute put the channels last (ConvNeXt's MLP): a per-position linear map
             axis = axis_name(len(shape), len(shape) - 1)
             yield (
                 info.name,
