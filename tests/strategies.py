@@ -429,6 +429,10 @@ def network(draw, max_layers: int = 7, ranks: list[int] | None = None):
             continue
         fields, shape = draw(layer(shape))
         fields["name"] = f"n{index}"
+        if fields["type"] == "upsample" and draw(st.integers(0, 2)) == 0:  # to the network input's size, as heads do
+            fields.pop("size", None), fields.pop("scale_factor", None)
+            fields["inputs"] = [prev, "input"]
+            shape = (shape[0], *input_shape[1:])
         layers.append(fields)
         if min(shape[1:]) < 1:
             break

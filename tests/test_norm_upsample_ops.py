@@ -332,7 +332,7 @@ def test_an_upsample_to_the_same_size_keeps_positions():
         ({"type": "conv_transpose2d", "out_channels": 2, "kernel_size": 3, "stride": 2, "output_padding": 2}, "output_padding"),
         ({"type": "conv_transpose2d", "out_channels": 2, "kernel_size": 1, "padding": 2}, "would be"),
         ({"type": "conv_transpose2d", "out_channels": 3, "kernel_size": 2, "groups": 2}, "does not divide"),
-        ({"type": "upsample", "scale_factor": 2.0, "size": 4}, "exactly one"),
+        ({"type": "upsample", "scale_factor": 2.0, "size": 4}, "not both"),
         ({"type": "upsample", "scale_factor": 2.0, "mode": "trilinear"}, "trilinear"),
         ({"type": "upsample", "scale_factor": 2.0, "align_corners": True}, "align_corners"),
         ({"type": "upsample", "scale_factor": 0.1}, "would be 0"),
@@ -384,3 +384,42 @@ def test_a_learned_tensor_cannot_be_switched_off():
     )
     errors = [d for d in archspec.lint.lint_text(yaml.safe_dump(s, sort_keys=False), "s.yaml") if d.severity.value == "error"]
     assert [str(d.code) for d in errors] == ["E204"] and "nothing to pass through" in errors[0].message
+
+
+# --------------------------------------------------------------------------- upsample to another layer's size
+
+
+def test_upsample_to_a_second_inputs_size_equals_interpolate_to_its_shape():
+    s = spec(
+        [2, 9, 7],
+        {"type": "maxpool2d", "name": "pool", "kernel_size": 2},  # 2×4×3
+        {"type": "upsample", "name": "up", "inputs": ["pool", "input"], "mode": "bilinear", "align_corners": False},
+    )
+    r = report(s)
+    assert not r.diagnostics
+    assert r.layer("up").output_shape == (2, 9, 7)
+    model = archspec.build(archspec.loads(yaml.safe_dump(s, sort_keys=False)))
+    x = torch.randn(3, 2, 9, 7)
+    expected = nn.functional.interpolate(nn.functional.max_pool2d(x, 2), size=(9, 7), mode="bilinear", align_corners=False)
+    assert torch.equal(model(x), expected)
+    check_against_torch(s)  # figures of every layer against the independent oracle
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [({"size": 5}, "both a second input and `size`"), ({"scale_factor": 2.0}, "both a second input and `scale_factor`")],
+)
+def test_upsample_with_a_second_input_and_a_size_is_refused(extra, words):
+    s = spec([2, 9, 7], {"type": "maxpool2d", "name": "pool", "kernel_size": 2})
+    s["layers"].append({"type": "upsample", "name": "up", "inputs": ["pool", "input"], **extra})
+    (d,) = [d for d in archspec.lint.lint_text(yaml.safe_dump(s, sort_keys=False), "s.yaml") if d.severity.value == "error"]
+    assert words in d.message
+    key = next(iter(extra))
+    assert (d.line, d.column) == (15, 2 + len(key) + 2 + 1)  # the value of the field named (one key or item per line)
+
+
+def test_upsample_without_a_size_a_scale_or_a_second_input_is_refused():
+    s = spec([2, 9, 7], {"type": "upsample", "name": "up", "mode": "nearest"})
+    (d,) = [d for d in archspec.lint.lint_text(yaml.safe_dump(s, sort_keys=False), "s.yaml") if d.severity.value == "error"]
+    assert "needs its output size" in d.message
+    assert (d.line, d.column) == (7, 3)  # the layer (the input's three sizes take a line each)

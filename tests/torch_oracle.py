@@ -244,6 +244,9 @@ def _conv_transpose(fields: dict, x: torch.Tensor) -> nn.Module:
 
 
 def _upsample(fields: dict, x: torch.Tensor) -> nn.Module:
+    if fields.get("size") is None and fields.get("scale_factor") is None:  # to a second input's size
+        mode, corners = fields.get("mode", "nearest"), fields.get("align_corners")
+        return Lambda(lambda x, like: nn.functional.interpolate(x, size=like.shape[2:], mode=mode, align_corners=corners))
     return nn.Upsample(
         size=_size(fields.get("size")),
         scale_factor=_size(fields.get("scale_factor")),

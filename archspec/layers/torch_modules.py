@@ -124,6 +124,20 @@ class Slice(nn.Module):
         return f"dim={self.dim}, {self.start}:{self.stop}:{self.step}"
 
 
+class ResizeLike(nn.Module):
+    """Interpolates the first input to the spatial size of the second (whose values are not read)."""
+
+    def __init__(self, mode: str, align_corners: bool | None):
+        super().__init__()
+        self.mode, self.align_corners = mode, align_corners
+
+    def forward(self, x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        return nn.functional.interpolate(x, size=like.shape[2:], mode=self.mode, align_corners=self.align_corners)
+
+    def extra_repr(self) -> str:
+        return f"mode={self.mode!r}, align_corners={self.align_corners}"
+
+
 class Crop(nn.Module):
     """Keeps ``sizes`` positions from ``starts`` on each spatial axis; a second input (lending its size) is ignored."""
 
@@ -132,8 +146,8 @@ class Crop(nn.Module):
         self.starts, self.sizes = starts, sizes
 
     def forward(self, x: torch.Tensor, *size_of: torch.Tensor) -> torch.Tensor:
-        box = tuple(slice(a, a + n) for a, n in zip(self.starts, self.sizes))
-        return x[(slice(None), slice(None)) + box]
+        box = (slice(None), slice(None), *(slice(a, a + n) for a, n in zip(self.starts, self.sizes)))  # batch, channels kept
+        return x[box]
 
     def extra_repr(self) -> str:
         return f"starts={self.starts}, sizes={self.sizes}"

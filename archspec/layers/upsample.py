@@ -171,12 +171,15 @@ MODE_RANKS: dict[str, tuple[int, ...]] = {
 
 
 class Upsample(LayerBase):
-    """Resizes the spatial axes by interpolation (torch.nn.Upsample / F.interpolate): to ``size``, or by
-    ``scale_factor`` (output = floor(input × factor))."""
+    """Resizes the spatial axes by interpolation (torch.nn.Upsample / F.interpolate): to ``size``, by
+    ``scale_factor`` (output = floor(input × factor)), or to the size of a second input
+    (``F.interpolate(x, size=y.shape[2:])``, as segmentation heads resize to the image or a skip)."""
 
     type: Literal["upsample"]
     aliases = ("UpSampling1D", "UpSampling2D", "UpSampling3D", "Interpolate", "Resize")
-    size: list[PosInt] | PosInt | None = Field(default=None, description="Output size: a number or one per spatial axis.")
+    size: list[PosInt] | PosInt | None = Field(
+        default=None, description="Output size: a number or one per spatial axis (default: a second input's size)."
+    )
     scale_factor: list[Float] | Float | None = Field(
         default=None, description="Factor on every spatial axis, or one per axis (output = floor(input × factor))."
     )
@@ -188,6 +191,8 @@ class Upsample(LayerBase):
     )
 
     ranks = (2, 3, 4)
+    arity = (1, 2)
+    value_inputs = 1  # a second input lends only its size
     family = "shape"
     output_activation = False
     batch_statistics = False
@@ -199,8 +204,8 @@ class Upsample(LayerBase):
 
     @model_validator(mode="after")
     def _size_or_scale(self) -> Upsample:
-        if (self.size is None) == (self.scale_factor is None):
-            raise ValueError("give exactly one of `size` and `scale_factor`")
+        if self.size is not None and self.scale_factor is not None:
+            raise ValueError("give one of `size` and `scale_factor`, not both")
         factors = self.scale_factor if isinstance(self.scale_factor, list) else [self.scale_factor or 1.0]
         if any(not (f > 0 and math.isfinite(f)) for f in factors):
             raise ValueError(f"scale_factor must be positive and finite, got {self.scale_factor}")
@@ -211,6 +216,23 @@ class Upsample(LayerBase):
     def check_inputs(self, ins: list[Shape]) -> None:
         super().check_inputs(ins)
         rank = len(ins[0])
+        given = "size" if self.size is not None else "scale_factor" if self.scale_factor is not None else None
+        if given is None and len(ins) == 1:
+            raise LayerError(
+                "upsample needs its output size: give `size`, `scale_factor`, or a second input whose size it takes",
+                hint="`inputs: [x, y]` resizes x to y's spatial size (F.interpolate(x, size=y.shape[2:]))",
+            )
+        if given is not None and len(ins) == 2:
+            raise LayerError(
+                f"upsample has both a second input and `{given}`: the output size must come from one of them",
+                field=given,
+                hint=f"remove `{given}` to take the second input's size, or the second input",
+            )
+        if len(ins) == 2 and len(ins[1]) != rank:
+            raise LayerError(
+                f"upsample to the size of a second input needs one of the same rank, got {fmt_shape(ins[0])} and {fmt_shape(ins[1])}",
+                field="inputs",
+            )
         if rank not in MODE_RANKS[self.mode]:
             raise LayerError(
                 f"{self.mode} interpolation needs a {rank_words(MODE_RANKS[self.mode])} input, got {fmt_shape(ins[0])}",
@@ -228,6 +250,8 @@ class Upsample(LayerBase):
     def output_shape(self, ins: list[Shape]) -> Shape:
         shape = ins[0]
         n = len(shape) - 1
+        if len(ins) == 2:
+            return (shape[0], *ins[1][1:])
         if self.size is not None:
             sizes = self.size if isinstance(self.size, list) else [self.size] * n
             return (shape[0], *sizes)
@@ -257,5 +281,9 @@ class Upsample(LayerBase):
         from torch import nn
 
         size = tuple(self.size) if isinstance(self.size, list) else self.size
+        if len(ins) == 2:
+            from archspec.layers.torch_modules import ResizeLike
+
+            return ResizeLike(self.mode, self.align_corners)
         scale = tuple(self.scale_factor) if isinstance(self.scale_factor, list) else self.scale_factor
         return nn.Upsample(size=size, scale_factor=scale, mode=self.mode, align_corners=self.align_corners)

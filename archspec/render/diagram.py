@@ -72,6 +72,7 @@ class Unit:
     rf: tuple[RF, ...] | None
     clusters: tuple[str, ...] = ()
     layers: list[str] = field(default_factory=list)
+    size_only: set[str] = field(default_factory=set)  # inputs it takes only the size of (a crop or resize to them)
 
 
 def formula(weights: dict[str, Shape]) -> str | None:
@@ -123,6 +124,7 @@ def units(report: Report, collapse: bool) -> list[Unit]:
                 info.rf,
                 spec.block_of.get(info.name, ()),
                 [info.name],
+                _size_only(info, owner),
             )
             continue
         unit = out.get(uid)
@@ -140,6 +142,11 @@ def units(report: Report, collapse: bool) -> list[Unit]:
             unit.shape, unit.rf = last.output_shape, last.rf
             unit.formula = f"{unit.params:,} parameters"
     return list(out.values())
+
+
+def _size_only(info: LayerInfo, owner: dict[str, str]) -> set[str]:
+    values = info.layer.value_inputs if info.layer is not None else None
+    return set() if values is None else {owner[i] for i in info.inputs[values:]} - {owner[i] for i in info.inputs[:values]}
 
 
 def _block_output(report: Report, unit: Unit, owner: dict[str, str]) -> LayerInfo:
@@ -191,7 +198,9 @@ def _draw_operations(graph: graphviz.Digraph, report: Report, drawn: list[Unit],
         for i in u.inputs:
             shape = shapes[i]
             label = fmt_shape(shape) if shape else "?"
-            if (i, u.id) in skips:  # a long straight edge along the level it leaves and rejoins, drawn apart
+            if i in u.size_only:  # lends its size, not its values: no data flows along it
+                graph.edge(_dot(i), _dot(u.id), label=f"size {label}", **SIZE_EDGE)
+            elif (i, u.id) in skips:  # a long straight edge along the level it leaves and rejoins, drawn apart
                 graph.edge(_dot(i), _dot(u.id), label=f"skip {label}", **SKIP_EDGE)
             else:
                 graph.edge(_dot(i), _dot(u.id), label=label)
@@ -211,6 +220,7 @@ def _dot(name: str) -> str:
 
 
 SKIP_EDGE = {"style": "dashed", "color": "#3c78d8", "fontcolor": "#3c78d8", "penwidth": "1.4"}
+SIZE_EDGE = {"style": "dotted", "color": "#909090", "fontcolor": "#707070", "arrowhead": "empty"}
 
 
 def skip_edges(drawn: list[Unit], input_shape: Shape) -> set[tuple[str, str]]:
@@ -237,7 +247,7 @@ def skip_edges(drawn: list[Unit], input_shape: Shape) -> set[tuple[str, str]]:
 
     skips = set()
     for u in drawn:
-        for source in u.inputs if len(u.inputs) > 1 else ():
+        for source in [i for i in u.inputs if i not in u.size_only] if len(u.inputs) > 1 else ():
             source_shape = shapes[source]
             rank = len(source_shape) if source_shape is not None else 0
             here, there = area(source, rank), area(u.id, rank)
@@ -254,7 +264,10 @@ def _returns_through_coarser(
     """Whether another input of ``merge`` is reached from ``source`` (not through the merge) by a path that
     passes a map smaller than ``limit``."""
     others = set(merge.inputs) - {source}
-    smaller = lambda name: (area(name) or limit) < limit  # noqa: E731
+
+    def smaller(name: str) -> bool:
+        return (area(name) or limit) < limit
+
     seen: set[tuple[str, bool]] = set()
     todo = [(r, smaller(r)) for r in readers.get(source, []) if r != merge.id]
     while todo:
