@@ -908,11 +908,10 @@ def test_e304_add_names_both_inputs_and_the_layers_that_changed_them():
     assert [d.code for d in ds] == ["E304"]
     at(ds[0], 9, 36)  # "  - {type: add, name: sum, inputs: " is 35 characters
     assert ds[0].layer == "sum"
-    # the height is to blame (the first axis that does not broadcast): a has 8 rows since the 2x2 pool,
-    # b the input's 16
+    # a: 8×8×8 since the 2x2 pool; b: 8×16×16 since the stem conv (3 -> 8 channels); height and width both
+    # disagree, so no one axis is named
     assert ds[0].message == (
-        "layer `sum`: add inputs disagree on the height: `a` gives 8×8×8, last changed by `pool`; "
-        "`b` gives 8×16×16, as in the input"
+        "layer `sum`: add inputs disagree: `a` gives 8×8×8, last changed by `pool`; `b` gives 8×16×16, last changed by `stem`"
     )
 
 
@@ -1119,7 +1118,7 @@ def test_typo_wrong_type_and_add_mismatch_all_reported_in_one_call():
     assert "bias" in e203.message and "expected true or false" in e203.message
     # down: (16 + 2 - 3) // 2 + 1 = 8 -> 8×8×8; act: 8×16×16, set by `stem`
     assert "`down` gives 8×8×8" in e304.message
-    assert "disagree on the height" in e304.message and "`act` gives 8×16×16, as in the input" in e304.message
+    assert "`act` gives 8×16×16, last changed by `stem`" in e304.message
 
 
 def test_typo_wrong_type_and_add_mismatch_through_loads():
@@ -1537,3 +1536,19 @@ def test_an_operation_archspec_lacks_is_said_to_be_unsupported_not_corrected():
     assert "schema" not in (d.hint or "")
     d = one(lint("archspec: 1\ninput: [3, 8, 8]\nlayers:\n  - {type: DepthwiseConv2D}\n"), "E205")
     assert "conv2d with `groups: depthwise`" in d.message
+
+
+def test_e304_names_the_axis_when_one_axis_alone_disagrees():
+    text = Y(
+        """
+        archspec: 1
+        input: [8, 16, 16]
+        layers:
+          - {type: maxpool2d, name: pool, kernel_size: [2, 1]}
+          - {type: add, name: sum, inputs: [pool, input]}
+        """
+    )
+    (d,) = lint(text)
+    # only the height differs (8 against 16): named, with the layer that changed it, and broadcasting offered
+    assert d.message == "layer `sum`: add inputs disagree on the height: `pool` gives 8×8×16; `input` gives 8×16×16"
+    assert "broadcast" in (d.hint or "")

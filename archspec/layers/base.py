@@ -27,8 +27,8 @@ from archspec.layers.init import InitField
 
 Shape = tuple[int, ...]
 
-#: how a diagram draws a kind (its colour and grouping)
-Family = Literal["conv", "pool", "norm", "act", "drop", "shape", "dense", "merge", "tensor"]  # dense: fully connected; tensor: learned, no input
+#: how a diagram draws a kind (its colour and grouping); dense: fully connected; tensor: learned, no input
+Family = Literal["conv", "pool", "norm", "act", "drop", "shape", "dense", "merge", "tensor"]
 
 
 class LayerError(Exception):

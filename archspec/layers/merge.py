@@ -57,13 +57,16 @@ def broadcast(kind: str, ins: list[Shape]) -> Shape:
                 out[axis], owner[axis] = size, i
                 continue
             same_rank = len(shape) == len(ins[owner[axis]])
+            clashes = [d for d, (h, s) in enumerate(zip(out, padded)) if h != s and 1 not in (h, s)]
+            one_axis = same_rank and rank == len(shape) and len(clashes) == 1  # one axis to blame
             raise MergeError(
                 f"{kind} needs shapes that broadcast (each axis equal, or 1 in one input), got "
                 f"{fmt_shape(ins[owner[axis]])} and {fmt_shape(shape)}",
                 owner[axis],
                 i,
-                axis=axis if same_rank and rank == len(shape) else None,
-                hint="make the paths agree on that axis, or reduce one of them to size 1 there (e.g. adaptive pooling to 1)",
+                axis=axis if one_axis else None,
+                hint="make both paths change the shape the same way (e.g. a strided 1×1 conv on the shortcut)"
+                + (", or reduce one to size 1 on that axis to broadcast it (a C×1×1 gate)" if one_axis else ""),
             )
     return tuple(out)
 
