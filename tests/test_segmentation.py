@@ -15,7 +15,7 @@ from archspec.lint import lint_file
 torch = pytest.importorskip("torch")
 
 from archspec.runtime import checkpoint, data
-from archspec.runtime.augment import augment, pipeline
+from archspec.runtime.augment import StreamBatches, TensorBatches, augment, pipeline
 from archspec.runtime.confusion import accuracy, confusion, iou, mean_iou
 from archspec.runtime.train import train
 from archspec.spec.training import Affine, ColorJitter, HFlip
@@ -113,6 +113,20 @@ def test_geometric_transforms_move_the_mask_with_the_image_and_colour_leaves_it(
     colour = pipeline([ColorJitter(type="color_jitter", brightness=0.5, hue=0.2)])
     moved_image, moved_mask = augment(colour, alone[0], masks[0])
     assert torch.equal(moved_mask, masks[0]) and not torch.equal(moved_image, alone[0])
+
+
+@pytest.mark.parametrize("Batches", [TensorBatches, StreamBatches])
+def test_both_data_paths_give_masks_moved_with_their_images(Batches):
+    """Held on the device or streamed through a DataLoader: a certain flip moves image and mask alike."""
+    generator = torch.Generator().manual_seed(data._chunk_seed(0, 0))
+    alone, labels, boxes, masks = data._draw(8, 3, 64, 64, generator, masks=True, scene=False)
+    painted = data.ImageSet(alone, labels, list(data.MASK_CLASSES), boxes, masks)
+    flip = pipeline([HFlip(type="hflip", p=1.0)])
+    extra = {"workers": 0} if Batches is StreamBatches else {}
+    batches = Batches(painted, 4, "cpu", torch.zeros(3), torch.ones(3), flip, **extra)
+    x, y = torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches])
+    assert y.dtype == torch.int64 and torch.equal(y, masks.flip(-1).long())
+    assert torch.equal(x.amax(dim=1) > 0, y > 0)
 
 
 # --- training, evaluate, predict ---
