@@ -218,7 +218,7 @@ GENERATED_TYPES = frozenset(
     + ["mul", "permute", "transpose", "reshape", "unflatten", "channel_shuffle", "mean", "slice", "split", "chunk"]
     + ["crop", "center_crop"]
     + ["layernorm", "groupnorm", "instancenorm1d", "instancenorm2d", "instancenorm3d"]
-    + ["parameter", "stochastic_depth"]
+    + ["parameter", "stochastic_depth", "multihead_attention"]
     + ["conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "upsample"]
 )
 
@@ -256,7 +256,19 @@ def moves(draw, prev: str, name: str, shape: tuple[int, ...]):
     n = len(sizes)
     kind = draw(
         st.sampled_from(
-            ["convnext", "transpose", "unflatten", "shuffle", "mean", "slice", "parts", "crop", "center_crop", "reshape"]
+            [
+                "convnext",
+                "transpose",
+                "unflatten",
+                "shuffle",
+                "mean",
+                "slice",
+                "parts",
+                "crop",
+                "center_crop",
+                "reshape",
+                "attention",
+            ]
         )
     )
     first = {"name": f"{name}a", "inputs": prev}
@@ -268,6 +280,14 @@ def moves(draw, prev: str, name: str, shape: tuple[int, ...]):
             {"type": draw(st.sampled_from(["gelu", "identity"])), "name": f"{name}c"},
             {"type": "permute", "name": name, "axes": [n, *range(n)]},
         ], (width, *sizes)
+    if kind == "attention":  # positions as tokens (L×C; a map's positions flattened first), attention, and back
+        tokens = [{**first, "type": "reshape", "shape": [c, -1]}] if n > 1 else []
+        tokens.append({"type": "transpose", "name": f"{name}b", "axis0": 0, "axis1": 1, **({} if n > 1 else first)})
+        heads = draw(st.sampled_from(_divisors(c)))
+        attend = {"type": "multihead_attention", "name": f"{name}c", "num_heads": heads, "bias": draw(st.booleans())}
+        back = {"type": "transpose", "name": name if n == 1 else f"{name}d", "axis0": 0, "axis1": 1}
+        unflat = [{"type": "reshape", "name": name, "shape": [c, *sizes]}] if n > 1 else []
+        return [*tokens, attend, back, *unflat], shape
     if kind == "transpose":  # two axes swapped; swapped back now and then
         a, b = draw(st.integers(-n - 1, n)), draw(st.integers(0, n))
         out = list(shape)
@@ -424,7 +444,7 @@ def network(draw, max_layers: int = 7, ranks: list[int] | None = None):
         if draw(st.integers(0, 4)) == 0:
             more, shape = draw(moves(prev, f"n{index}", shape))
             layers += more
-            if min(shape[1:]) < 1:
+            if min(shape) < 1:  # a slice can empty the channels too
                 break
             continue
         fields, shape = draw(layer(shape))

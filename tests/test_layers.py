@@ -153,6 +153,8 @@ TABLE = [
     ({"type": "flatten", "start_axis": 1}, [(2, 3, 4)], (2, 12), 0, 0, 0),
     ({"type": "linear", "out_features": 10}, [(2048,)], (10,), 20_490, 0, 20_480),
     ({"type": "linear", "out_features": 3, "bias": False}, [(4, 5)], (4, 3), 15, 0, 60),
+    # 4·D² + 4·D parameters; MACs 4·N·D² (projections) + 2·N²·D (Q·Kᵀ, A·V): 4·5·64 + 2·25·8
+    ({"type": "multihead_attention", "num_heads": 2}, [(5, 8)], (5, 8), 288, 0, 1_680),
     ({"type": "identity"}, [(3, 2, 2)], (3, 2, 2), 0, 0, 0),
     # merges
     ({"type": "add"}, [(4, 5, 5), (4, 5, 5), (4, 5, 5)], (4, 5, 5), 0, 0, 0),

@@ -222,6 +222,22 @@ class Learned(nn.Module):
         return torch.stack([self.tensor])  # a new tensor (FlopCounterMode refuses a view of a parameter)
 
 
+class SelfAttention(nn.Module):
+    """Multi-head self-attention as the papers write it: projections of its own, SDPA per head."""
+
+    def __init__(self, features: int, heads: int, bias: bool):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(features, 3 * features, bias=bias)
+        self.out = nn.Linear(features, features, bias=bias)
+
+    def forward(self, x):
+        b, n, d = x.shape
+        q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        y = F.scaled_dot_product_attention(q, k, v)  # (b, heads, n, d / heads)
+        return self.out(y.transpose(1, 2).reshape(b, n, d))
+
+
 def _stochastic_depth(fields: dict, x: torch.Tensor) -> nn.Module:
     from torchvision.ops import StochasticDepth
 
@@ -272,6 +288,7 @@ BUILDERS = {
     **{f"instancenorm{n}d": _instancenorm for n in (1, 2, 3)},
     "parameter": lambda fields, x: Learned(tuple(fields["shape"]), float(fields.get("value", 0.0))),
     "stochastic_depth": _stochastic_depth,
+    "multihead_attention": lambda fields, x: SelfAttention(x.shape[-1], fields["num_heads"], fields.get("bias", True)),
     **{f"conv_transpose{n}d": _conv_transpose for n in (1, 2, 3)},
     "upsample": _upsample,
     "localresponsenorm": lambda fields, x: nn.LocalResponseNorm(fields["size"], k=fields.get("k", 1.0)),
@@ -390,6 +407,8 @@ def transparent_forward(spec: dict, x: torch.Tensor) -> dict[str, torch.Tensor]:
             y = _mix(xs[0], fields.get("axis", 0))
         elif kind.startswith(("maxpool", "avgpool")):
             y = _window_sum(module, xs[0], fields)
+        elif kind in ("hardsigmoid", "relu6"):  # pointwise, but flat past a bound that sums of residual
+            y = xs[0]  # paths soon pass (values double at each add): passed through, every dependency stays visible
         elif xs and _statistics_axes(fields, xs[0]) is not None:
             y = _norm_mix(xs[0], fields)
         else:

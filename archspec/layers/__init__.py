@@ -13,7 +13,21 @@ from pydantic import Field, TypeAdapter
 from archspec.arith import Window
 
 # importing the family modules defines, and so registers, their kinds (in this order)
-from archspec.layers import activation, conv, linear, merge, move, norm, pool, reduce, sample_norm, select, tensor, upsample  # noqa: F401
+from archspec.layers import (  # noqa: F401
+    activation,
+    attention,
+    conv,
+    linear,
+    merge,
+    move,
+    norm,
+    pool,
+    reduce,
+    sample_norm,
+    select,
+    tensor,
+    upsample,
+)
 from archspec.layers.base import (
     REGISTRY,
     TRAITS,

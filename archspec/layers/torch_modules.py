@@ -49,7 +49,9 @@ class Concat(nn.Module):
         self.dim = dim
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
-        return torch.cat(xs, dim=self.dim)
+        # a learned tensor (batch axis 1: a class token) joins every sample, as torchvision expands it
+        batch = max(x.shape[0] for x in xs)
+        return torch.cat([x.expand(batch, *x.shape[1:]) for x in xs], dim=self.dim)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
@@ -210,3 +212,13 @@ class StochasticDepth(nn.Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}, mode={self.mode}"
+
+
+class SelfAttention(nn.MultiheadAttention):
+    """nn.MultiheadAttention called as self-attention on one input (query = key = value), the output alone.
+
+    A subclass, so its tensors keep torch's names (``in_proj_weight``, ``out_proj.weight``) and torchvision's
+    ViT weights load by name."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return super().forward(x, x, x, need_weights=False)[0]
