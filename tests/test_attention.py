@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 from hypothesis import given
@@ -103,3 +105,39 @@ def test_torch_and_keras_names_point_to_the_kind(word):
 def test_figures_equal_an_independent_torch_reading(n, features_heads, bias):
     d, heads = features_heads
     check_against_torch(tokens_spec(n, d, heads, bias=bias))
+
+
+# --- ViT-B/16 (specs/vit_b_16.yaml) against torchvision ---
+
+VIT = archspec.load(Path(__file__).resolve().parent.parent / "specs" / "vit_b_16.yaml")
+
+
+def test_vit_b_16_counts_equal_torchvision_on_the_meta_device():
+    torchvision = pytest.importorskip("torchvision")
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.device("meta"):
+        reference = torchvision.models.vit_b_16(weights=None).eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        reference(torch.empty(1, 3, 224, 224, device="meta"))
+    report = archspec.analyze(VIT)
+    assert report.totals()["params"] == sum(p.numel() for p in reference.parameters()) == 86_567_656
+    assert report.totals()["macs"] == counter.get_total_flops() // 2 == 17_563_828_224
+    ours = {k: tuple(v.shape) for k, v in archspec.build(report, device="meta").state_dict().items()}
+    assert ours == {k: tuple(v.shape) for k, v in reference.state_dict().items()}  # torchvision's names and shapes
+
+
+def test_vit_b_16_gives_torchvisions_outputs_with_its_weights():
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    reference = torchvision.models.vit_b_16(weights=None).eval()
+    with torch.no_grad():  # torchvision zeroes the class token and the head: random values so nothing hides
+        for p in reference.parameters():
+            p.copy_(torch.randn_like(p) * 0.05)
+    model = archspec.build(archspec.analyze(VIT)).eval()
+    archspec.load_weights(model, reference.state_dict(), source="torchvision")
+    x = torch.randn(2, 3, 224, 224)  # two images: the class token joins each
+    with torch.no_grad():
+        expected, got = reference(x), model(x)
+    assert expected.abs().mean() > 0.01
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)

@@ -36,6 +36,7 @@ PUBLISHED = {
     "mobilenet_v3_small": ([3, 224, 224], 2_542_856, (1000,), 0.06),
     "regnet_y_400mf": ([3, 224, 224], 4_344_144, (1000,), 0.40),
     "lraspp_mobilenet_v3_large": ([3, 520, 520], 3_221_538, (21, 520, 520), 2.09),  # output `out`
+    "vit_b_16": ([3, 224, 224], 86_567_656, (1000,), 17.56),
 }
 
 # MACs to the unit: FlopCounterMode's total / 2 for the reference model on the meta device (torchvision's,
@@ -50,6 +51,7 @@ FLOP_COUNTER_MACS = {
     "mobilenet_v3_small": 56_510_400,
     "regnet_y_400mf": 401_842_848,
     "lraspp_mobilenet_v3_large": 2_086_219_688,  # 3×520×520, output `out`
+    "vit_b_16": 17_563_828_224,  # attention's Q·Kᵀ and A·V included (on the CPU in eval its fused path hides them)
 }
 
 SCHEMA_LINE = "# yaml-language-server: $schema=../archspec.schema.json"

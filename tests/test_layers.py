@@ -172,6 +172,7 @@ TABLE = [
     ({"type": "instancenorm2d"}, [(4, 5, 5)], (4, 5, 5), 0, 0, 0),
     # a learned tensor; stochastic depth
     ({"type": "parameter", "shape": [8, 1, 1]}, [], (8, 1, 1), 8, 0, 0),
+    ({"type": "parameter", "shape": [1, 8], "batch_axis": True}, [], (1, 8), 8, 0, 0),  # stored as 1×1×8
     ({"type": "stochastic_depth", "p": 0.2}, [(4, 5, 5)], (4, 5, 5), 0, 0, 0),
     # transposed convolution: (n-1)·s - 2p + k + op; MACs = input values · out/groups · kernel
     (

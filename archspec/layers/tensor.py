@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from archspec.layers.base import LayerBase, Receptive, ReceptiveStep, Shape, fmt_shape
-from archspec.layers.fields import Float, PosInt
+from archspec.layers.fields import Bool, Float, PosInt
 
 
 class Parameter(LayerBase):
@@ -20,6 +20,11 @@ class Parameter(LayerBase):
     shape: list[PosInt] = Field(min_length=1, description="Its shape without the batch axis: [C, 1, 1] for a layer scale.")
     value: Float = Field(
         default=0.0, description="Every element's initial value (layer scale: 1e-6); `init: {weight: normal}` draws instead."
+    )
+    batch_axis: Bool = Field(
+        default=False,
+        description="Store it with a leading axis of 1, as torchvision keeps ViT's `class_token` [1, 1, D] and "
+        "`pos_embedding` [1, N, D], so such weights load by name (the output is the same).",
     )
 
     arity = (0, 0)
@@ -35,7 +40,10 @@ class Parameter(LayerBase):
         return tuple(self.shape)
 
     def weights(self, ins: list[Shape]) -> dict[str, Shape]:
-        return {"weight": tuple(self.shape)}
+        return {"weight": self._stored()}
+
+    def _stored(self) -> Shape:
+        return (1, *self.shape) if self.batch_axis else tuple(self.shape)
 
     def receptive(self, ins: list[Shape]) -> ReceptiveStep:
         return Receptive.CONSTANT
@@ -46,4 +54,4 @@ class Parameter(LayerBase):
     def lower(self, ins: list[Shape]) -> Any:
         from archspec.layers.torch_modules import LearnedTensor
 
-        return LearnedTensor(tuple(self.shape), self.value)
+        return LearnedTensor(self._stored(), self.value, batched=self.batch_axis)

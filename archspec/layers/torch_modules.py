@@ -176,9 +176,10 @@ class LearnedTensor(nn.Module):
     name (``features.1.0.layer_scale``, as torchvision keys it); forward then reads it from there.
     """
 
-    def __init__(self, shape: tuple[int, ...], value: float):
+    def __init__(self, shape: tuple[int, ...], value: float, batched: bool = False):
         super().__init__()
         self.weight = nn.Parameter(torch.full(shape, float(value)))
+        self.batched = batched  # stored with its batch axis of 1 already (ViT's class token)
         self._owner: tuple[nn.Module, str] | None = None
 
     def adopt(self, parent: nn.Module, name: str) -> None:
@@ -189,7 +190,7 @@ class LearnedTensor(nn.Module):
         tensor = self.weight if self._owner is None else getattr(*self._owner)
         # a copy, not a view: a view of a parameter made under no_grad claims requires_grad without a
         # grad_fn, which torch's module trackers (FlopCounterMode) refuse; the copy is as small as the tensor
-        return tensor.unsqueeze(0).clone()
+        return (tensor if self.batched else tensor.unsqueeze(0)).clone()
 
 
 class StochasticDepth(nn.Module):
