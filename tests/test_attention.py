@@ -93,6 +93,27 @@ def test_a_map_is_not_a_token_sequence():
     assert errors and "N×D token sequence" in errors[0].message and errors[0].hint
 
 
+@pytest.mark.parametrize("n, d, heads, dropout", [(50, 64, 4, 0.0), (50, 64, 4, 0.1), (17, 24, 3, 0.0), (17, 24, 6, 0.5)])
+def test_saved_bytes_are_what_autograd_keeps(n, d, heads, dropout):
+    """Every tensor autograd saves in training, by storage, the parameters left out (measured on the CPU)."""
+    report = analyze(tokens_spec(n, d, heads, dropout=dropout))
+    reference = torch.nn.MultiheadAttention(d, heads, dropout=dropout, batch_first=True).train()
+    weights = {p.untyped_storage().data_ptr() for p in reference.parameters()}
+    saved: dict[int, int] = {}
+
+    def keep(t):
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in weights:
+            saved[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    x = torch.randn(1, n, d, requires_grad=True)
+    with torch.autograd.graph.saved_tensors_hooks(keep, lambda t: t):
+        reference(x, x, x, need_weights=False)
+    layer = report.layer("attn").layer
+    assert n * d * 4 + layer.extra_saved_bytes([(n, d)], (n, d)) == sum(saved.values())
+
+
 @pytest.mark.parametrize("word", ["MultiHeadAttention", "MultiheadAttention", "attention", "selfattention"])
 def test_torch_and_keras_names_point_to_the_kind(word):
     from archspec.spec.kind_names import meaning

@@ -70,14 +70,14 @@ class MultiheadAttention(LayerBase):
         return 4 * n * d * d + 2 * n * n * d
 
     def extra_saved_bytes(self, ins: list[Shape], out: Shape) -> int:
-        # the eager path keeps Q, K and V, the softmax's N×N weights per head, the heads' output before the
-        # output projection and, with dropout, the dropped weights and their byte mask
+        # what autograd keeps besides the input, as torch does on the CPU: Q, K and V (one tensor) and the heads'
+        # output before the output projection; without dropout the fused path (SDPA) adds only a log-sum-exp
+        # per head and token, with dropout the math path keeps the N×N weights of every head three times
+        # (the softmax, the dropout's mask and the dropped weights) and copies of K, V and the heads' output
         n, d = ins[0]
-        weights = self.num_heads * n * n
-        saved = (3 * n * d + weights + n * d) * FLOAT32
-        if self.dropout > 0:
-            saved += weights * FLOAT32 + weights
-        return saved
+        if self.dropout == 0:
+            return (3 * n * d + self.num_heads * n + n * d) * FLOAT32
+        return (3 * n * d + 3 * n * d + 3 * self.num_heads * n * n) * FLOAT32
 
     def label(self) -> str:
         return f"attention ×{self.num_heads} heads"
