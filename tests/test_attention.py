@@ -63,6 +63,19 @@ def test_macs_count_projections_and_both_products_as_flopcounter_on_meta():
     assert analyze(tokens_spec(n, d, heads)).layer("attn").macs == by_hand
 
 
+def test_the_fused_cpu_path_hides_attention_from_flopcounter():
+    """Why the convention is read on the meta device: on the CPU in evaluation without gradients
+    nn.MultiheadAttention runs one fused operation, and FlopCounterMode counts none of it."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    reference = torch.nn.MultiheadAttention(32, 4, batch_first=True).eval()
+    x = torch.randn(1, 10, 32)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        reference(x, x, x, need_weights=False)
+    assert counter.get_total_flops() == 0
+    assert analyze(tokens_spec(10, 32, 4)).layer("attn").macs == 4 * 10 * 32 * 32 + 2 * 10 * 10 * 32 > 0
+
+
 def test_outputs_equal_torchs_module_with_the_same_weights():
     report = analyze(tokens_spec(9, 8, 2))
     model = archspec.build(report).eval()
