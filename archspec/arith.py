@@ -242,6 +242,24 @@ class Window(NamedTuple):
             for n, o, s, p, span in zip(sizes, outs, self.stride, self.padding, self.spans)
         )
 
+    def blind(self, sizes: Iterable[int]) -> tuple[bool, ...]:
+        """Does some output position on each axis read padding only (every tap outside the input)?
+
+        Only a dilated window wider than its input can: its taps step over the few real positions.
+
+        >>> Window((2,), (1,), (1,), (2,)).blind((1,)), Window((2,), (1,), (1,), (2,)).blind((2,))
+        ((True,), (False,))
+        >>> Window((3, 3), (1, 1), (1, 1)).blind((1, 1))
+        (False, False)
+        """
+        blind = []
+        for n, k, s, p, d in zip(sizes, self.kernel, self.stride, self.padding, self.dilations):
+            out = window_output_size(n, k, s, p, d)
+            # only positions whose window overhangs an end can miss the input
+            border = [o for o in range(out) if o * s - p < 0 or o * s - p + (k - 1) * d > n - 1]
+            blind.append(any(all(not 0 <= o * s - p + j * d < n for j in range(k)) for o in border))
+        return tuple(blind)
+
     def strides_past_kernel(self) -> bool:
         """Does some axis step further than the window reaches (leaving positions unread)?
 

@@ -8,6 +8,7 @@ import pytest
 
 import archspec
 from archspec.arith import RF
+from archspec.lint import lint_text
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 
@@ -83,3 +84,25 @@ def test_published_receptive_fields(spec, layer, size):
     names = [i.name for i in r.layers]
     assert layer in names, names
     assert r.layer(layer).rf[0].size == size
+
+
+def test_a_dilated_window_reading_only_padding_ends_a_field_that_is_the_same_everywhere():
+    """After a mean over a whole sequence (every unit sees all 8 positions), a dilated pool on the 1-long result
+    taps positions -1 and 1: padding only, so its unit sees nothing (measured: no gradient reaches the input)."""
+    torch = pytest.importorskip("torch")
+    text = """
+archspec: 1
+input: [1, 8]
+layers:
+  - {type: mean, name: m, axes: [0, 1], keepdim: true}
+  - {type: maxpool1d, name: p, kernel_size: 2, stride: 1, padding: 1, dilation: 2}
+"""
+    report = archspec.analyze(archspec.loads(text))
+    assert [(rf.size, rf.stride) for rf in report.layer("m").rf] == [(8, 0)]
+    assert report.layer("p").rf is None
+    x = torch.rand(1, 1, 8, requires_grad=True)
+    y = torch.nn.functional.max_pool1d(x.mean(dim=(1, 2), keepdim=True), 2, stride=1, padding=1, dilation=2)
+    (grad,) = torch.autograd.grad(y.sum(), x, allow_unused=True, materialize_grads=True)
+    assert not grad.any()
+    (info,) = [d for d in lint_text(text, "s.yaml") if d.code == "I504"]
+    assert "reads only padding" in info.message and info.line == 6

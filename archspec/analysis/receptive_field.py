@@ -72,7 +72,8 @@ def _channels_first_step(rule: ReceptiveStep, ins: list[Shape], fields: list[Fie
     field = fields[0]
     if field is None or rule == Receptive.KEEP:
         return field
-    return tuple(_axis_step(rf, _on_axis(rule, a), ins[0][a]) for rf, a in zip(field, order))
+    stepped = [_axis_step(rf, _on_axis(rule, a), ins[0][a]) for rf, a in zip(field, order)]
+    return None if None in stepped else tuple(rf for rf in stepped if rf is not None)
 
 
 def _on_axis(rule: ReceptiveStep, axis: int) -> object:
@@ -99,12 +100,15 @@ def _moved_axes_step(
     return tuple(rf.across(ins[0][a]) if a in mixed else rf for rf, a in zip(field, axes)), axes
 
 
-def _axis_step(rf: RF, axis: object, positions: int) -> RF:
+def _axis_step(rf: RF, axis: object, positions: int) -> RF | None:
     if axis == Receptive.KEEP:
         return rf
     if axis == Receptive.MIX:
         return rf.across(positions)
     assert isinstance(axis, Window) and axis.rank == 1
+    if rf.stride == 0 and axis.blind((positions,))[0]:
+        # every unit sees the same span, except one whose taps all land in padding: it sees nothing
+        return None
     return axis.field((rf,))[0]
 
 
