@@ -220,3 +220,22 @@ def test_broken_specs_get_diagnostics_never_crashes(spec):
 @given(broken_network())
 def test_broken_specs_get_diagnostics_never_crashes_many(spec):
     test_broken_specs_get_diagnostics_never_crashes.hypothesis.inner_test(spec)
+
+
+def test_batch_norm_after_a_channels_last_round_trip_keeps_the_field():
+    """A permute to channels-last and back, then a batch norm: every layer's field equals its gradient support
+    (the permuted map reaches the norm with channels-last strides, which torch's CPU backward misplaced)."""
+    conv = {"type": "conv3d", "name": "n0", "out_channels": 1, "kernel_size": 1, "stride": 2, "bias": False}
+    spec = {
+        "archspec": 1,
+        "input": [1, 3, 3, 3],
+        "layers": [
+            conv,
+            {"type": "permute", "name": "n1a", "axes": [1, 2, 3, 0]},
+            {"type": "linear", "name": "n1b", "out_features": 2},
+            {"type": "gelu", "name": "n1c"},
+            {"type": "permute", "name": "n1", "axes": [3, 0, 1, 2]},
+            {"type": "batchnorm3d", "name": "n2", "affine": False},
+        ],
+    }
+    assert check_receptive_fields(spec) == 6

@@ -428,13 +428,14 @@ def transparent_forward(spec: dict, x: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 class _ContiguousGrad(torch.autograd.Function):
-    """Identity whose backward hands the producing layer a contiguous gradient. A permute downstream makes
-    the gradient's strides unusual, and InstanceNorm's backward in evaluation (running statistics) reads
-    such a gradient wrongly (torch 2.x: the gradient of one output position lands on other positions)."""
+    """Identity that hands every layer a contiguous input and its producer a contiguous gradient. A permute
+    makes strides unusual, and the CPU backward of instance and batch norm in evaluation reads such
+    tensors wrongly (torch 2.x: the gradient of one output position lands on other positions; a batch
+    norm fed a permuted, channels-last-like map did so in a property test)."""
 
     @staticmethod
     def forward(ctx, x):
-        return x.view_as(x)
+        return x.contiguous() if not x.is_contiguous() else x.view_as(x)
 
     @staticmethod
     def backward(ctx, grad):
