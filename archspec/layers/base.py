@@ -315,6 +315,17 @@ def window_out(shape: Shape, window: Window, ceil_mode: bool = False) -> tuple[i
     return outs
 
 
+def check_in_channels(declared: int | None, shape: Shape) -> None:
+    """A convolution's optional ``in_channels`` must be what its input has (it is inferred when left out)."""
+    if declared is not None and declared != shape[0]:
+        raise LayerError(
+            f"in_channels is {declared} but the input has {shape[0]} channels ({fmt_shape(shape)})",
+            field="in_channels",
+            hint="remove in_channels (it is inferred) or fix the layer before",
+            code=Code.SIZE_CONTRADICTS_INPUT,
+        )
+
+
 def fmt_shape(shape: Shape) -> str:
     """``(3, 64, 64)`` -> ``3×64×64``, the way the seed writes tensor sizes."""
     return "×".join(str(d) for d in shape) if shape else "scalar"

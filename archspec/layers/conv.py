@@ -7,8 +7,17 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from archspec.arith import Window, same_padding
-from archspec.codes import Code
-from archspec.layers.base import LayerError, ReceptiveStep, Shape, Spatial, dims, fmt_shape, window_out, window_text
+from archspec.layers.base import (
+    LayerError,
+    ReceptiveStep,
+    Shape,
+    Spatial,
+    check_in_channels,
+    dims,
+    fmt_shape,
+    window_out,
+    window_text,
+)
 from archspec.layers.fields import Bool, PerAxis, PosInt
 
 
@@ -62,13 +71,7 @@ class _ConvNd(Spatial):
     def output_shape(self, ins: list[Shape]) -> Shape:
         (shape,) = ins
         channels = shape[0]
-        if self.in_channels is not None and self.in_channels != channels:
-            raise LayerError(
-                f"in_channels is {self.in_channels} but the input has {channels} channels ({fmt_shape(shape)})",
-                field="in_channels",
-                hint="remove in_channels (it is inferred) or fix the layer before",
-                code=Code.SIZE_CONTRADICTS_INPUT,
-            )
+        check_in_channels(self.in_channels, shape)
         groups = self.resolved_groups(channels)
         for what, n in (("input channels", channels), ("out_channels", self.out_channels)):
             if n % groups:

@@ -22,6 +22,7 @@ from archspec.layers.base import (
     ReceptiveStep,
     Shape,
     Spatial,
+    check_in_channels,
     dims,
     fmt_shape,
     rank_words,
@@ -71,13 +72,7 @@ class _ConvTransposeNd(Spatial):
     def output_shape(self, ins: list[Shape]) -> Shape:
         (shape,) = ins
         channels = shape[0]
-        if self.in_channels is not None and self.in_channels != channels:
-            raise LayerError(
-                f"in_channels is {self.in_channels} but the input has {channels} channels ({fmt_shape(shape)})",
-                field="in_channels",
-                hint="remove in_channels (it is inferred) or fix the layer before",
-                code=Code.SIZE_CONTRADICTS_INPUT,
-            )
+        check_in_channels(self.in_channels, shape)
         for what, n in (("input channels", channels), ("out_channels", self.out_channels)):
             if n % self.groups:
                 raise LayerError(f"groups={self.groups} does not divide {what} ({n})", field="groups")
