@@ -37,6 +37,7 @@ PUBLISHED = {
     "regnet_y_400mf": ([3, 224, 224], 4_344_144, (1000,), 0.40),
     "lraspp_mobilenet_v3_large": ([3, 520, 520], 3_221_538, (21, 520, 520), 2.09),  # output `out`
     "vit_b_16": ([3, 224, 224], 86_567_656, (1000,), 17.56),
+    "vit_small": ([3, 64, 64], 151_242, (10,), None),  # counted by hand: test_vit_small_params_by_hand
 }
 
 # MACs to the unit: FlopCounterMode's total / 2 for the reference model on the meta device (torchvision's,
@@ -104,6 +105,23 @@ def test_every_bundled_spec_is_covered():
 
 
 # --- hand-derived per-layer figures ---
+
+
+def test_vit_small_params_by_hand(reports):
+    d, tokens, hidden, layers = 64, 64, 128, 4  # width D, N = (64/8)² patch tokens, MLP 2·D
+    patch_conv = 3 * 8 * 8 * d + d  # 12,352
+    class_token = d
+    pos_embedding = (tokens + 1) * d  # 4,160
+    # two layernorms 4D, attention in/out projections 4D² + 4D, MLP 2·D·hD + hD + D
+    per_layer = 4 * d + (4 * d * d + 4 * d) + (2 * d * hidden + hidden + d)  # 33,472
+    final_norm = 2 * d
+    head = d * 10 + 10
+    total = patch_conv + class_token + pos_embedding + layers * per_layer + final_norm + head
+    assert total == 151_242
+    r = reports("vit_small")
+    assert r.totals()["params"] == total
+    assert sum(info.params for info in r.layers if info.name.startswith("layer_0.")) == per_layer
+    assert r.layer("with_class_token").output_shape == (tokens + 1, d)
 
 
 def test_lenet5_layers(reports):
