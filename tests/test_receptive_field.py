@@ -106,3 +106,16 @@ layers:
     assert not grad.any()
     (info,) = [d for d in lint_text(text, "s.yaml") if d.code == "I504"]
     assert "reads only padding" in info.message and info.line == 6
+
+
+def test_a_learned_tensor_gets_no_i504():
+    """A parameter layer has no field because it reads no input: nothing was lost, so no info."""
+    text = """
+archspec: 1
+input: [4, 8]
+layers:
+  - {type: parameter, name: scale, shape: [4, 1], value: 0.5}
+  - {type: mul, name: scaled, inputs: [input, scale]}
+"""
+    assert [d.code for d in lint_text(text, "s.yaml")] == []
+    assert [(rf.size, rf.stride) for rf in archspec.analyze(archspec.loads(text)).layer("scaled").rf] == [(1, 1)]

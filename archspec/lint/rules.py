@@ -469,7 +469,7 @@ def no_single_receptive_field(report: Report) -> Iterator[Finding]:
             why = "regroup the positions of a spatial axis"
         elif moved and rule != Receptive.LOST:
             why = "read spatial axes that a permute has moved from where its rule expects them (after the channels)"
-        elif rule not in (Receptive.LOST, Receptive.KEEP):  # a window after a field that is the same everywhere
+        elif isinstance(rule, (Window, tuple)) and info.inputs:  # a window after a field the same everywhere
             why = "include one whose dilated window reads only padding, so not all of them see the same span"
         else:
             continue
