@@ -216,9 +216,10 @@ GENERATED_TYPES = frozenset(
     + ACTIVATIONS
     + ["softmax", "log_softmax", "localresponsenorm", "dropout", "identity", "flatten", "linear", "add", "concat", "batchnorm1d"]
     + ["mul", "permute", "transpose", "reshape", "unflatten", "channel_shuffle", "mean", "slice", "split", "chunk"]
-    + ["crop", "center_crop"]
+    + ["crop", "center_crop", "select"]
     + ["layernorm", "groupnorm", "instancenorm1d", "instancenorm2d", "instancenorm3d"]
     + ["parameter", "stochastic_depth", "multihead_attention"]
+    + ["window_attention", "patch_merging"]
     + ["conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "upsample"]
 )
 
@@ -268,6 +269,8 @@ def moves(draw, prev: str, name: str, shape: tuple[int, ...]):
                 "center_crop",
                 "reshape",
                 "attention",
+                "select",
+                "swin",
             ]
         )
     )
@@ -325,8 +328,8 @@ def moves(draw, prev: str, name: str, shape: tuple[int, ...]):
             fields["stop"] = stop
         length = len(range(*slice(start, fields.get("stop"), step).indices(size)))
         return [fields], tuple(length if a == axis else d for a, d in enumerate(shape))
-    if kind == "parts":
-        return draw(_parts(prev, name, shape))
+    if kind in CUTS:
+        return draw(CUTS[kind](prev, name, shape))
     # crops: to another path's size (U-Net) or to a fixed box
     small = {"type": f"conv{n}d", "name": f"{name}b", "inputs": prev, "out_channels": c, "kernel_size": 3}
     if kind == "center_crop" and n in CONV_RANKS and min(sizes) >= 3:
@@ -341,6 +344,25 @@ def moves(draw, prev: str, name: str, shape: tuple[int, ...]):
     if kind == "crop":
         fields["start"] = start
     return [fields], (c, *box)
+
+
+@st.composite
+def _swin(draw, prev: str, name: str, shape: tuple[int, ...]):
+    """Channels last, (shifted) window attention, a patch merging now and then, channels first again."""
+    if len(shape) != 3:  # Swin's pieces act on H×W×C maps only
+        return draw(_parts(prev, name, shape))
+    c, sizes = shape[0], shape[1:]
+    first = {"name": f"{name}a", "inputs": prev}
+    window = [draw(st.integers(1, size + 1)) for size in sizes]  # larger than the map too: padding
+    attend = {"type": "window_attention", "name": f"{name}b", "num_heads": draw(st.sampled_from(_divisors(c)))}
+    attend |= {"window_size": window, "shift_size": [draw(st.integers(0, m - 1)) for m in window]}
+    attend |= {"qkv_bias": draw(st.booleans()), "proj_bias": draw(st.booleans())}
+    layers = [{**first, "type": "permute", "axes": [1, 2, 0]}, attend]
+    out = shape
+    if draw(st.booleans()):
+        layers.append({"type": "patch_merging", "name": f"{name}c"})
+        out = (4 * c, *(-(-s // 2) for s in sizes))
+    return [*layers, {"type": "permute", "name": name, "axes": [2, 0, 1]}], out
 
 
 @st.composite
@@ -375,6 +397,22 @@ def _parts(draw, prev: str, name: str, shape: tuple[int, ...]):
     return layers, ((shape[0] - cut_last(cut, size) + 2, *sizes) if last == f"{name}b" else shape)
 
 
+@st.composite
+def _select(draw, prev: str, name: str, shape: tuple[int, ...]):
+    """One position of an axis, the axis gone (the channels, or a spatial axis); on a C×L sequence, which it
+    would leave a vector, the parts of a split or chunk instead."""
+    if len(shape) < 3:
+        return draw(_parts(prev, name, shape))
+    axis = draw(st.integers(-len(shape), len(shape) - 1))
+    index = draw(st.integers(-shape[axis], shape[axis] - 1))
+    kept = shape[: axis % len(shape)] + shape[axis % len(shape) + 1 :]
+    return [{"type": "select", "name": name, "inputs": prev, "axis": axis, "index": index}], kept
+
+
+#: moves drawn by their own strategies (cuts, Swin's window attention)
+CUTS = {"parts": _parts, "select": _select, "swin": _swin}
+
+
 def cut_last(cut: dict, size: int) -> int:
     """Length of the last part of a split or chunk of ``size``."""
     if cut["type"] == "split":
@@ -396,6 +434,76 @@ def learned(draw, prev: str, name: str, shape: tuple[int, ...]):
     tensor["value"] = draw(st.sampled_from([1e-6, 0.5, 1.0]))
     order = [prev, f"{name}p"] if draw(st.booleans()) else [f"{name}p", prev]
     return [tensor, {"type": "mul" if scale else "add", "name": name, "inputs": order}]
+
+
+@st.composite
+def transformer(draw, prev: str, name: str, shape: tuple[int, ...]):
+    """ViT on ``prev``'s map: its positions flattened and transposed to N×C tokens, a class token (a parameter
+    with a batch axis) concatenated in front or behind now and then, a position embedding added, one or two
+    pre-norm encoder blocks (layernorm, multihead_attention, a residual add; layernorm, linear, GELU, linear,
+    a residual add); then one token selected (a C vector: the end of the network), or the positions' tokens
+    back to the map. Returns (layers, rough next shape)."""
+    c, sizes = shape[0], shape[1:]
+    n = len(sizes)
+    layers: list[dict] = [{"type": "reshape", "name": f"{name}r", "inputs": prev, "shape": [c, -1]}] if n > 1 else []
+    layers.append({"type": "transpose", "name": f"{name}t", "axis0": 0, "axis1": 1, **({} if n > 1 else {"inputs": prev})})
+    positions = _product(sizes)
+    tokens, last = positions, f"{name}t"
+    place = draw(st.sampled_from(["none", "front", "behind"]))
+    if place != "none":
+        layers.append({"type": "parameter", "name": f"{name}cls", "shape": [1, c], "value": 0.5, "batch_axis": True})
+        joined = [f"{name}cls", last] if place == "front" else [last, f"{name}cls"]
+        layers.append({"type": "concat", "name": f"{name}cat", "inputs": joined})
+        tokens, last = tokens + 1, f"{name}cat"
+    if draw(st.booleans()):
+        embedding = {"type": "parameter", "name": f"{name}pos", "shape": [tokens, c], "value": 0.1}
+        embedding["batch_axis"] = draw(st.booleans())
+        layers += [embedding, {"type": "add", "name": f"{name}emb", "inputs": [last, f"{name}pos"]}]
+        last = f"{name}emb"
+    for block in range(draw(st.integers(1, 2))):
+        b = f"{name}{block}"
+        heads = draw(st.sampled_from(_divisors(c)))
+        layers += [
+            {"type": "layernorm", "name": f"{b}ln1", "inputs": last},
+            {"type": "multihead_attention", "name": f"{b}att", "num_heads": heads, "bias": draw(st.booleans())},
+            {"type": "add", "name": f"{b}res1", "inputs": [f"{b}att", last]},
+            {"type": "layernorm", "name": f"{b}ln2"},
+            {"type": "linear", "name": f"{b}fc1", "out_features": draw(st.integers(1, 2 * c))},
+            {"type": "gelu", "name": f"{b}gelu"},
+            {"type": "linear", "name": f"{b}fc2", "out_features": c},
+            {"type": "add", "name": f"{b}res2", "inputs": [f"{b}fc2", f"{b}res1"]},
+        ]
+        last = f"{b}res2"
+    if draw(st.booleans()):  # one token (the class token, or any) as a vector
+        index = draw(st.integers(-tokens, tokens - 1))
+        layers.append({"type": "select", "name": name, "inputs": last, "axis": 0, "index": index})
+        return layers, (c,)
+    if place != "none":  # the positions' tokens without the class token
+        start = 1 if place == "front" else 0
+        layers.append({"type": "slice", "name": f"{name}s", "inputs": last, "axis": 0, "start": start, "stop": start + positions})
+    back = {"type": "transpose", "name": name if n == 1 else f"{name}b", "axis0": 0, "axis1": 1}
+    layers += [back] + ([{"type": "reshape", "name": name, "shape": [c, *sizes]}] if n > 1 else [])
+    return layers, shape
+
+
+@st.composite
+def token_network(draw):
+    """A ViT in small: a map of 1 to 3 spatial axes, made patches by a strided convolution now and then, then
+    ``transformer`` (tokens, class token, position embedding, encoder blocks, a token selected or the map back)
+    and a linear head now and then."""
+    n = draw(st.sampled_from(RANKS))
+    shape = input_shape = _input_shape(draw, n)
+    layers: list[dict] = []
+    if draw(st.booleans()):
+        patch = draw(st.integers(1, 3))
+        width = draw(st.integers(1, 4)) * draw(st.sampled_from([1, 2]))
+        layers.append({"type": f"conv{n}d", "name": "patches", "out_channels": width, "kernel_size": patch, "stride": patch})
+        shape = (width, *(size // patch for size in shape[1:]))
+    more, shape = draw(transformer(layers[-1]["name"] if layers else "input", "vit", shape))
+    layers += more
+    if draw(st.booleans()):
+        layers.append({"type": "linear", "name": "head", "out_features": draw(st.integers(1, 5))})
+    return {"archspec": 1, "name": "random-vit", "input": list(input_shape), "layers": layers}
 
 
 def _input_shape(draw, n: int) -> tuple[int, ...]:
@@ -441,10 +549,17 @@ def network(draw, max_layers: int = 7, ranks: list[int] | None = None):
         if draw(st.integers(0, 8)) == 0:
             layers += draw(learned(prev, f"n{index}", shape))
             continue
+        if draw(st.integers(0, 9)) == 0:
+            more, shape = draw(transformer(prev, f"n{index}", shape))
+            layers += more
+            if len(shape) == 1:  # a token selected: a vector
+                break
+            continue
         if draw(st.integers(0, 4)) == 0:
             more, shape = draw(moves(prev, f"n{index}", shape))
             layers += more
-            if min(shape) < 1:  # a slice can empty the channels too
+            n = len(shape) - 1  # a select removes an axis
+            if min(shape) < 1 or n == 0:  # a slice can empty the channels too; a selected token is a vector
                 break
             continue
         fields, shape = draw(layer(shape))
@@ -456,7 +571,9 @@ def network(draw, max_layers: int = 7, ranks: list[int] | None = None):
         layers.append(fields)
         if min(shape[1:]) < 1:
             break
-    head = draw(st.sampled_from(["none", "none", "flatten", "gap"]))
+    head = draw(st.sampled_from(["none", "none", "flatten", "gap"] if len(shape) > 1 else ["none", "linear"]))
+    if head == "linear":
+        layers.append({"type": "linear", "name": "fc", "out_features": draw(st.integers(1, 5))})
     if head == "flatten":
         layers.append({"type": "flatten", "name": "flat"})
         layers.append({"type": "linear", "name": "fc", "out_features": draw(st.integers(1, 5))})

@@ -38,6 +38,7 @@ PUBLISHED = {
     "lraspp_mobilenet_v3_large": ([3, 520, 520], 3_221_538, (21, 520, 520), 2.09),  # output `out`
     "vit_b_16": ([3, 224, 224], 86_567_656, (1000,), 17.56),
     "vit_small": ([3, 64, 64], 151_242, (10,), None),  # counted by hand: test_vit_small_params_by_hand
+    "swin_t": ([3, 224, 224], 28_288_354, (1000,), 4.49),
 }
 
 # MACs to the unit: FlopCounterMode's total / 2 for the reference model on the meta device (torchvision's,
@@ -53,6 +54,7 @@ FLOP_COUNTER_MACS = {
     "regnet_y_400mf": 401_842_848,
     "lraspp_mobilenet_v3_large": 2_086_219_688,  # 3×520×520, output `out`
     "vit_b_16": 17_563_828_224,  # attention's Q·Kᵀ and A·V included (on the CPU in eval its fused path hides them)
+    "swin_t": 4_490_566_656,  # each window's Q·Kᵀ and A·V included
 }
 
 SCHEMA_LINE = "# yaml-language-server: $schema=../archspec.schema.json"

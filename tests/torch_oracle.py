@@ -183,6 +183,12 @@ def _slice(fields: dict, x: torch.Tensor) -> nn.Module:
     return Lambda(lambda x: x[tuple(index)])
 
 
+def _select(fields: dict, x: torch.Tensor) -> nn.Module:
+    """An integer index, as Python indexing takes it: the axis goes."""
+    dim = _dim(fields.get("axis", 0)) % x.dim()
+    return Lambda(lambda x: x[(slice(None),) * dim + (fields["index"],)])
+
+
 def _crop(centre: bool):
     """U-Net's crop of the first input to a size (`size`, or the second input's): from (n - m) // 2 when centred."""
 
@@ -238,6 +244,29 @@ class SelfAttention(nn.Module):
         return self.out(y.transpose(1, 2).reshape(b, n, d))
 
 
+def _window_attention(fields: dict, x: torch.Tensor) -> nn.Module:
+    """torchvision's own Swin attention (N×H×W×C); it drops a shift where one window covers the axis."""
+    from torchvision.models.swin_transformer import ShiftedWindowAttention
+
+    def pair(value):
+        return list(value) if isinstance(value, (list, tuple)) else [value, value]
+
+    return ShiftedWindowAttention(
+        x.shape[-1],
+        pair(fields["window_size"]),
+        pair(fields.get("shift_size", 0)),
+        fields["num_heads"],
+        qkv_bias=fields.get("qkv_bias", True),
+        proj_bias=fields.get("proj_bias", True),
+    )
+
+
+def _patch_merging(fields: dict, x: torch.Tensor) -> nn.Module:
+    from torchvision.models.swin_transformer import _patch_merging_pad
+
+    return Lambda(_patch_merging_pad)
+
+
 def _stochastic_depth(fields: dict, x: torch.Tensor) -> nn.Module:
     from torchvision.ops import StochasticDepth
 
@@ -288,6 +317,8 @@ BUILDERS = {
     **{f"instancenorm{n}d": _instancenorm for n in (1, 2, 3)},
     "parameter": lambda fields, x: Learned(tuple(fields["shape"]), float(fields.get("value", 0.0))),
     "stochastic_depth": _stochastic_depth,
+    "window_attention": _window_attention,
+    "patch_merging": _patch_merging,
     "multihead_attention": lambda fields, x: SelfAttention(x.shape[-1], fields["num_heads"], fields.get("bias", True)),
     **{f"conv_transpose{n}d": _conv_transpose for n in (1, 2, 3)},
     "upsample": _upsample,
@@ -312,6 +343,7 @@ BUILDERS = {
     "channel_shuffle": lambda fields, x: nn.ChannelShuffle(fields["groups"]),
     "mean": _mean,
     "slice": _slice,
+    "select": _select,
     # several outputs: a tuple of parts, stored as NAME:0, NAME:1, ... (see `run`)
     "split": lambda fields, x: Lambda(lambda x: torch.split(x, fields["sizes"], dim=_dim(fields.get("axis", 0)))),
     "chunk": lambda fields, x: Lambda(lambda x: torch.chunk(x, fields["chunks"], dim=_dim(fields.get("axis", 0)))),

@@ -27,6 +27,7 @@ from archspec.layers import (  # noqa: F401
     select,
     tensor,
     upsample,
+    window,
 )
 from archspec.layers.base import (
     REGISTRY,

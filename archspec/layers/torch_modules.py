@@ -126,6 +126,20 @@ class Slice(nn.Module):
         return f"dim={self.dim}, {self.start}:{self.stop}:{self.step}"
 
 
+class Select(nn.Module):
+    """Position ``index`` of dimension ``dim`` (batch axis included), the dimension removed (torch.select)."""
+
+    def __init__(self, dim: int, index: int):
+        super().__init__()
+        self.dim, self.index = dim, index
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.select(self.dim, self.index)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, index={self.index}"
+
+
 class ResizeLike(nn.Module):
     """Interpolates the first input to the spatial size of the second (whose values are not read)."""
 
@@ -223,3 +237,92 @@ class SelfAttention(nn.MultiheadAttention):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         return super().forward(x, x, x, need_weights=False)[0]
+
+
+class WindowAttention(nn.Module):
+    """Shifted-window multi-head self-attention on N×H×W×C maps (Swin), computed in the eager way, with
+    torchvision's tensor names (``qkv``, ``proj``, ``relative_position_bias_table`` and the
+    ``relative_position_index`` buffer) so its Swin weights load by name."""
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        window: tuple[int, int],
+        shift: tuple[int, int],
+        attention_dropout: float = 0.0,
+        dropout: float = 0.0,
+        qkv_bias: bool = True,
+        proj_bias: bool = True,
+    ):
+        super().__init__()
+        self.num_heads, self.window, self.shift = num_heads, window, shift
+        self.attention_dropout, self.dropout = attention_dropout, dropout
+        self.qkv = nn.Linear(dim, 3 * dim, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim, bias=proj_bias)
+        mh, mw = window
+        self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * mh - 1) * (2 * mw - 1), num_heads))
+        nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
+        # token t of a window sits at (t // mw, t % mw); a pair's offset (dy, dx), both shifted to start at 0,
+        # picks row dy·(2·mw − 1) + dx of the table
+        rows, cols = torch.arange(mh * mw) // mw, torch.arange(mh * mw) % mw
+        dy = rows[:, None] - rows[None, :] + mh - 1
+        dx = cols[:, None] - cols[None, :] + mw - 1
+        self.relative_position_index: torch.Tensor
+        self.register_buffer("relative_position_index", (dy * (2 * mw - 1) + dx).flatten())
+
+    def windows(self, x: torch.Tensor) -> torch.Tensor:
+        """N×H×W×C (H, W whole windows) → (N·windows)×T×C, windows in row order, tokens in row order."""
+        n, h, w, c = x.shape
+        mh, mw = self.window
+        x = x.view(n, h // mh, mh, w // mw, mw, c).permute(0, 1, 3, 2, 4, 5)
+        return x.reshape(-1, mh * mw, c)
+
+    def mask(self, h: int, w: int, device: torch.device) -> torch.Tensor:
+        """Per window, −100 between tokens that the roll brought together from different parts of the map."""
+        region = torch.zeros(h, w, device=device)
+        for axis, (size, m, s) in enumerate(zip((h, w), self.window, self.shift)):
+            if s:  # three bands along this axis: untouched, the last window's rest, the rolled-in strip
+                band = torch.zeros(size, device=device)
+                band[size - m : size - s] = 1
+                band[size - s :] = 2
+                region = region * 3 + (band[:, None] if axis == 0 else band[None, :])
+        ids = self.windows(region[None, :, :, None]).squeeze(-1)
+        return (ids[:, :, None] != ids[:, None, :]).float() * -100.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, h, w, c = x.shape
+        mh, mw = self.window
+        ph, pw = -(-h // mh) * mh, -(-w // mw) * mw
+        x = nn.functional.pad(x, (0, 0, 0, pw - w, 0, ph - h))
+        rolled = any(self.shift)
+        if rolled:
+            x = torch.roll(x, shifts=(-self.shift[0], -self.shift[1]), dims=(1, 2))
+        tokens = self.windows(x)
+        b, t, _ = tokens.shape
+        heads, d = self.num_heads, c // self.num_heads
+        q, k, v = self.qkv(tokens).reshape(b, t, 3, heads, d).permute(2, 0, 3, 1, 4)
+        scores = (q * d**-0.5) @ k.transpose(-2, -1)
+        bias = self.relative_position_bias_table[self.relative_position_index].view(t, t, heads)
+        scores = scores + bias.permute(2, 0, 1)
+        if rolled:
+            scores = (scores.view(n, -1, heads, t, t) + self.mask(ph, pw, x.device)[None, :, None]).view(b, heads, t, t)
+        weights = nn.functional.dropout(scores.softmax(dim=-1), self.attention_dropout, self.training)
+        out = self.proj((weights @ v).transpose(1, 2).reshape(b, t, c))
+        out = nn.functional.dropout(out, self.dropout, self.training)
+        out = out.view(n, ph // mh, pw // mw, mh, mw, c).permute(0, 1, 3, 2, 4, 5).reshape(n, ph, pw, c)
+        if rolled:
+            out = torch.roll(out, shifts=self.shift, dims=(1, 2))
+        return out[:, :h, :w].contiguous()
+
+    def extra_repr(self) -> str:
+        return f"window={self.window}, shift={self.shift}, num_heads={self.num_heads}"
+
+
+class PatchMerging(nn.Module):
+    """N×H×W×C → N×⌈H/2⌉×⌈W/2⌉×4C: each 2×2 neighbourhood's vectors side by side, (0,0), (1,0), (0,1), (1,1)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[1:3]
+        x = nn.functional.pad(x, (0, 0, 0, w % 2, 0, h % 2))
+        return torch.cat([x[:, 0::2, 0::2], x[:, 1::2, 0::2], x[:, 0::2, 1::2], x[:, 1::2, 1::2]], dim=-1)
