@@ -22,7 +22,7 @@ from archspec.lint import lint_text
 torch = pytest.importorskip("torch")
 
 import torch_oracle
-from strategies import network
+from strategies import network, token_network
 
 QUICK = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 MANY = settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -37,6 +37,11 @@ def check_against_torch(spec: dict) -> None:
     errors = [d for d in lint_text(text, "random.yaml") if d.severity.value == "error"]
     oracle = torch_oracle.run(spec, device="meta")
     event("torch refuses the spec" if oracle.failed_at else "torch runs the spec")
+    kinds = {fields["type"] for fields in spec["layers"]}
+    if "multihead_attention" in kinds:
+        event("with attention" + (" (torch runs it)" if oracle.failed_at is None else ""))
+    if "select" in kinds:
+        event("with a select" + (" of a token" if "multihead_attention" in kinds else ""))
     if oracle.failed_at is not None:
         assert errors, f"torch refuses `{oracle.failed_at}` ({oracle.error}) but archspec accepts:\n{text}"
         named = {d.layer for d in errors} | {w.strip("`") for d in errors for w in d.message.split() if w.startswith("`")}
@@ -70,11 +75,30 @@ def test_static_figures_equal_torch_many(spec):
     check_against_torch(spec)
 
 
+@QUICK
+@given(token_network())
+def test_token_networks_equal_torch(spec):
+    """ViT-shaped specs: a map made tokens, a class token, a position embedding, encoder blocks, a token selected."""
+    check_against_torch(spec)
+
+
+def test_the_oracle_counts_attentions_products():
+    """FlopCounterMode on the meta device sees the oracle's attention whole: the four D×D projections of N tokens
+    and the two N×N×D products Q·Kᵀ and A·V (by hand: 4·N·D² + 2·N²·D), not the projections alone."""
+    n, d = 7, 12
+    spec = {"archspec": 1, "input": [n, d], "layers": [{"type": "multihead_attention", "name": "att", "num_heads": 3}]}
+    figures = torch_oracle.run(spec, device="meta").figures["att"]
+    assert figures["macs"] == 4 * n * d * d + 2 * n * n * d == 5208
+    assert figures["params"] == 4 * d * d + 4 * d
+    info = archspec.analyze(archspec.loads(as_yaml(spec))).layer("att")
+    assert (info.macs, info.params) == (figures["macs"], figures["params"])
+
+
 def extent(info) -> list[tuple[int, int]]:
     """The input positions a layer's units cover, per spatial axis of the input. A layer that keeps part of
     the positions (crop, slice, a transposed convolution's padding) covers less than the input: past its
     borders a later window reads zero padding, not the input."""
-    sizes = [info.output_shape[a] for a in info.rf_axes]
+    sizes = info.rf_grid.sizes if info.rf_grid else [info.output_shape[a] for a in info.rf_axes]
     return [(-rf.padding, -rf.padding + (n - 1) * rf.stride + rf.size - 1) for rf, n in zip(info.rf, sizes)]
 
 
@@ -96,11 +120,14 @@ def check_receptive_fields(spec: dict) -> int:
         if info.rf is None:
             continue
         out = values[info.name][0]
-        # the central unit: the middle of each spatial axis, wherever a permute has put them (rf_axes)
-        unit = {a: out.shape[a] // 2 for a in info.rf_axes}
+        # the central unit: the middle of each spatial axis, wherever a permute has put them (rf_axes);
+        # on a token grid, the token of the grid's middle position
+        grid = info.rf_grid
+        centre = [n // 2 for n in grid.sizes] if grid else [out.shape[a] // 2 for a in info.rf_axes]
+        unit = {grid.axis: grid.token(centre)} if grid else dict(zip(info.rf_axes, centre))
         expected = []
-        for rf, a in zip(info.rf, info.rf_axes):
-            start = -rf.padding + unit[a] * rf.stride
+        for rf, c in zip(info.rf, centre):
+            start = -rf.padding + c * rf.stride
             expected.append((start, start + rf.size - 1))
         if any(lo < 0 or hi > x.shape[2 + a] - 1 for a, (lo, hi) in enumerate(expected)):
             continue  # the field pokes out of the input: its extremes cannot be observed
@@ -127,13 +154,15 @@ def check_receptive_fields(spec: dict) -> int:
 
 
 def _keeps_some_channels(report, name: str) -> bool:
-    """Does layer ``name`` keep only some of its input's channels (a slice or a part along the channels)?"""
+    """Does layer ``name`` keep only some of its input's channels (a slice, a select or a part along the channels)?"""
     if name == "input":
         return False
     info = report.layer(name)
-    shape = info.output_shape
-    kind = info.layer.kind() if info.layer is not None else ""
-    return kind in ("slice", "split", "chunk") and shape is not None and info.layer.axis % len(shape) == 0
+    if info.layer is None or info.layer.kind() not in ("slice", "select", "split", "chunk"):
+        return False
+    source = info.inputs[0]
+    shape = report.input_shape if source == "input" else report.layer(source).output_shape
+    return shape is not None and info.layer.axis % len(shape) == 0  # the input's rank: a select drops the axis
 
 
 @QUICK
@@ -159,6 +188,12 @@ def test_receptive_fields_equal_gradient_support_1d_3d(spec):
 @given(network(ranks=[1, 3]))
 def test_static_figures_equal_torch_1d_3d(spec):
     check_against_torch(spec)
+
+
+@QUICK
+@given(token_network())
+def test_receptive_fields_of_token_networks_equal_gradient_support(spec):
+    event(f"layers whose field was measured: {min(check_receptive_fields(spec), 3)}+")
 
 
 def test_softmax_over_a_spatial_axis_sees_the_whole_row():

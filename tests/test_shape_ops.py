@@ -215,13 +215,15 @@ def test_unflatten_and_reshape_keep_positions_they_do_not_regroup():
         {"type": "unflatten", "name": "groups", "axis": 0, "sizes": [2, -1]},  # 2×3×8×8
         {"type": "reshape", "name": "back", "shape": [-1, 8, 8]},
         {"type": "channel_shuffle", "name": "shuffle", "groups": 3},
-        {"type": "reshape", "name": "rows", "shape": [6, 64]},  # the height and width regrouped
+        {"type": "reshape", "name": "rows", "shape": [6, 64]},  # the height and width flattened in order: a token grid
+        {"type": "reshape", "name": "regrouped", "shape": [48, 8], "inputs": "shuffle"},  # channels and height merged
     )
     report = analyze(spec)
     assert report.layer("groups").output_shape == (2, 3, 8, 8) and report.layer("groups").rf_axes == (2, 3)
-    assert report.layer("back").rf == report.layer("shuffle").rf == (RF(3, 1, 1), RF(3, 1, 1))
-    assert report.layer("rows").rf is None
-    assert check_receptive_fields(spec) == 4
+    assert report.layer("back").rf == report.layer("shuffle").rf == report.layer("rows").rf == (RF(3, 1, 1), RF(3, 1, 1))
+    assert report.layer("rows").rf_axes == (1, 1) and report.layer("rows").rf_grid.sizes == (8, 8)
+    assert report.layer("regrouped").rf is None
+    assert check_receptive_fields(spec) == 5
 
 
 def test_channel_shuffle_is_torchs():
@@ -392,7 +394,7 @@ def test_a_lost_field_is_explained():
         [3, 8, 8],
         {"type": "permute", "name": "p", "axes": [1, 2, 0]},
         {"type": "conv2d", "name": "c", "out_channels": 2, "kernel_size": 3},
-        {"type": "reshape", "name": "r", "inputs": "input", "shape": [3, 64]},
+        {"type": "reshape", "name": "r", "inputs": "input", "shape": [24, 8]},  # channels and height merged
         {"type": "flatten", "name": "f", "inputs": "input"},  # lost on purpose: no info
         {"type": "concat", "name": "out", "inputs": ["f", "f"]},
     )

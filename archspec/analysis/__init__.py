@@ -36,6 +36,7 @@ def _run_analysis(spec: Spec) -> Report:
     shapes: dict[str, Shape | None] = {INPUT: spec.input_shape or None}
     fields: dict[str, rf.Field | None] = {INPUT: rf.input_field(spec.input_shape)}
     axes: dict[str, rf.Axes] = {INPUT: rf.channels_first(len(spec.input_shape))}
+    grids: dict[str, rf.Grid] = {INPUT: None}
     infos: list[LayerInfo] = []
     for name in topological(graph):
         layer: LayerBase | None = graph.nodes[name]["layer"]
@@ -46,6 +47,7 @@ def _run_analysis(spec: Spec) -> Report:
         shapes[name] = None
         fields[name] = None
         axes[name] = ()
+        grids[name] = None
         if layer is None or layer.inputs is None or not _all_known(ins):
             continue  # unknown upstream (already reported)
         try:
@@ -55,7 +57,9 @@ def _run_analysis(spec: Spec) -> Report:
             info.weights = layer.weights(ins)
             info.buffers = layer.buffers(ins)
             info.macs = layer.macs(ins, out)
-            info.rf, info.rf_axes = rf.step(layer, ins, [fields[i] for i in inputs], [axes[i] for i in inputs])
+            info.rf, info.rf_axes, info.rf_grid = rf.step(
+                layer, ins, [fields[i] for i in inputs], [axes[i] for i in inputs], [grids[i] for i in inputs]
+            )
         except MergeError as exc:
             diagnostics.append(_merge_diagnostic(spec, layer, inputs, shapes, exc))
             continue
@@ -67,6 +71,7 @@ def _run_analysis(spec: Spec) -> Report:
         if info.rf == rf.CONSTANT:
             info.rf = None  # no input position to show
         axes[name] = info.rf_axes
+        grids[name] = info.rf_grid
     return Report(
         name=spec.name,
         input_shape=spec.input_shape,

@@ -4,10 +4,19 @@ A field is a tuple with one ``RF`` per spatial axis of the network input: (lengt
 (height, width) or (depth, height, width). It is None once the spatial layout is gone
 (flatten, linear, global pooling) or where no single (r, S, P) describes every unit
 (unequal adaptive windows, a concat along a spatial axis), and stays None downstream.
+
+Where a reshape flattens the spatial axes into one axis of tokens (a ViT's patches), the field goes on
+per axis of the ``TokenGrid`` (analysis/token_grid.py): through transposes, a learned class token joined
+to the tokens, elementwise kinds, adds, norms and linear maps of the features; a kind that mixes the
+tokens (attention) gives every token the whole grid's span (S = 0).
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+from archspec.analysis import token_grid
+from archspec.analysis.token_grid import TokenGrid
 from archspec.arith import INITIAL_RF, RF, Window
 from archspec.layers import LayerBase, Receptive, ReceptiveStep, Shape
 from archspec.layers.base import Moved
@@ -28,16 +37,44 @@ def channels_first(rank: int) -> Axes:
     return tuple(range(1, rank))
 
 
+Grid = TokenGrid | None  # the token grid a value's spatial axes are flattened into, if they are
+
+
 def step(
-    layer: LayerBase, ins: list[Shape], fields: list[Field | None], axes: list[Axes] | None = None
-) -> tuple[Field | None, Axes]:
-    """The field of ``layer``'s output from its inputs' fields, and where its spatial axes lie.
+    layer: LayerBase,
+    ins: list[Shape],
+    fields: list[Field | None],
+    axes: list[Axes] | None = None,
+    grids: list[Grid] | None = None,
+) -> tuple[Field | None, Axes, Grid]:
+    """The field of ``layer``'s output from its inputs' fields, where its spatial axes lie, and its token grid.
 
     ``axes`` says where each input's spatial axes are (default: channels first). A permute moves them
     (ConvNeXt: C×H×W → H×W×C); kinds that say which axes they mix (``mixed_axes``: a linear layer
-    mixes only the last) keep the field there, every other kind loses it until the axes are back."""
+    mixes only the last) keep the field there, every other kind loses it until the axes are back.
+    ``grids``: each input's token grid, when its spatial axes are flattened into tokens (default: none)."""
     if all(f == CONSTANT for f in fields):  # no input, or learned tensors only
-        return CONSTANT, ()
+        return CONSTANT, (), None
+    if grids and any(g is not None for g in grids):
+        out = _grid_step(layer, ins, fields, grids)
+        return out.field, out.axes, out.grid
+    field, where = _step(layer, ins, fields, axes)
+    if field is None and fields[0] and isinstance(layer.receptive(ins), Moved):
+        # a reshape that flattens the spatial axes, in order, into one axis: tokens on a grid
+        grid = token_grid.merged(ins[0], layer.output_shape(ins), axes[0] if axes else channels_first(len(ins[0])))
+        if grid is not None:
+            return fields[0], grid.axes, grid
+    return field, where, None
+
+
+def why_lost(layer: LayerBase, ins: list[Shape], fields: list[Field | None], grids: list[Grid]) -> str | None:
+    """Why a layer reading a token grid gives no field (for I504: what its units do), or None where nothing
+    was lost but the layout itself (a class token taken out, the tokens flattened, as global pooling does)."""
+    return _grid_step(layer, ins, fields, grids).why
+
+
+def _step(layer: LayerBase, ins: list[Shape], fields: list[Field | None], axes: list[Axes] | None) -> tuple[Field | None, Axes]:
+    """``step`` on inputs with no token grid."""
     if CONSTANT in fields:  # a merge with a learned tensor: the other paths decide the field
         fields = seen_whole(fields, ins)
         kept = [k for k, f in enumerate(fields) if f != CONSTANT]
@@ -123,6 +160,9 @@ def seen_whole(fields: list[Field | None], ins: list[Shape], axes: Axes | None =
         if field is None or len(shape) != rank:
             out.append(None if len(shape) != rank else field)  # a lower-rank path has no spatial field of its own
             continue
+        if len(field) != len(where):  # a field on a token grid: its axes share one tensor axis, never broadcast
+            out.append(field)
+            continue
         longest = [max(s[a] for s in ins if len(s) == rank) for a in where]
         out.append(tuple(rf.across(1) if shape[a] == 1 < m else rf for rf, a, m in zip(field, where, longest)))
     return out
@@ -164,3 +204,89 @@ def aligned(fields: list[Field | None]) -> bool:
         if len({rf.stride for rf in axis}) > 1 or len({rf.center for rf in axis}) > 1:
             return False
     return True
+
+
+class _GridStep(NamedTuple):
+    field: Field | None
+    axes: Axes
+    grid: Grid
+    why: str | None = None  # with no field although every path had one: what the units do (I504)
+
+
+_NONE = _GridStep(None, (), None)  # no field, and nothing lost but the layout
+
+
+def _lost(why: str) -> _GridStep:
+    return _GridStep(None, (), None, why)
+
+
+def _grid_step(layer: LayerBase, ins: list[Shape], fields: list[Field | None], grids: list[Grid]) -> _GridStep:
+    """A layer reading a token grid: the tokens keep their field where the layer keeps them apart, and every
+    token sees the whole grid's span where it mixes them; learned tensors joined or added lend no field."""
+    n = layer.value_inputs
+    ins, fields, grids = ins[:n], fields[:n], grids[:n]
+    live = [k for k, f in enumerate(fields) if f != CONSTANT]
+    if any(fields[k] is None for k in live):
+        return _NONE  # a path with no field: nothing more to lose
+    if any(grids[k] is None for k in live):
+        return _lost("merge tokens on a grid with a path whose positions are not tokens")
+    grid, field = grids[live[0]], fields[live[0]]
+    assert grid is not None and field is not None
+    rule = layer.receptive(ins)
+    kept = layer.kept_positions(ins)
+    if kept is not None and kept[0] == grid.axis:  # some tokens taken (a slice, a select)
+        return _kept(field, grid, kept[1], isinstance(rule, Moved))
+    if isinstance(rule, Moved):
+        return _moved(rule, ins[0], layer.output_shape(ins), field, grid)
+    joined = layer.joined_axis(ins)
+    if joined == grid.axis:
+        return _joined(ins, fields, grids, grid.axis)
+    if any(grids[k] != grid for k in live):
+        return _lost("merge tokens of different grids")
+    if len(live) > 1:
+        field = merge([fields[k] for k in live], grid.sizes)
+        if field is None:
+            return _NONE  # paths of unequal strides (W407 says so)
+    mixed = frozenset() if joined is not None or kept is not None else layer.mixed_axes(ins)
+    if mixed is None:  # a rule for channels-first maps only
+        return _NONE if rule == Receptive.LOST else _lost("read tokens with a rule for channels-first maps")
+    out = layer.output_shape(ins)
+    if len(out) != len(ins[live[0]]) or out[grid.axis] != grid.tokens:
+        return _NONE  # the tokens pooled into fewer: no grid is left
+    if grid.axis in mixed:  # every token sees every token (attention)
+        field = tuple(rf.across(n) for rf, n in zip(field, grid.sizes))
+    return _GridStep(field, grid.axes, grid)
+
+
+def _kept(field: Field, grid: TokenGrid, positions: range, drops_axis: bool) -> _GridStep:
+    left = None if drops_axis else token_grid.kept(grid, positions)
+    if left is not None:
+        return _GridStep(field, left.axes, left)
+    if not token_grid.touches(grid, positions):
+        return _NONE  # only the class token: the layout is gone, as after global pooling
+    return _lost("keep part of a token grid")
+
+
+def _moved(rule: Moved, old: Shape, new: Shape, field: Field, grid: TokenGrid) -> _GridStep:
+    to = rule.to[grid.axis]
+    if to is not None:  # the token axis moved (a transpose), its tokens intact
+        moved = TokenGrid(to, grid.sizes, grid.before, grid.after)
+        return _GridStep(field, moved.axes, moved)
+    axes = token_grid.unflattened(grid, old, new)
+    if axes is not None:  # the tokens laid back on the map's axes
+        return _GridStep(field, axes, None)
+    if len(new) < len(old):
+        return _NONE  # tokens flattened into features: the layout is gone
+    return _lost("regroup the tokens of a grid")
+
+
+def _joined(ins: list[Shape], fields: list[Field | None], grids: list[Grid], axis: int) -> _GridStep:
+    """Tokens joined to the grid's (a class token): they see no input position, and the grid moves along."""
+    gridded = [k for k, g in enumerate(grids) if g is not None]
+    if len(gridded) != 1 or any(f != CONSTANT for k, f in enumerate(fields) if k != gridded[0]):
+        return _lost("join tokens that are not one grid and learned tokens")
+    (k,) = gridded
+    grid, field = grids[k], fields[k]
+    assert grid is not None and field is not None
+    out = token_grid.joined(grid, sum(s[axis] for s in ins[:k]), sum(s[axis] for s in ins[k + 1 :]))
+    return _GridStep(field, out.axes, out)

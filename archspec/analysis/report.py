@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from archspec.analysis.token_grid import TokenGrid
 from archspec.arith import RF, product
 from archspec.errors import Diagnostic
 from archspec.layers import LayerBase, Shape
@@ -27,6 +28,7 @@ class LayerInfo:
     macs: int = 0
     rf: tuple[RF, ...] | None = None  # one per spatial axis
     rf_axes: tuple[int, ...] = ()  # where the spatial axes of `rf` lie in the output shape (after a permute: not 1, 2, ...)
+    rf_grid: TokenGrid | None = None  # the token grid the spatial axes are flattened into (all on one axis), if they are
     block: tuple[str, ...] = ()
 
     @property

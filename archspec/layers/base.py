@@ -128,6 +128,9 @@ class LayerBase(BaseModel):
     aliases_input: ClassVar[bool] = False
     #: what Keras, PyTorch or habit call this kind, for "did you mean" (matched ignoring case)
     aliases: ClassVar[tuple[str, ...]] = ()
+    #: why the units of a kind whose ``receptive()`` is UNDEFINED have no single field, when the kind knows
+    #: (lint's I504 says it, completing "the units of `name` ...")
+    no_single_field: ClassVar[str | None] = None
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -180,6 +183,16 @@ class LayerBase(BaseModel):
         last; softmax: its axis); other axes are kept position by position, wherever they are. None: not
         known apart from ``receptive()``, whose rule assumes channels first and the spatial axes after them.
         The receptive-field analysis uses this once a permute has moved the spatial axes elsewhere."""
+        return None
+
+    def joined_axis(self, ins: list[Shape]) -> int | None:
+        """The axis of the per-sample shape along which it lays its inputs end to end (concat); None otherwise.
+        The receptive-field analysis uses it to follow a token grid with a class token joined to it."""
+        return None
+
+    def kept_positions(self, ins: list[Shape]) -> tuple[int, range] | None:
+        """The one axis along which it keeps only some positions, and which (a slice); the other axes are kept
+        whole. None otherwise. The receptive-field analysis uses it to tell a token grid kept from one cut."""
         return None
 
     def extra_saved_bytes(self, ins: list[Shape], out: Shape) -> int:

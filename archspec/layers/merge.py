@@ -155,6 +155,9 @@ class Concat(_Merge):
     def mixed_axes(self, ins: list[Shape]) -> frozenset[int] | None:
         return None  # joined along an axis: positions are not kept there
 
+    def joined_axis(self, ins: list[Shape]) -> int | None:
+        return self._axis(ins[0])
+
     def receptive(self, ins: list[Shape]) -> ReceptiveStep:
         # joined channels keep every position; joined along a spatial axis, unit i of the result
         # belongs to one input or another, and no single (r, S, P) describes them all

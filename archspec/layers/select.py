@@ -1,9 +1,10 @@
-"""Kinds that take part of a tensor: slice, the parts of split and chunk, crop and center_crop.
+"""Kinds that take part of a tensor: slice, select, the parts of split and chunk, crop and center_crop.
 
 A ``split`` or ``chunk`` layer has several outputs. The loader turns it into one layer per part,
 named ``NAME:0``, ``NAME:1``, ... (as TensorFlow names an operation's outputs), each with its
 ``index``; so every layer of the graph has one output. Each part, a slice and a crop keep a
 regular subset of positions: their receptive field is exact, a shift (and a stride for a step).
+A select keeps one position and drops its axis (ViT's class token): the axes after it move down one.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pydantic import Field, Strict
 
 from archspec.arith import Window
 from archspec.codes import Code
-from archspec.layers.base import LayerError, Receptive, ReceptiveStep, Shape, fmt_shape
+from archspec.layers.base import LayerError, Moved, Receptive, ReceptiveStep, Shape, fmt_shape
 from archspec.layers.fields import AXIS_NAMES, Int, NonNegInt, PosInt, axis_name
 from archspec.layers.linear import _Reshape
 
@@ -52,6 +53,9 @@ class _Part(_Reshape):
         start, _, step = self.bounds(ins[0])
         return _keep_every(ins[0], _axis(self.axis, len(ins[0])), start, step)
 
+    def kept_positions(self, ins: list[Shape]) -> tuple[int, range] | None:
+        return _axis(self.axis, len(ins[0])), range(*self.bounds(ins[0]))
+
     def lower(self, ins: list[Shape]) -> Any:
         from archspec.layers.torch_modules import Slice as Module
 
@@ -82,6 +86,60 @@ class Slice(_Part):
     def label(self) -> str:
         stop = "" if self.stop is None else str(self.stop)
         return f"slice {self.start}:{stop}" + (f":{self.step}" if self.step != 1 else "") + f" (axis {self.axis})"
+
+
+class Select(_Reshape):
+    """Position ``index`` of one axis, the axis removed (torch.select): token 0 of N×D tokens is a D vector."""
+
+    type: Literal["select"]
+    aliases = ("take",)
+    axis: Int = Field(default=0, description="Axis of the per-sample shape, batch left out (0 = channels, or the tokens of N×D).")
+    index: Int = Field(description="Position kept (negative counts from the end); the axis is removed.")
+
+    def check_inputs(self, ins: list[Shape]) -> None:
+        if len(ins[0]) < 2:
+            raise LayerError(
+                f"select removes an axis, and a {fmt_shape(ins[0])} vector has only one",
+                hint="use a slice (start: i, stop: i + 1) to keep one feature as a 1-long vector",
+            )
+
+    def position(self, shape: Shape) -> tuple[int, int]:
+        """(axis, index) with negative values counted from the end; an error when either is out of range."""
+        rank = len(shape)
+        if not -rank <= self.axis < rank:
+            raise LayerError(
+                f"axis {self.axis} is out of range for a rank-{rank} input {fmt_shape(shape)} (axes 0 to {rank - 1})",
+                field="axis",
+                hint=f"use an axis from {-rank} to {rank - 1}, batch left out",
+            )
+        axis = self.axis % rank
+        n = shape[axis]
+        if not -n <= self.index < n:
+            raise LayerError(
+                f"index {self.index} is out of range for axis {axis} ({n} of {fmt_shape(shape)})",
+                field="index",
+                hint=f"use an index from {-n} to {n - 1} (negative counts from the end)",
+            )
+        return axis, self.index % n
+
+    def output_shape(self, ins: list[Shape]) -> Shape:
+        axis, _ = self.position(ins[0])
+        return (*ins[0][:axis], *ins[0][axis + 1 :])
+
+    def receptive(self, ins: list[Shape]) -> ReceptiveStep:
+        # the other axes keep their positions (those after the removed one move down one); a spatial axis
+        # removed takes the layout with it, as global pooling does, and the field ends
+        axis, _ = self.position(ins[0])
+        return Moved(tuple(None if a == axis else a - (a > axis) for a in range(len(ins[0]))))
+
+    def label(self) -> str:
+        return f"select {self.index} (axis {self.axis})"
+
+    def lower(self, ins: list[Shape]) -> Any:
+        from archspec.layers.torch_modules import Select as Module
+
+        axis, index = self.position(ins[0])
+        return Module(axis + 1, index)
 
 
 class _Several(_Part):

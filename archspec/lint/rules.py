@@ -383,17 +383,38 @@ def _last_axis_not_spatial(report: Report, name: str, rank: int) -> bool:
     return info.rf is not None and bool(info.rf_axes) and rank - 1 not in info.rf_axes
 
 
+def channel_axes(report: Report) -> dict[str, int | None]:
+    """Where the network input's channels lie in each layer's output, followed through permutes and kept by
+    every layer that keeps the rank (a norm, an attention, a linear on channels last); None once a layer
+    regroups them or changes the rank. Unlike the field, this survives a layer with no single field."""
+    where: dict[str, int | None] = {INPUT: 0 if len(report.input_shape) >= 2 else None}
+    for info in report.layers:
+        ins = [report_shape(report, i) for i in info.inputs]
+        first = where.get(info.inputs[0]) if info.inputs else None
+        if info.layer is None or first is None or info.output_shape is None or None in ins:
+            where[info.name] = None
+            continue
+        step = info.layer.receptive([s for s in ins if s is not None])
+        if isinstance(step, Moved):
+            where[info.name] = step.to[first]
+        else:
+            where[info.name] = first if len(info.output_shape) == len(ins[0] or ()) else None
+    return where
+
+
 @rule(Code.LINEAR_ON_SPATIAL_MAP)
 def linear_on_spatial_map(report: Report) -> Iterator[Finding]:
     if len(report.input_shape) < 2:
         return
+    channels = channel_axes(report)
     for info in report.layers:
         if info.layer is None or info.layer.family != "dense" or len(info.inputs) != 1 or info.output_shape is None:
             continue
         shape = report_shape(report, info.inputs[0])
         if shape is not None and len(shape) == len(report.input_shape):  # a map with the input's spatial axes
-            if _last_axis_not_spatial(report, info.inputs[0], len(shape)):
-                continue  # a permute put the channels last (ConvNeXt's MLP): a per-position linear map
+            last = len(shape) - 1
+            if _last_axis_not_spatial(report, info.inputs[0], len(shape)) or channels[info.inputs[0]] == last:
+                continue  # a permute put the channels last (ConvNeXt's MLP, Swin): a per-position linear map
             axis = axis_name(len(shape), len(shape) - 1)
             yield (
                 info.name,
@@ -463,8 +484,15 @@ def no_single_receptive_field(report: Report) -> Iterator[Finding]:
             continue  # nothing to lose: an input had no field already
         rule = info.layer.receptive(ins)
         moved = any(i != INPUT and report.layer(i).rf_axes != rf.channels_first(len(s)) for i, s in zip(info.inputs, ins))
-        if rule == Receptive.UNDEFINED:
-            why = "have no single receptive-field size and step"
+        grids = [None if i == INPUT else report.layer(i).rf_grid for i in info.inputs]
+        if any(g is not None for g in grids):  # tokens on a grid (a ViT's patches)
+            why = rf.why_lost(info.layer, ins, fields, grids)
+            if why is None:
+                continue  # the layout is gone, as after global pooling (the class token taken)
+            moved = False
+        elif rule == Receptive.UNDEFINED:
+            why = info.layer.no_single_field or "have no single receptive-field size and step"
+            moved = moved and not info.layer.no_single_field  # the kind says why: permuting would not help
         elif isinstance(rule, Moved):  # the inputs had a field and this one has none: a spatial axis was regrouped
             why = "regroup the positions of a spatial axis"
         elif moved and rule != Receptive.LOST:
