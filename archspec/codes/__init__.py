@@ -700,7 +700,7 @@ _ROWS = [
     ),
     CodeInfo(
         Code.INCOMPATIBLE_INPUT,
-        "an input the layer cannot take (rank, arity, groups not dividing channels, axis out of range)",
+        "an input the layer cannot take (rank, arity, groups not dividing channels, axis or index out of range)",
         "The layer is valid on its own, but not on what it receives: a convolution on a flat vector, a merge "
         "with one input, `groups` that do not divide the channels. PyTorch would fail on the first batch.",
         "Fix the layers before it (e.g. a flatten before a linear layer), or the layer's own fields.",
