@@ -220,3 +220,17 @@ def test_swin_t_gives_torchvisions_outputs_with_its_weights():
         expected, got = reference(x), model(x)
     assert expected.abs().mean() > 0.01
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_swin_t_lints_with_one_note_why_its_fields_end():
+    """Its linear layers act on the channels (a permute put them last, and window attention keeps them there):
+    no W410; the first window attention ends the fields, and I504 says why without a useless permute hint."""
+    (note,) = lint_text(SWIN.read_text(encoding="utf-8"), str(SWIN))
+    assert note.code == "I504" and "features.1.0.attn" in note.message and note.hint is None
+    assert "their own window" in note.message
+
+
+def test_a_linear_on_a_channels_first_map_after_window_attention_is_still_flagged():
+    spec = swin_spec(4, 8, 8, 2, 4)
+    spec["layers"].append({"type": "linear", "name": "fc", "out_features": 3})  # on the width of C×H×W
+    assert [d.code for d in lint_text(yaml.safe_dump(spec, sort_keys=False), "a.yaml") if d.code == "W410"] == ["W410"]

@@ -64,6 +64,7 @@ class WindowAttention(LayerBase):
     learned_linear = False
     random_in_training = False  # its dropouts are inside; the step itself is not an identity in evaluation
     ranks = (3,)
+    no_single_field = "each see their own window, which is cut at fixed places rather than centred on the unit"
     rank: ClassVar[int] = PLANE
     per_axis_fields: ClassVar[dict[str, int]] = {"window_size": 1, "shift_size": 0}
 
@@ -188,6 +189,7 @@ class PatchMerging(LayerBase):
     learned_linear = False
     random_in_training = False
     ranks = (3,)
+    no_single_field = "are 2×2 windows of a channels-last map, which the field does not follow"
 
     def check_inputs(self, ins: list[Shape]) -> None:
         _map_of(self.kind(), ins[0])
