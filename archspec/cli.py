@@ -304,7 +304,11 @@ def _add_gradcam(sub: Subparsers) -> None:
     _output(gradcam, "PNG to write (default: NAME-gradcam.png, NAME the spec's name; none with --evaluate)")
     gradcam.add_argument("--count", type=int, default=4, metavar="N", help="images from the test data (with --index)")
     gradcam.add_argument("--class", dest="target", default="top", metavar="CLASS", help="top, true, a class index or name")
-    gradcam.add_argument("--layer", help="target layer (default: the last spatial layer before pooling/flatten)")
+    gradcam.add_argument(
+        "--layer",
+        help="target layer: feature maps, or tokens on a grid (default: the last spatial layer before pooling/flatten; "
+        "with tokens, the input of the last attention)",
+    )
     gradcam.add_argument("--evaluate", action="store_true", help="score on the test data's object boxes instead")
     gradcam.add_argument("--limit", type=int, metavar="N", help="--evaluate on the first N test images only (default: all)")
     gradcam.add_argument("--format", choices=_TEXT_OR_JSON, default="text", help="output format of --evaluate")

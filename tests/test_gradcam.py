@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 
 from archspec.runtime import inspect
 from archspec.runtime.data import synthetic, write_image
-from archspec.runtime.gradcam import box_scores, default_layer, evaluate_boxes, gradcam
+from archspec.runtime.gradcam import GradCamError, box_scores, check_layer, default_layer, evaluate_boxes, gradcam
 from archspec.runtime.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -217,3 +217,111 @@ def test_rf_overlay_boxes_by_hand(tmp_path):
     # pool2: r = 10, S = 4, P = 3; its 16×16 output's centre unit (8, 8) sees rows/columns -3 + 32 … +9
     assert result["layer"] == "pool2" and result["unit"] == (8, 8)
     assert result["boxes"] == [(-3, -3, 6, 6), (29, 29, 38, 38)]
+
+
+# A ViT in miniature: 4×4 patches of a 3×16×16 image make a 4×4 grid of tokens, a class token in front,
+# two pre-norm encoder blocks, the class token's features classified.
+TINY_VIT = """
+archspec: 1
+input: [3, 16, 16]
+blocks:
+  encoder_block:
+    params: {heads: null}
+    layers:
+      - {type: layernorm, name: ln_1, inputs: input}
+      - {type: multihead_attention, name: self_attention, num_heads: $heads}
+      - {type: add, name: attention_residual, inputs: [self_attention, input]}
+      - {type: layernorm, name: ln_2}
+      - {type: linear, name: mlp.0, out_features: 16}
+      - {type: gelu, name: mlp.1}
+      - {type: linear, name: mlp.2, out_features: 8}
+      - {type: add, name: mlp_residual, inputs: [mlp.2, attention_residual]}
+layers:
+  - {type: conv2d, name: conv_proj, out_channels: 8, kernel_size: 4, stride: 4}
+  - {type: reshape, name: patches, shape: [8, 16]}
+  - {type: transpose, name: tokens, axis0: 0, axis1: 1}
+  - {type: parameter, name: class_token, shape: [1, 8], batch_axis: true, init: {weight: normal, std: 1.0}}
+  - {type: concat, name: with_class_token, inputs: [class_token, tokens]}
+  - {type: parameter, name: pos_embedding, shape: [17, 8], batch_axis: true, init: {weight: normal, std: 0.5}}
+  - {type: add, name: embedded, inputs: [with_class_token, pos_embedding]}
+  - {type: encoder_block, name: layer_0, heads: 2}
+  - {type: encoder_block, name: layer_1, heads: 2}
+  - {type: layernorm, name: ln}
+  - {type: slice, name: class_token_out, axis: 0, start: 0, stop: 1}
+  - {type: reshape, name: features, shape: [8]}
+  - {type: linear, name: head, out_features: 5}
+"""
+
+
+def plain_grad_cam(model, x, module: str, klass: int, to_maps) -> torch.Tensor:
+    """Grad-CAM as pytorch-grad-cam's users write it for a ViT: a forward hook on the target module, the class
+    score's gradient w.r.t. its tokens, and a hand-written reshape of the tokens to D maps on the patch grid."""
+    kept = {}
+    hook = model.get_submodule(module).register_forward_hook(lambda m, i, out: kept.update(tokens=out))
+    try:
+        logits = model(x)
+    finally:
+        hook.remove()
+    (grads,) = torch.autograd.grad(logits[:, klass].sum(), kept["tokens"])
+    a, g = to_maps(kept["tokens"].detach()), to_maps(grads)
+    return torch.relu((g.mean(dim=(2, 3), keepdim=True) * a).sum(1))
+
+
+def test_a_vit_is_explained_on_its_patch_grid_without_a_reshape_transform():
+    torch.manual_seed(4)
+    spec = archspec.loads(TINY_VIT)
+    model = archspec.build(spec).eval()
+    x = torch.randn(3, 3, 16, 16)
+    assert default_layer(archspec.analyze(spec)) == "layer_1.ln_1"  # the last block's first norm
+    cam = gradcam(model, x, classes=2)
+    assert cam.layer == "layer_1.ln_1" and cam.maps.shape == (3, 4, 4) and cam.upsampled.shape == (3, 16, 16)
+    # the usual hand-written transform: drop the class token, 16 tokens → a 4×4 grid, features as channels
+    by_hand = plain_grad_cam(model, x, "layer_1.ln_1", 2, lambda t: t[:, 1:].reshape(3, 4, 4, 8).permute(0, 3, 1, 2))
+    assert by_hand.abs().sum() > 0 and torch.allclose(cam.maps, by_hand, atol=1e-6)
+    up = torch.nn.functional.interpolate(by_hand[:, None], size=(16, 16), mode="bilinear", align_corners=False)[:, 0]
+    assert torch.allclose(cam.upsampled, up / up.flatten(1).max(1).values.view(3, 1, 1), atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "layer, to_maps",
+    [
+        ("patches", lambda t: t.reshape(2, 8, 4, 4)),  # features × tokens, before the transpose
+        ("tokens", lambda t: t.reshape(2, 4, 4, 8).permute(0, 3, 1, 2)),  # tokens × features, no class token yet
+        ("layer_0.mlp.1", lambda t: t[:, 1:].reshape(2, 4, 4, 16).permute(0, 3, 1, 2)),  # inside the MLP: 16 features
+    ],
+)
+def test_any_layer_with_tokens_on_the_grid_can_be_chosen(layer, to_maps):
+    torch.manual_seed(5)
+    model = archspec.build(archspec.loads(TINY_VIT)).eval()
+    x = torch.randn(2, 3, 16, 16)
+    cam = gradcam(model, x, layer, 1)
+    assert cam.maps.shape == (2, 4, 4) and cam.upsampled.shape == (2, 16, 16)
+    assert torch.allclose(cam.maps, plain_grad_cam(model, x, layer, 1, to_maps), atol=1e-6)
+
+
+@pytest.mark.parametrize("layer", ["class_token_out", "features", "head"])
+def test_layers_with_no_grid_are_refused_with_their_place(layer):
+    report = archspec.analyze(archspec.loads(TINY_VIT, "tiny.yaml"))
+    with pytest.raises(GradCamError) as caught:
+        check_layer(report, layer)
+    line = next(n for n, text in enumerate(TINY_VIT.splitlines(), 1) if f"name: {layer}," in text)
+    assert caught.value.args[0].startswith(f"tiny.yaml:{line}:")
+    assert "no tokens on a grid" in str(caught.value) and "`layer_1.ln_1`" in str(caught.value)
+
+
+def test_cli_gradcam_of_the_small_vit(tmp_path, capsys):
+    vit = ROOT / "specs" / "vit_small.yaml"
+    out = tmp_path / "vit"
+    args = ["--epochs", "1", "--train-size", "128", "--test-size", "32", "--quiet"]
+    assert main(["train", str(vit), "-o", str(out), *args]) == 0
+    checkpoint = str(out / "best.pt")
+    png = tmp_path / "v.png"
+    assert main(["gradcam", str(vit), "--checkpoint", checkpoint, "--index", "0", "--count", "2", "-o", str(png)]) == 0
+    assert "Grad-CAM target layer: `layer_3.ln_1`" in capsys.readouterr().err and png.read_bytes()[:4] == b"\x89PNG"
+    assert main(["gradcam", str(vit), "--checkpoint", checkpoint, "--evaluate", "--format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["layer"] == "layer_3.ln_1" and result["images"] == 32 and 0 <= result["pointing_game"] <= 1
+    refused = ["gradcam", str(vit), "--checkpoint", checkpoint, "--index", "0", "--layer", "class_token_out", "-o", str(png)]
+    assert main(refused) == 2
+    err = capsys.readouterr().err
+    assert f"{vit}:" in err and "`class_token_out` has no spatial output" in err and "Traceback" not in err

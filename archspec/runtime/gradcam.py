@@ -5,6 +5,10 @@ it to the feature maps A of the target layer, average each map's gradient
 (α_k^c = mean_ij ∂y^c/∂A^k_ij) and keep the positive part of Σ_k α_k^c A^k.
 No hooks are registered: the target layer's output is read from ``forward_all``,
 so nothing can leak from one call to the next.
+
+A transformer's tokens are explained on their grid: the static analysis knows which tokens are the
+positions of a flattened map (``LayerInfo.rf_grid``), so the N×D output of a layer such as a ViT's
+norm is laid back as D maps on the H×W grid, the class token left out, with no hand-written reshape.
 """
 
 from __future__ import annotations
@@ -14,9 +18,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from archspec.analysis.report import Report
+from archspec.analysis.report import LayerInfo, Report
+from archspec.analysis.token_grid import TokenGrid
 from archspec.errors import ArchspecError
-from archspec.graph import INPUT
+from archspec.graph import INPUT, layer_mark
+from archspec.layers import fmt_shape
 from archspec.runtime.build import SpecModule
 
 
@@ -25,7 +31,11 @@ class GradCamError(ArchspecError):
 
 
 def default_layer(report: Report) -> str:
-    """The last layer with a spatial output before the spatial layout ends (flatten, global or 1×1 pooling)."""
+    """The last layer with a spatial output before the spatial layout ends (flatten, global or 1×1 pooling);
+    in a network of tokens on a grid, the tokens that the last token-mixing layer reads (a ViT's last ln_1)."""
+    tokens = _last_tokens_mixed(report)
+    if tokens is not None:
+        return tokens
     spatial = None
     for info in report.layers:
         if _spatial(info.output_shape) and any(n > 1 for n in info.output_shape[1:]):  # type: ignore[index]
@@ -37,22 +47,69 @@ def default_layer(report: Report) -> str:
     return spatial
 
 
+def _last_tokens_mixed(report: Report) -> str | None:
+    """The last layer with tokens on a grid that feeds a layer mixing its tokens (attention); else the last layer
+    with tokens on a grid; None when there are none. After the last attention only the class token reaches the
+    score, so the patch tokens' gradients there would be zero: its input is where the grid still matters."""
+    mixed, gridded = None, None
+    for info in report.layers:
+        if token_grid(info) is not None:
+            gridded = info.name
+        if info.layer is None or info.output_shape is None:
+            continue
+        ins = [report.input_shape if i == INPUT else report.layer(i).output_shape for i in info.inputs]
+        shapes = [s for s in ins if s is not None]
+        for name in info.inputs:
+            source = report.get(name)
+            grid = token_grid(source) if source is not None else None
+            if grid is not None and len(shapes) == len(ins) and grid.axis in (info.layer.mixed_axes(shapes) or ()):
+                mixed = name
+    return mixed or gridded
+
+
+def token_grid(info: LayerInfo) -> TokenGrid | None:
+    """The grid of a layer whose output is tokens × features (or features × tokens) on a grid of positions."""
+    shape = info.output_shape
+    return info.rf_grid if shape is not None and len(shape) == 2 and info.rf_grid is not None else None
+
+
 def _spatial(shape: tuple[int, ...] | None) -> bool:
     """A feature map: channels and one to three spatial axes."""
     return shape is not None and 2 <= len(shape) <= 4
 
 
 def check_layer(report: Report, layer: str) -> None:
+    """The layer exists and has feature maps with the input's axes, or tokens on a grid of them."""
     info = report.get(layer)
     if info is None:
         from archspec.spec.locate import suggest
 
         guess = suggest(layer, [i.name for i in report.layers])
         raise GradCamError(f"no layer `{layer}`" + (f" — did you mean `{guess}`?" if guess else ""))
+    if token_grid(info) is not None:
+        return
     if not _spatial(info.output_shape) or len(info.output_shape) != len(report.input_shape):  # type: ignore[arg-type]
+        shown = fmt_shape(info.output_shape) if info.output_shape is not None else "unknown"
         raise GradCamError(
-            f"layer `{layer}` has no spatial output ({info.output_shape}); Grad-CAM needs feature maps with the input's axes"
+            f"{_where(report, layer)}layer `{layer}` has no spatial output ({shown}) and no tokens on a grid; "
+            "Grad-CAM needs feature maps with the input's axes, or tokens of a map's positions" + _instead(report)
         )
+
+
+def _where(report: Report, layer: str) -> str:
+    """``path:line:column: `` of the layer in its spec, when the report has a spec file."""
+    spec = report.spec
+    if spec is None or not hasattr(spec, "source"):
+        return ""
+    mark = layer_mark(spec, layer)
+    return f"{spec.path}:{mark.line}:{mark.column}: "
+
+
+def _instead(report: Report) -> str:
+    try:
+        return f" (the default here: `{default_layer(report)}`)"
+    except GradCamError:
+        return ""
 
 
 _RESIZE = {1: "linear", 2: "bilinear", 3: "trilinear"}  # interpolation by number of spatial axes
@@ -85,6 +142,9 @@ def gradcam(model: SpecModule, x: torch.Tensor, layer: str | None = None, classe
                 classes = torch.full((len(x),), classes, dtype=torch.long, device=x.device)
             score = logits.gather(1, classes.view(-1, 1).to(logits.device)).sum()  # y^c, summed over the batch
             (grads,) = torch.autograd.grad(score, features)
+        grid = token_grid(report.layer(layer)) if layer != INPUT else None
+        if grid is not None:  # tokens: D maps on the grid, the other tokens (a class token) left out
+            features, grads = on_grid(features, grid), on_grid(grads, grid)
         space = tuple(range(2, features.dim()))  # the spatial axes, of any rank
         alpha = grads.mean(dim=space, keepdim=True)  # α_k^c
         maps = F.relu((alpha * features).sum(dim=1)).detach()
@@ -95,6 +155,15 @@ def gradcam(model: SpecModule, x: torch.Tensor, layer: str | None = None, classe
     finally:
         model.train(was_training)
     return Cam(maps, upsampled, classes.detach(), probs, layer)
+
+
+def on_grid(tokens: torch.Tensor, grid: TokenGrid) -> torch.Tensor:
+    """A batch of N×D tokens (or D×N) as D maps on the grid, B×D×H×W, leaving out the tokens that are not
+    positions of the grid (as pytorch-grad-cam's hand-written ``reshape_transform`` does for a ViT)."""
+    if grid.axis == 1:
+        tokens = tokens.transpose(1, 2)  # features × tokens: the tokens first
+    positions = tokens[:, grid.before : grid.before + grid.positions]
+    return positions.transpose(1, 2).reshape(len(tokens), -1, *grid.sizes)
 
 
 def box_scores(heat: torch.Tensor, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
