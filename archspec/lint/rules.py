@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from archspec.analysis import receptive_field as rf
+from archspec.analysis.layout import channel_axes
 from archspec.analysis.report import LayerInfo, Report
 from archspec.arith import Window, product
 from archspec.codes import TABLE, Code
@@ -381,25 +382,6 @@ def _last_axis_not_spatial(report: Report, name: str, rank: int) -> bool:
         return False
     info = report.layer(name)
     return info.rf is not None and bool(info.rf_axes) and rank - 1 not in info.rf_axes
-
-
-def channel_axes(report: Report) -> dict[str, int | None]:
-    """Where the network input's channels lie in each layer's output, followed through permutes and kept by
-    every layer that keeps the rank (a norm, an attention, a linear on channels last); None once a layer
-    regroups them or changes the rank. Unlike the field, this survives a layer with no single field."""
-    where: dict[str, int | None] = {INPUT: 0 if len(report.input_shape) >= 2 else None}
-    for info in report.layers:
-        ins = [report_shape(report, i) for i in info.inputs]
-        first = where.get(info.inputs[0]) if info.inputs else None
-        if info.layer is None or first is None or info.output_shape is None or None in ins:
-            where[info.name] = None
-            continue
-        step = info.layer.receptive([s for s in ins if s is not None])
-        if isinstance(step, Moved):
-            where[info.name] = step.to[first]
-        else:
-            where[info.name] = first if len(info.output_shape) == len(ins[0] or ()) else None
-    return where
 
 
 @rule(Code.LINEAR_ON_SPATIAL_MAP)
