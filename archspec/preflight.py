@@ -220,7 +220,7 @@ def check_receptive_field(report: Report, name: str, unit: Iterable[int] | None)
     info = report.get(name)
     if info is None or info.rf is None or info.output_shape is None:
         raise InspectError(f"`{name}` has no receptive field (no such layer, or its spatial layout is gone)")
-    grid = info.output_shape[1:]
+    grid = info.rf_units  # on tokens: the grid of patches
     chosen = tuple(unit) if unit is not None else tuple(n // 2 for n in grid)
     if len(chosen) != len(grid):
         raise InspectError(

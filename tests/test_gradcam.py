@@ -325,3 +325,12 @@ def test_cli_gradcam_of_the_small_vit(tmp_path, capsys):
     assert main(refused) == 2
     err = capsys.readouterr().err
     assert f"{vit}:" in err and "`class_token_out` has no spatial output" in err and "Traceback" not in err
+
+
+def test_rf_overlay_on_the_token_grid_by_hand(tmp_path):
+    vit = archspec.load(ROOT / "specs" / "vit_small.yaml")
+    result = inspect.run_rf(vit, str(tmp_path / "rf.png"), index=0, layer="embedded", unit=(2, 3))
+    # 8×8 patches at stride 8: grid unit (row 2, column 3) sees rows 16…23 and columns 24…31 (x0, y0, x1, y1)
+    assert result["boxes"] == [(0, 0, 7, 7), (24, 16, 31, 23)]
+    whole = inspect.run_rf(vit, str(tmp_path / "rf2.png"), index=0)  # the default: the last attention's input, global
+    assert whole["layer"] == "layer_3.ln_1" and whole["unit"] == (4, 4) and whole["boxes"] == [(0, 0, 63, 63)] * 2

@@ -52,6 +52,14 @@ class LayerInfo:
         return product(self.output_shape) if self.output_shape is not None else 0
 
     @property
+    def rf_units(self) -> tuple[int, ...]:
+        """How many units the output has along each spatial axis of ``rf``: the grid's sizes when the axes are
+        flattened into tokens, else the output's sizes where the axes lie."""
+        if self.rf_grid is not None:
+            return self.rf_grid.sizes
+        return tuple(self.output_shape[a] for a in self.rf_axes) if self.output_shape is not None else ()
+
+    @property
     def label(self) -> str:
         return self.layer.label() if self.layer is not None else self.type
 

@@ -166,7 +166,7 @@ def run_rf(spec: Spec, out: str, *, paths=None, index=None, layer=None, unit=Non
     chosen = check_receptive_field(report, layer, unit)
     info = report.layer(layer)
     assert info.rf is not None and info.output_shape is not None  # checked above
-    grid = info.output_shape[1:]
+    grid = info.rf_units
     units = {"first unit": (0,) * len(grid), "chosen unit": chosen}
     spans = {what: [_span(rf, u) for rf, u in zip(info.rf, at)] for what, at in units.items()}
     axes = [_POSITIONS[a] for a in AXIS_NAMES[len(grid)]]
