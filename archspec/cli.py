@@ -189,7 +189,7 @@ def _add_diagram(sub: Subparsers) -> None:
         dest="collapse",
         action="store_const",
         const=True,
-        help="one node per use of a block (default above 60 layers)",
+        help="one node per use of a block, alike uses in a chain sharing one (default above 60 layers)",
     )
     blocks.add_argument(
         "--expand-blocks",

@@ -99,6 +99,68 @@ def test_resnet50_collapses_to_one_node_per_stage():
     assert nodes["layer1"].endswith(f"{sum(i.params for i in r.layers if i.name.startswith('layer1.')):,} parameters")
 
 
+def test_vit_b_16s_twelve_alike_encoder_layers_are_one_node():
+    """Twelve uses of encoder_block, each its own call with the same parameters, chained: one node ×12, its
+    parameters by hand (torchvision's EncoderBlock: two LayerNorms, attention 4·D² + 4·D, MLP D·M + M + M·D + D)."""
+    r = report("vit_b_16")
+    _, nodes, edges = parsed(dg.to_dot(r, "params", collapse=True))
+    d, m = 768, 3072
+    each = 2 * (2 * d) + (4 * d * d + 4 * d) + (d * m + m + m * d + d)
+    assert each == 7_087_872
+    block = "encoder.layers.encoder_layer_0"
+    assert nodes[block].splitlines() == [
+        "encoder.layers.encoder_layer_0 … encoder_layer_11",
+        "encoder_block ×12",
+        f"12 × 7,087,872 = {12 * each:,} parameters",
+    ]
+    assert not any(n.startswith("encoder.layers.encoder_layer_1") for n in nodes)
+    assert edges[("encoder.dropout", block)] == edges[(block, "encoder.ln")] == "197 tokens × 768"
+    assert nodes["encoder.pos_embedding"].endswith("1×197×768 = 151,296")  # stored with its batch axis, as torchvision
+    expanded = pgv.AGraph(string=dg.to_dot(r, "layers", collapse=False))  # expanded: a cluster per use, as before
+    assert {s.name for s in expanded.subgraphs()} == {f"cluster_encoder.layers.encoder_layer_{i}" for i in range(12)}
+
+
+def test_token_sequences_say_so_on_their_edges():
+    """N tokens of D features (positions first) read `N tokens × D`; the C×L map before the transpose does not."""
+    _, _, edges = parsed(dg.to_dot(report("vit_b_16"), "layers"))
+    assert edges[("patches", "tokens")] == "768×196"
+    assert edges[("tokens", "with_class_token")] == "196 tokens × 768"
+    assert edges[("class_token", "with_class_token")] == "1×768"  # a learned tensor: no positions
+    assert edges[("class_token_out", "heads.head")] == "768"
+
+
+def blocks_spec(*calls: str, skip: bool = False) -> str:
+    """Uses of a block `unit` (a conv and a ReLU) on a 4×8×8 map, one per line of ``calls``."""
+    head = "  - {type: add, name: join, inputs: [c0, c2]}\n" if skip else ""
+    return (
+        "archspec: 1\ninput: [4, 8, 8]\nblocks:\n  unit:\n    params: {width: 4, k: 3, bias: true}\n    layers:\n"
+        "      - {type: conv2d, name: conv, out_channels: $width, kernel_size: $k, padding: 1, bias: $bias}\n"
+        "      - {type: relu, name: act}\nlayers:\n" + "".join(f"  - {c}\n" for c in calls) + head
+    )
+
+
+def test_uses_that_differ_or_branch_keep_their_own_nodes():
+    alike = [f"{{type: unit, name: c{i}}}" for i in range(3)]
+    drawn = dg.units(archspec.analyze(archspec.loads(blocks_spec(*alike))), collapse=True)
+    assert [(u.id, u.op, u.label) for u in drawn] == [("c0", "unit ×3", "c0 … c2")]
+    assert drawn[0].layers == [f"c{i}.{n}" for i in range(3) for n in ("conv", "act")]
+    # the defaults written out are the same use; a conv without bias (same shapes) is not, nor other shapes
+    other = [alike[0], "{type: unit, name: c1, k: 3, width: 4}", "{type: unit, name: c2, bias: false}"]
+    drawn = dg.units(archspec.analyze(archspec.loads(blocks_spec(*other, "{type: unit, name: c3, k: 1}"))), collapse=True)
+    assert [(u.id, u.op, u.shape) for u in drawn] == [
+        ("c0", "unit ×2", (4, 8, 8)),
+        ("c2", "unit", (4, 8, 8)),
+        ("c3", "unit", (4, 10, 10)),
+    ]
+    # a use whose output another layer also reads: the run stops there, so the edge can be drawn
+    drawn = dg.units(archspec.analyze(archspec.loads(blocks_spec(*alike, skip=True))), collapse=True)
+    assert [(u.id, u.op, u.inputs) for u in drawn] == [
+        ("c0", "unit", ["input"]),
+        ("c1", "unit ×2", ["c0"]),
+        ("join", "+", ["c0", "c1"]),
+    ]
+
+
 def test_deterministic():
     r = report("mobilenet_v2")
     assert dg.to_dot(r, "params") == dg.to_dot(report("mobilenet_v2"), "params")

@@ -5,7 +5,9 @@
 - ``params`` (Figure 6): as ``layers``, each node with its parameter count and how it is made up.
 - ``rf`` (Figure 11): as ``layers``, each node with its receptive field.
 
-Block instances are drawn as clusters, or collapsed to one node per use (``layer1: bottleneck ×3``).
+Block instances are drawn as clusters, or collapsed to one node per use (``layer1: bottleneck ×3``); a run of
+uses of one block that are alike and chained, each reading only the one before (a ViT's twelve encoder
+layers, each its own use), is one node too (``encoder_layer_0 … encoder_layer_11: encoder_block ×12``).
 DOT needs only the pure-Python ``graphviz`` package; SVG/PNG/PDF need Graphviz itself, which the
 ``pygraphviz`` wheel bundles (``pip install pygraphviz``, or ``pip install -e '.[diagram]'`` in a clone
 of this repository).
@@ -73,15 +75,20 @@ class Unit:
     clusters: tuple[str, ...] = ()
     layers: list[str] = field(default_factory=list)
     size_only: set[str] = field(default_factory=set)  # inputs it takes only the size of (a crop or resize to them)
+    label: str | None = None  # the name drawn, when not the id (a run of uses: `layer_0 … layer_3`)
+    tokens: bool = False  # its output is N tokens of D features (the positions on the first axis)
 
 
-def formula(weights: dict[str, Shape]) -> str | None:
-    """How a layer's parameter count is made up, as the text writes it: ``3×4×9 + 4 = 112``.
+def formula(weights: dict[str, Shape], learned_tensor: bool = False) -> str | None:
+    """How a layer's parameter count is made up, as the text writes it: ``3×4×9 + 4 = 112``; a learned tensor
+    (no input, so no in × out) by its shape.
 
     >>> formula({"weight": (4, 3, 3, 3), "bias": (4,)})
     '3×4×9 + 4 = 112'
     >>> formula({"weight": (10, 2048), "bias": (10,)})
     '2048×10 + 10 = 20,490'
+    >>> formula({"weight": (1, 197, 768)}, learned_tensor=True)
+    '1×197×768 = 151,296'
     >>> formula({}) is None
     True
     """
@@ -89,7 +96,9 @@ def formula(weights: dict[str, Shape]) -> str | None:
         return None
     terms, total = [], 0
     for shape in weights.values():
-        if len(shape) >= 3:  # conv of any rank: in × out × (weights per kernel)
+        if learned_tensor:
+            terms.append("×".join(map(str, shape)))
+        elif len(shape) >= 3:  # conv of any rank: in × out × (weights per kernel)
             terms.append(f"{shape[1]}×{shape[0]}×{product(shape[2:])}")
         elif len(shape) == 2:  # linear: in × out
             terms.append(f"{shape[1]}×{shape[0]}")
@@ -120,11 +129,12 @@ def units(report: Report, collapse: bool) -> list[Unit]:
                 _unique(inputs),
                 info.output_shape,
                 info.params,
-                formula(info.weights),
+                formula(info.weights, info.layer is not None and info.layer.family == "tensor"),
                 info.rf,
                 spec.block_of.get(info.name, ()),
                 [info.name],
                 _size_only(info, owner),
+                tokens=_tokens(info),
             )
             continue
         unit = out.get(uid)
@@ -136,12 +146,105 @@ def units(report: Report, collapse: bool) -> list[Unit]:
         unit.inputs = _unique(unit.inputs + inputs)
         unit.params += info.params
         unit.layers.append(info.name)
-    for unit in out.values():  # a collapsed block's output is its last layer read from outside
+    drawn = _chained_uses(report, list(out.values()), owner) if collapse else list(out.values())
+    for unit in drawn:  # a collapsed block's output is its last layer read from outside
         if unit.family == "block":
             last = _block_output(report, unit, owner)
-            unit.shape, unit.rf = last.output_shape, last.rf
-            unit.formula = f"{unit.params:,} parameters"
-    return list(out.values())
+            unit.shape, unit.rf, unit.tokens = last.output_shape, last.rf, _tokens(last)
+            if unit.formula is None:
+                unit.formula = f"{unit.params:,} parameters"
+    return drawn
+
+
+def _chained_uses(report: Report, drawn: list[Unit], owner: dict[str, str]) -> list[Unit]:
+    """Runs of uses of one block drawn as one node: each use alike (the same layers with the same fields and
+    shapes, so the same parameters) and reading only the use before it, which nothing else reads. ``owner``
+    is updated to map the layers of a run onto its first use."""
+    readers: dict[str, set[str]] = {}
+    for u in drawn:
+        for i in u.inputs:
+            readers.setdefault(i, set()).add(u.id)
+    kept: list[Unit] = []
+    run: list[Unit] = []  # the uses merged into kept[-1], when it is a run
+    renamed: dict[str, str] = {}
+    for u in drawn:
+        u.inputs = _unique([renamed.get(i, i) for i in u.inputs])
+        u.size_only = {renamed.get(i, i) for i in u.size_only}
+        last = run[-1] if run else None
+        if last is not None and u.family == "block" and u.inputs == [kept[-1].id] and readers.get(last.id) == {u.id}:
+            if _use_signature(report, u) == _use_signature(report, last):
+                run.append(u)
+                renamed[u.id] = kept[-1].id
+                continue
+        _close_run(report, kept, run, owner)
+        kept.append(u)
+        run = [u] if u.family == "block" else []
+    _close_run(report, kept, run, owner)
+    return kept
+
+
+def _close_run(report: Report, kept: list[Unit], run: list[Unit], owner: dict[str, str]) -> None:
+    """Make ``kept[-1]`` the node of a run of two or more alike uses."""
+    if len(run) < 2:
+        return
+    first, uses = kept[-1], len(run)
+    instances = sum(len(report.spec.block_calls[u.id]) for u in run)
+    first.op = f"{report.spec.block_types[report.spec.block_calls[first.id][0]]} ×{instances}"
+    first.label = f"{first.id} … {_after_common_prefix(run[-1].id, first.id)}"
+    first.formula = f"{uses} × {first.params:,} = {first.params * uses:,} parameters"
+    for u in run[1:]:
+        first.params += u.params
+        first.layers += u.layers
+        for name in u.layers:
+            owner[name] = first.id
+
+
+def _after_common_prefix(name: str, other: str) -> str:
+    """``name`` without the dotted path it shares with ``other``: ``encoder.layers.encoder_layer_11`` after
+    ``encoder.layers.encoder_layer_0`` is ``encoder_layer_11``.
+
+    >>> _after_common_prefix("encoder.layers.encoder_layer_11", "encoder.layers.encoder_layer_0")
+    'encoder_layer_11'
+    >>> _after_common_prefix("layer_3", "layer_0")
+    'layer_3'
+    """
+    parts, others = name.split("."), other.split(".")
+    shared = 0
+    while shared < min(len(parts), len(others)) - 1 and parts[shared] == others[shared]:
+        shared += 1
+    return ".".join(parts[shared:])
+
+
+def _use_signature(report: Report, unit: Unit) -> list[tuple[object, ...]]:
+    """What makes two uses of a block alike: each layer's place in the use, its fields (the block's parameters
+    filled in), inputs inside the use, and its input and output shapes."""
+    prefix = unit.id + "."
+    signature: list[tuple[object, ...]] = []
+    for name in unit.layers:
+        info = report.layer(name)
+        fields = info.layer.model_dump(exclude={"name", "inputs"}) if info.layer is not None else None
+        inputs = [i.removeprefix(prefix) if i.startswith(prefix) else "outside" for i in info.inputs]
+        ins = [report.input_shape if i == INPUT else report.layer(i).output_shape for i in info.inputs]
+        signature.append((name.removeprefix(prefix), info.type, fields, inputs, ins, info.output_shape))
+    return signature
+
+
+def _tokens(info: LayerInfo) -> bool:
+    """Is the output a token sequence, N×D with the input's positions along N (a map's positions flattened and
+    transposed, as a ViT makes its patches, or a sequence transposed)? Known where the receptive field is."""
+    shape = info.output_shape
+    return info.rf is not None and shape is not None and len(shape) == 2 and set(info.rf_axes) == {0}
+
+
+def size_text(shape: Shape | None, tokens: bool = False) -> str:
+    """An edge's tensor size; a token sequence says so, unlike a C×L map.
+
+    >>> size_text((197, 768), tokens=True), size_text((768, 196)), size_text(None)
+    ('197 tokens × 768', '768×196', '?')
+    """
+    if shape is None:
+        return "?"
+    return f"{shape[0]} tokens × {shape[1]}" if tokens else fmt_shape(shape)
 
 
 def _size_only(info: LayerInfo, owner: dict[str, str]) -> set[str]:
@@ -191,13 +294,13 @@ def _caption(style: str) -> str:
 
 def _draw_operations(graph: graphviz.Digraph, report: Report, drawn: list[Unit], style: str) -> None:
     shapes = {INPUT: report.input_shape, **{u.id: u.shape for u in drawn}}
+    tokens = {u.id for u in drawn if u.tokens}
     skips = skip_edges(drawn, report.input_shape)
     graph.node(INPUT, _lines("input", fmt_shape(report.input_shape)), fillcolor=COLOURS["io"])
     _clustered(graph, drawn, lambda sub, u: sub.node(_dot(u.id), _operation_label(u, style), fillcolor=COLOURS[u.family]))
     for u in drawn:
         for i in u.inputs:
-            shape = shapes[i]
-            label = fmt_shape(shape) if shape else "?"
+            label = size_text(shapes[i], i in tokens)
             if i in u.size_only:  # lends its size, not its values: no data flows along it
                 graph.edge(_dot(i), _dot(u.id), label=f"size {label}", **SIZE_EDGE)
             elif (i, u.id) in skips:  # a long straight edge along the level it leaves and rejoins, drawn apart
@@ -210,7 +313,7 @@ def _draw_operations(graph: graphviz.Digraph, report: Report, drawn: list[Unit],
         graph.node("output", _lines("output", f"total {total:,} parameters"), fillcolor=COLOURS["io"])
     else:
         graph.node("output", "output", fillcolor=COLOURS["io"])
-    graph.edge(_dot(final.id), "output", label=fmt_shape(final.shape) if final.shape else "?")
+    graph.edge(_dot(final.id), "output", label=size_text(final.shape, final.tokens))
 
 
 def _dot(name: str) -> str:
@@ -282,7 +385,8 @@ def _returns_through_coarser(
 
 
 def _operation_label(u: Unit, style: str) -> str:
-    lines = [u.id] if u.op == u.id else [u.id, u.op]  # `flatten` named flatten: say it once
+    name = u.label or u.id
+    lines = [name] if u.op == name else [name, u.op]  # `flatten` named flatten: say it once
     if style == "params":
         lines.append(u.formula if u.formula else "no parameters")
     elif style == "rf":
