@@ -235,3 +235,11 @@ def test_only_fontconfig_warnings_are_dropped(capfd):
     with dg._without_fontconfig_warnings():
         os.write(2, b'Fontconfig warning: "x.conf", line 6: unknown element "reset-dirs"\nWarning: a real one\n')
     assert capfd.readouterr().err == "Warning: a real one\n"
+
+
+def test_graphvizs_scaling_note_is_reworded_and_other_lines_kept():
+    from archspec.render.diagram import _reworded
+
+    note = _reworded(b"(null): graph is too large for cairo-renderer bitmaps. Scaling by 0.728674 to fit\n")
+    assert note.startswith(b"note: the PNG was scaled down") and b"SVG" in note
+    assert _reworded(b"Warning: something else\n") == b"Warning: something else\n"

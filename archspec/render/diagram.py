@@ -524,6 +524,14 @@ def _without_fontconfig_warnings() -> Iterator[None]:
             os.close(saved)
             caught.seek(0)
             lines = caught.read().splitlines(keepends=True)
-            kept = b"".join(line for line in lines if not line.startswith(b"Fontconfig warning:"))
+            kept = b"".join(_reworded(line) for line in lines if not line.startswith(b"Fontconfig warning:"))
             if kept:
                 os.write(2, kept)
+
+
+def _reworded(line: bytes) -> bytes:
+    """Graphviz's note that a PNG was scaled down to fit cairo's largest bitmap (a long network drawn left
+    to right), in words that say what to do about it; other lines as they are."""
+    if b"graph is too large for cairo-renderer bitmaps" in line:
+        return b"note: the PNG was scaled down to fit the renderer's largest bitmap; SVG or PDF keep every detail\n"
+    return line
