@@ -63,3 +63,118 @@ def test_cli_memory(capsys):
     assert main(["describe", str(SEED), "--batch-size", "64"]) == 0
     assert "Training step, batch 64" in capsys.readouterr().out
     assert main(["describe", str(SEED), "--memory-budget", "lots"]) == 2
+
+
+# --- attention: what autograd keeps on each path, with torch as the oracle ---
+
+
+def attention_spec(n: int, d: int, heads: int, dropout: float) -> str:
+    layer = {"type": "multihead_attention", "name": "attn", "num_heads": heads, "dropout": dropout}
+    return json.dumps({"archspec": 1, "input": [n, d], "layers": [layer]})
+
+
+def saved_by_torch(n: int, d: int, heads: int, dropout: float, need_weights: bool, batch: int) -> tuple[int, int]:
+    """Bytes autograd saves in one training forward of torch's own nn.MultiheadAttention (by storage, the
+    parameters left out), and the output's bytes."""
+    torch = pytest.importorskip("torch")
+    module = torch.nn.MultiheadAttention(d, heads, dropout=dropout, batch_first=True).train()
+    weights = {p.untyped_storage().data_ptr() for p in module.parameters()}
+    saved: dict[int, int] = {}
+
+    def keep(t):
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in weights:
+            saved[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    x = torch.randn(batch, n, d, requires_grad=True)
+    with torch.autograd.graph.saved_tensors_hooks(keep, lambda t: t):
+        out = module(x, x, x, need_weights=need_weights)[0]
+    return sum(saved.values()), out.untyped_storage().nbytes()
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.2], ids=["fused", "math"])
+@pytest.mark.parametrize("n, d, heads", [(12, 8, 2), (7, 12, 3), (20, 4, 1)])
+def test_saved_bytes_of_attention_on_each_path_are_torchs(n, d, heads, dropout):
+    """The model's saved bytes of a spec holding one attention layer: what torch saves for its backward (the
+    in-projection's input, Q, K, V, the heads' output; a log-sum-exp per head and token on the fused path,
+    three N×N tensors per head and scaled copies on the math path) and the output the loss reads."""
+    report = archspec.analyze(archspec.loads(attention_spec(n, d, heads, dropout)))
+    batch = 3  # more than one sample: torch then saves a transposed copy of the input, not the input itself
+    saved, output = saved_by_torch(n, d, heads, dropout, need_weights=False, batch=batch)
+    assert batch * saved_bytes_per_sample(report) == saved + output
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.2])
+def test_saved_floats_with_the_weights_returned(dropout):
+    """need_weights=True (nn.MultiheadAttention's own math code; the lowered layer never asks for it) keeps the
+    softmax's N×N output per head even without dropout."""
+    from archspec.layers.attention import attention_saved_floats
+
+    n, d, heads, batch = 9, 12, 3, 2
+    saved, _ = saved_by_torch(n, d, heads, dropout, need_weights=True, batch=batch)
+    assert batch * 4 * (n * d + attention_saved_floats(n, d, heads, dropout, need_weights=True)) == saved
+
+
+def allocated_bytes():
+    """The C heap's bytes in use (glibc's mallinfo2), or None where it cannot be read."""
+    import ctypes
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [
+            (f, ctypes.c_size_t) for f in "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()
+        ]
+
+    try:
+        mallinfo2 = ctypes.CDLL("libc.so.6").mallinfo2
+    except (OSError, AttributeError):
+        return None
+    mallinfo2.restype = MallInfo2
+    return lambda: mallinfo2().uordblks + mallinfo2().hblkhd
+
+
+def backward_rise(n: int, d: int, heads: int, dropout: float, batch: int, used) -> int:
+    """The most the allocator's bytes in use rise over their level when torch's own attention backward begins,
+    sampled after every operation."""
+    torch = pytest.importorskip("torch")
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Peak(TorchDispatchMode):
+        top = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            Peak.top = max(Peak.top, used())
+            return out
+
+    torch.manual_seed(0)
+    module = torch.nn.MultiheadAttention(d, heads, dropout=dropout, batch_first=True).train()
+    x = torch.randn(batch, n, d, requires_grad=True)
+    for p in module.parameters():
+        p.grad = torch.zeros_like(p)  # the parameters' gradients are not the workspace's
+    out = module(x, x, x, need_weights=False)[0]
+    grad = torch.randn_like(out)
+    with Peak():
+        out.sum()  # the mode's own first-use allocations, before the baseline
+        start = Peak.top = used()
+        out.backward(grad)
+    return Peak.top - start
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.1], ids=["fused", "math"])
+@pytest.mark.parametrize("n, d, heads", [(128, 32, 4), (48, 64, 2)])
+def test_attention_backward_workspace_is_what_the_allocator_sees(n, d, heads, dropout):
+    """The attention's backward workspace against the C heap's bytes in use during torch's backward, per sample
+    (the difference between two batch sizes, so that parameter-sized temporaries cancel), its output's gradient
+    included; within 3%. The math path's N×N gradient per head must show in it."""
+    used = allocated_bytes()
+    if used is None:
+        pytest.skip("needs glibc's mallinfo2")
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    layer = archspec.analyze(archspec.loads(attention_spec(n, d, heads, dropout))).layer("attn").layer
+    per_sample = (backward_rise(n, d, heads, dropout, 8, used) - backward_rise(n, d, heads, dropout, 4, used)) / 4
+    measured = per_sample + n * d * 4  # the output's gradient was made before the baseline
+    assert layer.backward_workspace_bytes([(n, d)], (n, d)) == pytest.approx(measured, rel=0.03)
+    report = archspec.analyze(archspec.loads(attention_spec(n, d, heads, dropout)))
+    assert backward_bytes_per_sample(report) == max(2 * 4 * n * d, layer.backward_workspace_bytes([(n, d)], (n, d)))

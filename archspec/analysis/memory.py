@@ -4,7 +4,8 @@ Autograd keeps, for the backward pass, what each operation's derivative needs: a
 convolution or linear layer its input, ReLU its output, max-pooling its input and
 int64 indices, dropout a byte mask... Each layer kind declares this (``saves``,
 ``extra_saved_bytes``, ``aliases_input`` for views); a tensor kept by several
-layers is counted once.
+layers is counted once. On top of them the backward pass holds gradients and temporaries
+(``backward_workspace_bytes`` where a layer's outgrow the generic allowance).
 """
 
 from __future__ import annotations
@@ -67,9 +68,12 @@ def saved_bytes_per_sample(report: Report) -> int:
 
 
 def backward_bytes_per_sample(report: Report) -> int:
-    """Gradient buffers alive at once in the backward pass: about the largest layer's output and input gradients."""
+    """What the backward pass holds at once on top of the saved activations: about the largest layer's output and
+    input gradients, or a layer's own backward workspace where that is larger (attention's N×N gradients)."""
     sizes = [product(_checked(i)[1]) for i in report.layers] + [product(report.input_shape)]
-    return 2 * max(sizes) * FLOAT32_BYTES
+    shapes = {INPUT: report.input_shape} | {i.name: _checked(i)[1] for i in report.layers}
+    workspaces = (_checked(i)[0].backward_workspace_bytes([shapes[n] for n in i.inputs], _checked(i)[1]) for i in report.layers)
+    return max(2 * max(sizes) * FLOAT32_BYTES, *workspaces)
 
 
 def training_memory(report: Report, batch_size: int, optimizer: str = "adam") -> TrainingMemory:

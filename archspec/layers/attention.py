@@ -13,6 +13,45 @@ from archspec.layers.fields import Bool, PosInt, Probability
 FLOAT32 = 4
 
 
+# What torch keeps for the backward pass of nn.MultiheadAttention in training on the CPU (torch 2.x), besides the
+# input (kept as the in-projection's input), for one sample: N tokens of D features, H heads. Two paths:
+#
+# - fused (scaled_dot_product_attention's flash kernel: dropout 0 and need_weights=False, as the layer is
+#   lowered): Q, K and V (one 3·N·D tensor), the heads' output (N·D, shared with the output projection's input)
+#   and a log-sum-exp per head and token (H·N). No N×N tensor is ever stored.
+# - math (dropout > 0, or need_weights=True): each head's N×N weights are kept: the softmax's output, and with
+#   dropout the mask (float32 on the CPU) and the dropped weights, read by the product with V. With
+#   need_weights=False (SDPA's math kernel) Q and K are kept scaled (2·N·D) beside Q, K and V, and the heads'
+#   output is copied (N·D); with need_weights=True (nn.MultiheadAttention's own code) only Q is kept scaled, and
+#   the head-averaged weights (N·N) are returned to the caller besides.
+
+
+def attention_saved_floats(n: int, d: int, heads: int, dropout: float, need_weights: bool = False) -> int:
+    """float32 values autograd keeps for one sample's self-attention besides its input (see above)."""
+    weights = heads * n * n  # one N×N matrix per head
+    if dropout == 0 and not need_weights:  # fused
+        return 3 * n * d + n * d + heads * n
+    kept_weights = 3 * weights if dropout > 0 else weights  # softmax output (+ mask and dropped weights)
+    scaled = n * d if need_weights else 2 * n * d
+    return 3 * n * d + scaled + n * d + kept_weights
+
+
+def attention_backward_floats(n: int, d: int, heads: int, dropout: float) -> int:
+    """The most one sample's attention backward (need_weights=False, as lowered) adds at once to what is alive
+    when it begins, its output's gradient included, in float32 values; measured on the CPU (torch 2.x) at
+    several N, D, H as the peak of the allocator's bytes in use.
+
+    Fused path: after the kernel's backward, the gradients of Q, K and V are packed back into the in-projection's
+    [N, 3·D] gradient through two zero-filled 3·N·D copies and their sum, while Q, K, V and the heads' output
+    have been freed: about 7·N·D. Math path: the gradient of the dropped weights (N×N per head) is made while the
+    three stored N×N tensors are still alive, beside the output's and the heads' gradients; where N×N per head
+    is small the gradient packing (3·N·D at that point) dominates instead.
+    """
+    if dropout == 0:
+        return 7 * n * d - heads * n
+    return 2 * n * d + max(heads * n * n, n * d)
+
+
 class MultiheadAttention(LayerBase):
     """Multi-head self-attention over N tokens of D features, the batch left out (torch.nn.MultiheadAttention
     with batch_first, called with query = key = value = x): torchvision's ViT weights load by name."""
@@ -70,14 +109,12 @@ class MultiheadAttention(LayerBase):
         return 4 * n * d * d + 2 * n * n * d
 
     def extra_saved_bytes(self, ins: list[Shape], out: Shape) -> int:
-        # what autograd keeps besides the input, as torch does on the CPU: Q, K and V (one tensor) and the heads'
-        # output before the output projection; without dropout the fused path (SDPA) adds only a log-sum-exp
-        # per head and token, with dropout the math path keeps the N×N weights of every head three times
-        # (the softmax, the dropout's mask and the dropped weights) and copies of K, V and the heads' output
         n, d = ins[0]
-        if self.dropout == 0:
-            return (3 * n * d + self.num_heads * n + n * d) * FLOAT32
-        return (3 * n * d + 3 * n * d + 3 * self.num_heads * n * n) * FLOAT32
+        return attention_saved_floats(n, d, self.num_heads, self.dropout) * FLOAT32
+
+    def backward_workspace_bytes(self, ins: list[Shape], out: Shape) -> int:
+        n, d = ins[0]
+        return attention_backward_floats(n, d, self.num_heads, self.dropout) * FLOAT32
 
     def label(self) -> str:
         return f"attention ×{self.num_heads} heads"

@@ -199,6 +199,12 @@ class LayerBase(BaseModel):
         """Bytes autograd keeps besides whole inputs/outputs (pooling indices, dropout masks), one sample."""
         return 0
 
+    def backward_workspace_bytes(self, ins: list[Shape], out: Shape) -> int:
+        """The most the layer's backward pass adds at once to what is alive when it begins (its output's gradient
+        included), one sample, where its temporaries outgrow the memory model's generic allowance of an
+        activation's gradient and its input's (attention); 0: the generic allowance covers it."""
+        return 0
+
     def macs(self, ins: list[Shape], out: Shape) -> int:
         """Multiply-accumulates of the weights for one sample (bias and elementwise work excluded)."""
         return 0
