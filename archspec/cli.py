@@ -27,10 +27,11 @@ from archspec.codes import Code
 from archspec.errors import ArchspecError, Diagnostic, SpecError
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
-_EXTRAS = {"torch": "torch", "torchvision": "torch", "matplotlib": "torch", "pygraphviz": "diagram"}  # module -> extra
+# module -> extra
+_EXTRAS = {"torch": "torch", "torchvision": "torch", "matplotlib": "torch", "pygraphviz": "diagram", "pygls": "lsp"}
 # what each extra installs; the name `archspec` on the package index is another project (conda's CPU-microarchitecture
 # library), so an extra is installed from a clone of this repository, never as `archspec[...]` from the index
-_EXTRA_PACKAGES = {"torch": "torch torchvision matplotlib", "diagram": "pygraphviz"}
+_EXTRA_PACKAGES = {"torch": "torch torchvision matplotlib", "diagram": "pygraphviz", "lsp": "pygls"}
 _TEXT_OR_JSON = ("text", "json")  # --format of the commands that print a result
 
 Command = Callable[[argparse.Namespace], int]
@@ -385,6 +386,11 @@ def _add_augment(sub: Subparsers) -> None:
 def _add_schema(sub: Subparsers) -> None:
     schema = _command(sub, "schema", "print the JSON Schema of the spec format (for editors)", "> archspec.schema.json")
     schema.set_defaults(run=_schema)
+
+
+def _add_lsp(sub: Subparsers) -> None:
+    lsp = _command(sub, "lsp", "serve editors over stdio: diagnostics, shapes as inlay hints, hover (the `lsp` extra)", "")
+    lsp.set_defaults(run=_lsp)
 
 
 def _code_list(text: str) -> set[str]:
@@ -755,6 +761,13 @@ def _schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _lsp(args: argparse.Namespace) -> int:
+    from archspec.lsp import serve
+
+    serve()
+    return EXIT_OK
+
+
 _COMMANDS: list[Callable[[Subparsers], None]] = [  # in the order `archspec --help` lists them
     _add_describe,
     _add_lint,
@@ -769,6 +782,7 @@ _COMMANDS: list[Callable[[Subparsers], None]] = [  # in the order `archspec --he
     _add_rf,
     _add_augment,
     _add_schema,
+    _add_lsp,
 ]
 
 

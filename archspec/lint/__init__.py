@@ -17,7 +17,7 @@ from archspec.graph import layer_mark
 from archspec.lint.rules import RULES, Rule
 from archspec.spec import Spec, parse_spec, read_text
 
-__all__ = ["RULES", "Rule", "lint_file", "lint_text"]
+__all__ = ["RULES", "Rule", "lint_analysis", "lint_file", "lint_text"]
 
 _CODE = r"[EWI]\d{3}"
 _LINE_NOQA = re.compile(rf"#\s*noqa(?P<colon>:\s*(?P<codes>{_CODE}(?:\s*,\s*{_CODE})*)?)?", re.IGNORECASE)
@@ -37,7 +37,16 @@ def lint_text(
     text: str, path: str = "<string>", *, select: AbstractSet[str] | None = None, ignore: AbstractSet[str] = frozenset()
 ) -> list[Diagnostic]:
     """Every diagnostic of one spec text: errors first found, then rule findings, sorted by position."""
+    return lint_analysis(text, path, select=select, ignore=ignore)[0]
+
+
+def lint_analysis(
+    text: str, path: str = "<string>", *, select: AbstractSet[str] | None = None, ignore: AbstractSet[str] = frozenset()
+) -> tuple[list[Diagnostic], Spec | None, Report | None]:
+    """``lint_text``'s diagnostics with the (possibly partial) spec and analysis they came from, for callers that
+    show both (the language server) without loading the text twice."""
     spec, diagnostics = parse_spec(text, path)
+    report: Report | None = None
     if spec is not None and spec.input_shape and spec.output:
         report = run_analysis(spec)
         diagnostics = diagnostics + report.diagnostics
@@ -48,7 +57,7 @@ def lint_text(
     kept = _unsuppressed(diagnostics, text, spec)
     kept = [d for d in kept if d.severity.value == "error" or _wanted(d.code, select, ignore)]
     in_block = (lambda name: bool(spec.block_of.get(name))) if spec is not None else (lambda name: False)
-    return one_per_place(sorted(set(kept), key=Diagnostic.sort_key), in_block)
+    return one_per_place(sorted(set(kept), key=Diagnostic.sort_key), in_block), spec, report
 
 
 def _wanted(code: str, select: AbstractSet[str] | None, ignore: AbstractSet[str]) -> bool:

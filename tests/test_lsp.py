@@ -1,0 +1,251 @@
+"""`archspec lsp` end to end: a real client (pytest-lsp) starts the server as a subprocess and speaks the
+protocol to it. Expected figures are worked out by hand for a tiny spec (a conv on 3×8×8: 3·4·9 + 4 = 112
+parameters, 4·8·8 outputs × 27 MACs = 6,912) and positions are read off the text itself."""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pygls")
+pytest_lsp = pytest.importorskip("pytest_lsp")
+
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "fuzz"))
+
+import mutate
+
+TINY = """\
+archspec: 1
+name: tiny
+input: [3, 8, 8]
+blocks:
+  pair:
+    params: {width: null}
+    layers:
+      - {type: conv2d, name: conv, out_channels: $width, kernel_size: 3, padding: 1}
+      - {type: relu, name: act}
+layers:
+  - {type: conv2d, name: conv, out_channels: 4, kernel_size: 3, padding: 1}
+  - {type: relu, name: act}
+  - {type: pair, name: stage, repeat: 2, width: 6}
+  - {type: flatten, name: flat, inputs: stage}
+  - {type: linear, name: fc, out_features: 10}
+"""
+LINES = TINY.splitlines()
+# a misspelt field (E201) and a misspelt reference (E301)
+BROKEN = TINY.replace("out_channels: 4", "out_chanels: 4").replace("inputs: stage", "inputs: stag")
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+def row(text: str) -> int:
+    """The 0-based line of the first line holding ``text``."""
+    return next(n for n, line in enumerate(LINES) if text in line)
+
+
+def at(text: str, word: str) -> types.Position:
+    """Where ``word`` starts on the first line holding ``text``."""
+    n = row(text)
+    return types.Position(n, LINES[n].index(word))
+
+
+@pytest_lsp.fixture(scope="module", config=ClientServerConfig(server_command=[sys.executable, "-m", "archspec", "lsp"]))
+async def client(lsp_client: LanguageClient):
+    capabilities = pytest_lsp.client_capabilities("visual-studio-code")
+    await lsp_client.initialize_session(types.InitializeParams(capabilities=capabilities))
+    yield
+    await lsp_client.shutdown_session()
+
+
+class Session:
+    """One open document of the module's server: each test opens its own uri."""
+
+    def __init__(self, client: LanguageClient, name: str):
+        self.client = client
+        self.uri = (ROOT / "specs" / f"{name}.yaml").as_uri()  # never written: the text lives in the editor
+        self.version = 0
+
+    async def diagnostics(self) -> list[types.Diagnostic]:
+        """The next diagnostics published for this document's current version."""
+        while True:
+            params = await self.client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+            if params.uri == self.uri and params.version == self.version:
+                return list(params.diagnostics)
+
+    async def open(self, text: str) -> list[types.Diagnostic]:
+        item = types.TextDocumentItem(uri=self.uri, language_id="yaml", version=self.version, text=text)
+        self.client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=item))
+        return await self.diagnostics()
+
+    async def change(self, text: str) -> list[types.Diagnostic]:
+        self.version += 1
+        document = types.VersionedTextDocumentIdentifier(uri=self.uri, version=self.version)
+        change = types.TextDocumentContentChangeWholeDocument(text=text)
+        self.client.text_document_did_change(types.DidChangeTextDocumentParams(document, [change]))
+        return await self.diagnostics()
+
+    def doc(self) -> types.TextDocumentIdentifier:
+        return types.TextDocumentIdentifier(uri=self.uri)
+
+    async def hints(self) -> dict[int, tuple[int, str]]:
+        whole = types.Range(types.Position(0, 0), types.Position(len(LINES), 0))
+        found = await self.client.text_document_inlay_hint_async(types.InlayHintParams(self.doc(), whole))
+        out = {}
+        for h in found or []:
+            assert isinstance(h.label, str)
+            out[h.position.line] = (h.position.character, h.label)
+        return out
+
+    async def hover(self, pos: types.Position) -> str | None:
+        found = await self.client.text_document_hover_async(types.HoverParams(self.doc(), pos))
+        if found is None:
+            return None
+        assert isinstance(found.contents, types.MarkupContent)
+        return found.contents.value
+
+    def close(self) -> None:
+        self.client.text_document_did_close(types.DidCloseTextDocumentParams(self.doc()))
+
+
+def summary(diagnostics: list[types.Diagnostic]) -> list[tuple[object, int, int, int, object]]:
+    return sorted((d.code, d.range.start.line, d.range.start.character, d.range.end.character, d.severity) for d in diagnostics)
+
+
+async def test_diagnostics_on_open_and_after_each_change(client: LanguageClient):
+    s = Session(client, "diagnostics")
+    found = await s.open(TINY)
+    info = types.DiagnosticSeverity.Information
+    # the receptive field stops short of the 8×8 input at the last relu of the block (written on the block's line);
+    # fc holds 3,850 of the 4,514 parameters
+    assert summary(found) == [
+        ("I501", row("name: fc"), 4, len(LINES[row("name: fc")]), info),
+        ("I503", row("name: act"), 8, len(LINES[row("name: act")]), info),
+    ]
+    assert all(d.source == "archspec" for d in found)
+    assert "3,850 of 4,514" in next(d.message for d in found if d.code == "I501")
+
+    found = await s.change(BROKEN)
+    lines = BROKEN.splitlines()
+    field, ref = row("out_channels: 4"), row("inputs: stage")
+    error = types.DiagnosticSeverity.Error
+    column = lines[field].index("out_chanels")
+    assert ("E201", field, column, column + len("out_chanels"), error) in summary(found)
+    column = lines[ref].index("stag")
+    assert ("E301", ref, column, column + len("stag"), error) in summary(found)
+    assert "did you mean `out_channels`" in next(d.message for d in found if d.code == "E201")
+
+    found = await s.change(TINY)  # fixed again: the errors go
+    assert [d.code for d in found if d.severity == error] == []
+    s.close()
+
+
+async def test_inlay_hints_show_each_layer_output_and_parameters(client: LanguageClient):
+    s = Session(client, "hints")
+    await s.open(TINY)
+    hints = await s.hints()
+    end = {n: len(line) for n, line in enumerate(LINES)}
+    conv, act, stage = row("name: conv, out_channels: 4"), row("{type: relu, name: act}"), row("name: stage")
+    act = next(n for n in range(conv, len(LINES)) if "name: act" in LINES[n])  # the top level's act
+    flat, fc = row("name: flat"), row("name: fc")
+    assert hints == {
+        conv: (end[conv], "→ 4×8×8 · 112 params"),  # 3·4·9 + 4
+        act: (end[act], "→ 4×8×8"),
+        # two instances of the block: convs of 4·6·9 + 6 = 222 and 6·6·9 + 6 = 330 parameters
+        stage: (end[stage], "→ 6×8×8 ×2 · 552 params"),
+        flat: (end[flat], "→ 384"),  # 6·8·8
+        fc: (end[fc], "→ 10 · 3,850 params"),  # 384·10 + 10
+    }
+    s.close()
+
+
+async def test_hover_gives_shapes_parameter_make_up_macs_and_receptive_field(client: LanguageClient):
+    s = Session(client, "hover")
+    await s.open(TINY)
+    text = await s.hover(at("name: conv, out_channels: 4", "conv2d"))
+    assert text is not None
+    assert "shape: 3×8×8 → 4×8×8" in text
+    assert "params: 3×4×9 + 4 = 112" in text
+    assert "MACs: 6,912" in text  # 4·8·8 outputs, 3·3·3 products each
+    assert "receptive field: 3×3 (jump 1×1, padding 1×1)" in text
+    assert "`input` (3×8×8)" in text
+
+    text = await s.hover(at("name: stage", "stage"))  # a block call: each instance
+    assert text is not None
+    assert "`stage.0`: 4×8×8 → 6×8×8 · 222 params · 13,824 MACs" in text  # 6·8·8 × 36
+    assert "`stage.1`: 6×8×8 → 6×8×8 · 330 params · 20,736 MACs" in text  # 6·8·8 × 54
+
+    text = await s.hover(at("name: conv, out_channels: $width", "conv"))  # written in the block: per instance
+    assert text is not None
+    assert "2 instances" in text and "`stage.0.conv`: 4×8×8 → 6×8×8 · 222 params" in text
+
+    assert await s.hover(types.Position(row("name: tiny"), 2)) is None  # not a layer
+    s.close()
+
+
+async def test_go_to_definition_of_inputs_and_block_types(client: LanguageClient):
+    s = Session(client, "definition")
+    await s.open(TINY)
+
+    async def target(pos: types.Position) -> tuple[int, int] | None:
+        found = await client.text_document_definition_async(types.DefinitionParams(s.doc(), pos))
+        if found is None:
+            return None
+        assert isinstance(found, types.Location) and found.uri == s.uri
+        return found.range.start.line, found.range.start.character
+
+    reference = at("inputs: stage", "stage")
+    stage = at("name: stage", "stage")
+    assert await target(reference) == (stage.line, stage.character)
+    # the cursor at the end of the name still counts
+    assert await target(types.Position(reference.line, reference.character + len("stage"))) == (stage.line, stage.character)
+    assert await target(at("type: pair", "pair")) == (row("pair:"), 2)
+    assert await target(at("name: fc", "fc")) is None  # a name, not a reference
+    s.close()
+
+
+async def test_document_symbols_outline_layers_and_blocks(client: LanguageClient):
+    s = Session(client, "symbols")
+    await s.open(TINY)
+    found = await client.text_document_document_symbol_async(types.DocumentSymbolParams(s.doc()))
+    assert found is not None
+    outline = [(sym.name, sym.kind, sym.range.start.line, [c.name for c in sym.children or []]) for sym in found]
+    layer, call, block = types.SymbolKind.Field, types.SymbolKind.Object, types.SymbolKind.Class
+    assert outline == [
+        ("conv", layer, row("name: conv, out_channels: 4"), []),
+        ("act", layer, row("name: conv, out_channels: 4") + 1, []),
+        ("stage", call, row("name: stage"), []),
+        ("flat", layer, row("name: flat"), []),
+        ("fc", layer, row("name: fc"), []),
+        ("pair", block, row("pair:"), ["conv", "act"]),
+    ]
+    assert found[0].detail == "conv2d → 4×8×8 · 112 params"
+    s.close()
+
+
+async def test_mutated_specs_sent_as_edits_never_break_the_server(client: LanguageClient):
+    """Broken texts (the fuzzer's mutations of the bundled specs) get diagnostics and empty answers, never a
+    failure: each handler logs one to the client if it happens."""
+    s = Session(client, "fuzz")
+    await s.open(TINY)
+    rng = random.Random(16)
+    texts = [p.read_text() for p in mutate.SPECS[:6]]
+    for n in range(24):
+        text = texts[n % len(texts)]
+        for _ in range(2):
+            text = mutate.mutate(text, rng)
+        await s.change(text)
+        await s.hints()
+        for line in range(0, len(text.splitlines()), 7):
+            await s.hover(types.Position(line, 4))
+        await client.text_document_document_symbol_async(types.DocumentSymbolParams(s.doc()))
+    assert await s.change(TINY) is not None
+    assert await s.hints()  # still analysing
+    failures = [m.message for m in client.log_messages if m.type == types.MessageType.Error]
+    assert failures == []
+    s.close()
