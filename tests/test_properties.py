@@ -307,3 +307,47 @@ def test_channels_sliced_from_a_concat_see_at_most_the_union():
     report = archspec.analyze(archspec.loads(as_yaml(spec)))
     assert [(rf.size, rf.stride) for rf in report.layer("first").rf] == [(3, 1)]
     assert check_receptive_fields(spec) == 4
+
+
+def test_a_sigmoid_gate_after_two_encoder_blocks_keeps_its_field():
+    """Four residual adds and a gate lift the transparent forward's values past 37, where float64's sigmoid is
+    exactly 1 and would hide every input from the gradient: the check passes sigmoid through (found by a run
+    of 300 generated specs)."""
+
+    def block(b: str, source: str) -> list[dict]:
+        return [
+            {"type": "layernorm", "name": f"{b}ln1", "inputs": source},
+            {"type": "multihead_attention", "name": f"{b}att", "num_heads": 1, "bias": False},
+            {"type": "add", "name": f"{b}res1", "inputs": [f"{b}att", source]},
+            {"type": "layernorm", "name": f"{b}ln2"},
+            {"type": "linear", "name": f"{b}fc1", "out_features": 1},
+            {"type": "gelu", "name": f"{b}gelu"},
+            {"type": "linear", "name": f"{b}fc2", "out_features": 2},
+            {"type": "add", "name": f"{b}res2", "inputs": [f"{b}fc2", f"{b}res1"]},
+        ]
+
+    def gate(g: str, source: str, act: str) -> list[dict]:
+        return [
+            {"type": "conv2d", "name": f"{g}s", "inputs": source, "out_channels": 1, "kernel_size": 3, "padding": 1},
+            {"type": "conv2d", "name": f"{g}e", "out_channels": 1, "kernel_size": 1},
+            {"type": act, "name": f"{g}g"},
+            {"type": "mul", "name": g, "inputs": [f"{g}g", source]},
+        ]
+
+    spec = {
+        "archspec": 1,
+        "input": [2, 6, 6],
+        "layers": [
+            {"type": "reshape", "name": "flat", "shape": [2, -1]},
+            {"type": "transpose", "name": "tokens", "axis0": 0, "axis1": 1},
+            *block("b0", "tokens"),
+            *block("b1", "b0res2"),
+            {"type": "transpose", "name": "back", "axis0": 0, "axis1": 1},
+            {"type": "reshape", "name": "map", "shape": [2, 6, 6]},
+            *gate("g1", "map", "hardsigmoid"),
+            *gate("g2", "g1", "sigmoid"),
+        ],
+    }
+    x = torch.full((1, 2, 6, 6), 0.5, dtype=torch.float64)
+    assert torch_oracle.transparent_forward(spec, x)["g2e"][0, 0, 3, 3] > 37  # the central unit: sigmoid would saturate
+    assert check_receptive_fields(spec) == len(spec["layers"])

@@ -439,8 +439,10 @@ def transparent_forward(spec: dict, x: torch.Tensor) -> dict[str, torch.Tensor]:
             y = _mix(xs[0], fields.get("axis", 0))
         elif kind.startswith(("maxpool", "avgpool")):
             y = _window_sum(module, xs[0], fields)
-        elif kind in ("hardsigmoid", "relu6"):  # pointwise, but flat past a bound that sums of residual
-            y = xs[0]  # paths soon pass (values double at each add): passed through, every dependency stays visible
+        elif kind in ("hardsigmoid", "relu6", "sigmoid", "tanh"):  # pointwise, but flat past a bound (sigmoid's
+            # 1.0 in float64 beyond 37) that sums of residual paths soon pass (values double at each add, four
+            # times in two encoder blocks): passed through, every dependency stays visible
+            y = xs[0]
         elif xs and _statistics_axes(fields, xs[0]) is not None:
             y = _norm_mix(xs[0], fields)
         else:
