@@ -159,6 +159,9 @@ def test_uses_that_differ_or_branch_keep_their_own_nodes():
         ("c1", "unit ×2", ["c0"]),
         ("join", "+", ["c0", "c1"]),
     ]
+    # the network's output stays a node of its own, read by the output edge
+    drawn = dg.units(archspec.analyze(archspec.loads(blocks_spec(*alike) + "output: c1\n")), collapse=True)
+    assert [(u.id, u.op) for u in drawn] == [("c0", "unit ×2"), ("c2", "unit")]
 
 
 def test_deterministic():

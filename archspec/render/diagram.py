@@ -170,17 +170,27 @@ def _chained_uses(report: Report, drawn: list[Unit], owner: dict[str, str]) -> l
     for u in drawn:
         u.inputs = _unique([renamed.get(i, i) for i in u.inputs])
         u.size_only = {renamed.get(i, i) for i in u.size_only}
-        last = run[-1] if run else None
-        if last is not None and u.family == "block" and u.inputs == [kept[-1].id] and readers.get(last.id) == {u.id}:
-            if _use_signature(report, u) == _use_signature(report, last):
-                run.append(u)
-                renamed[u.id] = kept[-1].id
-                continue
+        if run and _extends(report, run[-1], u, kept[-1].id, readers):
+            run.append(u)
+            renamed[u.id] = kept[-1].id
+            continue
         _close_run(report, kept, run, owner)
         kept.append(u)
         run = [u] if u.family == "block" else []
     _close_run(report, kept, run, owner)
     return kept
+
+
+def _extends(report: Report, last: Unit, u: Unit, head: str, readers: dict[str, set[str]]) -> bool:
+    """Does use ``u`` continue the run whose last use is ``last``, drawn as node ``head``? Only if it reads
+    nothing but the run, ``last`` is read by nothing but ``u`` (nor is the network's output), and both are alike."""
+    return (
+        u.family == "block"
+        and u.inputs == [head]
+        and readers.get(last.id) == {u.id}
+        and report.output not in last.layers
+        and _use_signature(report, u) == _use_signature(report, last)
+    )
 
 
 def _close_run(report: Report, kept: list[Unit], run: list[Unit], owner: dict[str, str]) -> None:
