@@ -94,7 +94,7 @@ class Session:
         return types.TextDocumentIdentifier(uri=self.uri)
 
     async def hints(self) -> dict[int, tuple[int, str]]:
-        whole = types.Range(types.Position(0, 0), types.Position(len(LINES), 0))
+        whole = types.Range(types.Position(0, 0), types.Position(100_000, 0))  # past the end of any text sent
         found = await self.client.text_document_inlay_hint_async(types.InlayHintParams(self.doc(), whole))
         out = {}
         for h in found or []:
@@ -248,4 +248,66 @@ async def test_mutated_specs_sent_as_edits_never_break_the_server(client: Langua
     assert await s.hints()  # still analysing
     failures = [m.message for m in client.log_messages if m.type == types.MessageType.Error]
     assert failures == []
+    s.close()
+
+
+async def test_completion_of_types_inputs_and_block_parameters(client: LanguageClient):
+    s = Session(client, "completion")
+    await s.open(TINY)
+
+    async def choices(pos: types.Position) -> list[types.CompletionItem]:
+        found = await client.text_document_completion_async(types.CompletionParams(s.doc(), pos))
+        items = found.items if isinstance(found, types.CompletionList) else found or []
+        return sorted(items, key=lambda c: c.sort_text or c.label)
+
+    kinds = {c.label: c for c in await choices(at("name: conv, out_channels: 4", "conv2d"))}
+    assert {"conv2d", "linear", "relu", "pair"} <= set(kinds)
+    assert kinds["pair"].kind == types.CompletionItemKind.Module  # the spec's own block
+    assert isinstance(kinds["conv2d"].documentation, types.MarkupContent)
+    assert "`out_channels`" in kinds["conv2d"].documentation.value and "`kernel_size`" in kinds["conv2d"].documentation.value
+
+    # after `inputs: `: the layers written before, nearest first, then the input
+    assert [c.label for c in await choices(at("inputs: stage", "stage"))] == ["stage", "act", "conv", "input"]
+    # in a block, `$` offers its parameters
+    width = at("out_channels: $width", "$width")
+    assert [c.label for c in await choices(types.Position(width.line, width.character + 1))] == ["$width"]
+
+    # mid-edit the text does not parse: the names come from its last text that did
+    typing = TINY.replace("inputs: stage}", "inputs: [st")
+    await s.change(typing)
+    line = row("inputs: stage")
+    end = types.Position(line, len(typing.splitlines()[line]))
+    assert [c.label for c in await choices(end)] == ["stage", "act", "conv", "input"]
+    s.close()
+
+
+async def test_code_actions_fix_a_misspelling_and_suppress_an_info(client: LanguageClient):
+    s = Session(client, "actions")
+    found = await s.open(BROKEN)
+
+    async def actions(d: types.Diagnostic) -> list[types.CodeAction]:
+        context = types.CodeActionContext(diagnostics=[d])
+        answer = await client.text_document_code_action_async(types.CodeActionParams(s.doc(), d.range, context))
+        return [a for a in answer or [] if isinstance(a, types.CodeAction)]
+
+    misspelt = next(d for d in found if d.code == "E201")
+    (fix,) = await actions(misspelt)
+    assert fix.title == "Replace `out_chanels` with `out_channels`" and fix.is_preferred
+    assert fix.edit is not None and fix.edit.changes is not None
+    (edit,) = fix.edit.changes[s.uri]
+    assert (edit.range, edit.new_text) == (misspelt.range, "out_channels")
+
+    found = await s.change(TINY)
+    info = next(d for d in found if d.code == "I501")
+    (fix,) = await actions(info)
+    assert fix.edit is not None and fix.edit.changes is not None
+    (edit,) = fix.edit.changes[s.uri]
+    line = row("name: fc")
+    assert edit.new_text == "  # noqa: I501"
+    assert edit.range == types.Range(types.Position(line, len(LINES[line])), types.Position(line, len(LINES[line])))
+    # applied, lint's own suppression takes the info away and leaves the other
+    fixed = LINES.copy()
+    fixed[line] += edit.new_text
+    found = await s.change("\n".join(fixed) + "\n")
+    assert [d.code for d in found] == ["I503"]
     s.close()

@@ -21,9 +21,9 @@ from pygls.uris import to_fs_path
 
 from archspec import __version__
 from archspec.errors import Diagnostic
-from archspec.lsp import navigate, views
+from archspec.lsp import assist, navigate, views
 from archspec.lsp.document import Document, analyse
-from archspec.lsp.text import line_end, mark_at, span, whole_lines, word_at
+from archspec.lsp.text import line_end, mark_at, position, span, whole_lines, word_at
 
 DEBOUNCE_S = 0.05  # typing bursts: only the text still current this long after a change is analysed
 
@@ -34,6 +34,12 @@ _SEVERITY = {
     "info": types.DiagnosticSeverity.Information,
 }
 _SYMBOL_KIND = {"layer": types.SymbolKind.Field, "call": types.SymbolKind.Object, "block": types.SymbolKind.Class}
+_COMPLETION_KIND = {
+    "type": types.CompletionItemKind.Class,
+    "block": types.CompletionItemKind.Module,
+    "layer": types.CompletionItemKind.Variable,
+    "param": types.CompletionItemKind.TypeParameter,
+}
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -81,6 +87,7 @@ class SpecServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__("archspec", __version__)
         self.analysed: dict[str, Document] = {}
+        self.parsed: dict[str, Document] = {}  # the last text of each document that parsed (names for completion)
         self.pending: dict[str, asyncio.Task[None]] = {}
 
     def document(self, uri: str) -> Document:
@@ -88,6 +95,8 @@ class SpecServer(LanguageServer):
         doc = self.analysed.get(uri)
         if doc is None or doc.text != text:
             doc = self.analysed[uri] = analyse(text, to_fs_path(uri) or uri)
+        if isinstance(doc.tree, dict):
+            self.parsed[uri] = doc
         return doc
 
     def publish(self, uri: str) -> None:
@@ -114,6 +123,7 @@ class SpecServer(LanguageServer):
         if waiting is not None:
             waiting.cancel()
         self.analysed.pop(uri, None)
+        self.parsed.pop(uri, None)
         self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
 
@@ -130,6 +140,15 @@ def lsp_diagnostic(doc: Document, d: Diagnostic) -> types.Diagnostic:
 
 def make_server() -> SpecServer:
     server = SpecServer()
+    _follow_documents(server)
+    _show_analysis(server)
+    _navigate(server)
+    _assist(server)
+    return server
+
+
+def _follow_documents(server: SpecServer) -> None:
+    """Diagnostics on open, change (debounced) and save; forgotten on close."""
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     @guarded(server)
@@ -150,6 +169,10 @@ def make_server() -> SpecServer:
     @guarded(server)
     def did_close(params: types.DidCloseTextDocumentParams) -> None:
         server.forget(params.text_document.uri)
+
+
+def _show_analysis(server: SpecServer) -> None:
+    """Inlay hints and hover: the analysis of each layer."""
 
     @server.feature(types.TEXT_DOCUMENT_INLAY_HINT, types.InlayHintOptions(resolve_provider=False))
     @guarded(server, [])
@@ -175,6 +198,10 @@ def make_server() -> SpecServer:
             return None
         contents = types.MarkupContent(kind=types.MarkupKind.Markdown, value=text)
         return types.Hover(contents=contents, range=whole_lines(doc.lines, item.first, item.last))
+
+
+def _navigate(server: SpecServer) -> None:
+    """Go to definition and the outline."""
 
     @server.feature(types.TEXT_DOCUMENT_DEFINITION)
     @guarded(server)
@@ -205,7 +232,44 @@ def make_server() -> SpecServer:
 
         return [convert(symbol) for symbol in navigate.outline(doc, shapes)]
 
-    return server
+
+def _assist(server: SpecServer) -> None:
+    """Completion and quick fixes."""
+
+    @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=[" ", "[", ",", "$"]))
+    @guarded(server, [])
+    def completion(params: types.CompletionParams) -> list[types.CompletionItem]:
+        uri = params.text_document.uri
+        doc = server.document(uri)
+        line, column = mark_at(doc.lines, params.position)
+        return [
+            types.CompletionItem(
+                label=choice.label,
+                kind=_COMPLETION_KIND[choice.kind],
+                detail=choice.detail,
+                documentation=types.MarkupContent(kind=types.MarkupKind.Markdown, value=choice.doc) if choice.doc else None,
+                sort_text=f"{choice.order:06d}{choice.label}",
+            )
+            for choice in assist.complete(doc, line, column, server.parsed.get(uri))
+        ]
+
+    @server.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]))
+    @guarded(server, [])
+    def code_actions(params: types.CodeActionParams) -> list[types.CodeAction]:
+        uri = params.text_document.uri
+        doc = server.document(uri)
+        actions = []
+        for shown in params.context.diagnostics:
+            if shown.source != "archspec" or not isinstance(shown.code, str):
+                continue
+            line, start = mark_at(doc.lines, shown.range.start)
+            end = mark_at(doc.lines, shown.range.end)[1] if shown.range.end.line == shown.range.start.line else start
+            for fix in assist.fixes(doc, shown.code, shown.message, line, start, end):
+                where = types.Range(position(doc.lines, fix.line, fix.start), position(doc.lines, fix.line, fix.end))
+                edit = types.WorkspaceEdit(changes={uri: [types.TextEdit(where, fix.text)]})
+                kind = types.CodeActionKind.QuickFix
+                actions.append(types.CodeAction(fix.title, kind=kind, diagnostics=[shown], edit=edit, is_preferred=fix.preferred))
+        return actions
 
 
 def serve() -> None:
