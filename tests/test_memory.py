@@ -33,9 +33,23 @@ def test_training_memory_parts(report):
     m = training_memory(report, 512, "adam")
     assert (m["params"], m["gradients"], m["optimizer_state"], m["buffers"]) == (4 * 20898, 4 * 20898, 8 * 20898, 0)
     assert m["saved_activations"] == 512 * saved_bytes_per_sample(report)
-    assert m["total"] == 16 * 20898 + 512 * (saved_bytes_per_sample(report) + backward_bytes_per_sample(report))
+    # the peak is pool1's backward (pool2's ties): the input, relu1's output and pool1's int64 indices are still
+    # saved; the gradients of pool1's output and input are held (twice 4·64·64, the larger); conv2's and fc's
+    # parameters have their gradients, conv1's not yet; parameters and Adam's two moments throughout
+    alive = 4 * (3 * 64 * 64 + 4 * 64 * 64) + 8 * 4 * 32 * 32
+    held = 2 * 4 * (4 * 64 * 64)
+    assert m["total"] == 12 * 20898 + 4 * (296 + 20490) + 512 * (alive + held)
     sgd = training_memory(report, 512, "sgd")
     assert sgd["optimizer_state"] == 4 * 20898 and sgd["total"] == m["total"] - 4 * 20898
+
+
+def test_a_wide_layer_peaks_in_the_optimiser_step():
+    # 1,001,000 parameters and a few thousand activations: the peak is Adam's step, with the parameters, both
+    # moments, every gradient and a scratch copy (5 float32 values per parameter)
+    wide = archspec.analyze(
+        archspec.loads(json.dumps({"archspec": 1, "input": [1000], "layers": [{"type": "linear", "out_features": 1000}]}))
+    )
+    assert training_memory(wide, 8, "adam")["total"] == 5 * 4 * 1_001_000
 
 
 def test_largest_batch_fits_and_one_more_does_not(report):

@@ -46,42 +46,71 @@ def _checked(info: LayerInfo) -> tuple[LayerBase, Shape]:
     return info.layer, info.output_shape
 
 
-def saved_bytes_per_sample(report: Report) -> int:
-    """Bytes autograd keeps for one sample's backward pass, plus the input batch itself."""
+def saved_during_backward(report: Report) -> list[int]:
+    """Bytes autograd keeps for one sample, plus the input batch itself, still alive while each layer's backward
+    runs (by the layer's position; the backward visits the layers last to first). A tensor is freed once the
+    first layer that keeps it has had its backward; a layer's own extra bytes once its backward is done."""
     storage = {INPUT: INPUT}
     sizes = {INPUT: product(report.input_shape) * FLOAT32_BYTES}
-    kept = {INPUT}  # the input batch is alive throughout the step
-    extra = 0
+    first_keeper = {INPUT: -1}  # the input batch is alive throughout the step
+    extra: list[int] = []
     shapes = {INPUT: report.input_shape}
-    for info in report.layers:
+    for index, info in enumerate(report.layers):
         layer, output_shape = _checked(info)
         storage[info.name] = storage[info.inputs[0]] if layer.aliases_input else info.name
         sizes.setdefault(storage[info.name], product(output_shape) * FLOAT32_BYTES)
         shapes[info.name] = output_shape
-        if "input" in layer.saves:
-            kept.update(storage[i] for i in info.inputs)
-        if "output" in layer.saves:
-            kept.add(storage[info.name])
-        extra += layer.extra_saved_bytes([shapes[i] for i in info.inputs], output_shape)
-    kept.add(storage[report.output])  # the output (and the loss computed from it)
-    return sum(sizes[t] for t in kept) + extra
+        kept = [storage[i] for i in info.inputs] if "input" in layer.saves else []
+        kept += [storage[info.name]] if "output" in layer.saves else []
+        for tensor in kept:
+            first_keeper.setdefault(tensor, index)
+        extra.append(layer.extra_saved_bytes([shapes[i] for i in info.inputs], output_shape))
+    first_keeper.setdefault(storage[report.output], len(report.layers) - 1)  # the output (and the loss from it)
+    freed_after = [0] * len(report.layers)
+    for tensor, index in first_keeper.items():
+        if index >= 0:
+            freed_after[index] += sizes[tensor]
+    alive, running = [], sizes[INPUT]
+    for own, layer_extra in zip(freed_after, extra, strict=True):
+        running += own + layer_extra
+        alive.append(running)
+    return alive
+
+
+def saved_bytes_per_sample(report: Report) -> int:
+    """Bytes autograd keeps for one sample's backward pass, plus the input batch itself (all alive when the
+    backward pass begins)."""
+    alive = saved_during_backward(report)
+    return alive[-1] if alive else product(report.input_shape) * FLOAT32_BYTES
+
+
+def backward_during(report: Report) -> list[int]:
+    """Bytes one sample's backward pass holds at once on top of the saved activations while each layer's runs:
+    its output's gradient and its input's (twice the larger), or its own workspace where that is larger
+    (attention's N×N gradients)."""
+    shapes = {INPUT: report.input_shape} | {i.name: _checked(i)[1] for i in report.layers}
+    held = []
+    for info in report.layers:
+        layer, out = _checked(info)
+        ins = [shapes[n] for n in info.inputs]
+        gradients = 2 * max(product(s) for s in [out, *ins]) * FLOAT32_BYTES
+        held.append(max(gradients, layer.backward_workspace_bytes(ins, out)))
+    return held
 
 
 def backward_bytes_per_sample(report: Report) -> int:
-    """What the backward pass holds at once on top of the saved activations: about the largest layer's output and
-    input gradients, or a layer's own backward workspace where that is larger (attention's N×N gradients)."""
-    sizes = [product(_checked(i)[1]) for i in report.layers] + [product(report.input_shape)]
-    shapes = {INPUT: report.input_shape} | {i.name: _checked(i)[1] for i in report.layers}
-    workspaces = (_checked(i)[0].backward_workspace_bytes([shapes[n] for n in i.inputs], _checked(i)[1]) for i in report.layers)
-    return max(2 * max(sizes) * FLOAT32_BYTES, *workspaces)
+    """The most one sample's backward pass holds at once on top of the saved activations (see ``backward_during``)."""
+    return max(backward_during(report), default=2 * product(report.input_shape) * FLOAT32_BYTES)
 
 
 def training_memory(report: Report, batch_size: int, optimizer: str = "adam") -> TrainingMemory:
     """Bytes of one training step at ``batch_size``: the estimate of its peak and its parts.
 
-    The peak is the larger of the end of the forward pass (saved activations plus the
-    backward's gradient buffers) and the optimiser step (its scratch), on top of the
-    parameters, gradients, optimiser state and buffers that live throughout.
+    The parameters, optimiser state and buffers live throughout. The backward pass visits the layers last to
+    first: while a layer's backward runs, the activations that it and the layers before it saved are alive,
+    with the gradients of its own and of the later layers' parameters (made as their backward passes, the
+    previous step's freed with ``zero_grad(set_to_none=True)``) and the backward's gradient buffers; the
+    peak is the largest of these, or the optimiser step (every gradient and its scratch) where that is larger.
     """
     if optimizer not in OPTIMIZER_STATE:
         raise ValueError(f"unknown optimizer {optimizer!r}; one of {', '.join(OPTIMIZER_STATE)}")
@@ -89,10 +118,15 @@ def training_memory(report: Report, batch_size: int, optimizer: str = "adam") ->
     trainable = totals["trainable_params"] * FLOAT32_BYTES
     params = totals["param_bytes"]
     state = OPTIMIZER_STATE[optimizer] * trainable
-    activations = batch_size * saved_bytes_per_sample(report)
+    saved = saved_during_backward(report)
     gradient_buffers = batch_size * backward_bytes_per_sample(report)
     scratch = OPTIMIZER_SCRATCH[optimizer] * trainable
-    fixed = params + trainable + state + totals["buffer_bytes"]
+    held = backward_during(report)
+    gradients_made, backward_peak = 0, 0  # over the layers, last to first
+    for info, alive, buffers in zip(reversed(report.layers), reversed(saved), reversed(held), strict=True):
+        gradients_made += info.trainable_params * FLOAT32_BYTES
+        backward_peak = max(backward_peak, gradients_made + batch_size * (alive + buffers))
+    activations = batch_size * saved_bytes_per_sample(report)
     return {
         "batch_size": batch_size,
         "optimizer": optimizer,
@@ -103,7 +137,7 @@ def training_memory(report: Report, batch_size: int, optimizer: str = "adam") ->
         "saved_activations": activations,
         "backward_buffers": gradient_buffers,
         "optimizer_scratch": scratch,
-        "total": fixed + max(activations + gradient_buffers, scratch),
+        "total": params + state + totals["buffer_bytes"] + max(backward_peak, trainable + scratch),
     }
 
 
