@@ -20,7 +20,7 @@ from archspec.errors import ArchspecError, Diagnostic, SpecError
 from archspec.spec import Spec, load, loads
 
 if TYPE_CHECKING:  # the torch side is imported only when used
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
     from pathlib import Path
 
     import torch
@@ -40,6 +40,7 @@ __all__ = [
     "__version__",
     "analyze",
     "build",
+    "from_torch",
     "load",
     "load_weights",
     "loads",
@@ -54,6 +55,15 @@ def build(spec: Spec | Report, device: str | torch.device | None = None, force: 
     from archspec.runtime import build as _build
 
     return _build(spec, device, force)
+
+
+def from_torch(module: nn.Module, input_shape: Sequence[int], name: str | None = None, partial: bool = False) -> str:
+    """The spec text (YAML) of a PyTorch model for inputs of ``input_shape`` (batch left out); needs the ``torch``
+    extra. Module paths stay layer names, so ``load_weights`` takes the model's state dict by name. An operation
+    no kind expresses raises ``archspec.importer.UnsupportedOp`` (with ``partial``: the spec up to it)."""
+    from archspec.importer import from_torch as _from_torch
+
+    return _from_torch(module, input_shape, name=name, partial=partial)
 
 
 def train(spec: Spec, run_dir: str | Path | None = None, **kw: Any) -> RunResult:

@@ -393,6 +393,51 @@ def _add_lsp(sub: Subparsers) -> None:
     lsp.set_defaults(run=_lsp)
 
 
+def _add_import(sub: Subparsers) -> None:
+    imp = _command(
+        sub,
+        "import",
+        "write the spec of a PyTorch model (traced with torch.fx; needs the torch extra)",
+        "torchvision.models:resnet18 --input 3x224x224 -o resnet18.yaml",
+        "path/to/model.py:Net --input 3x32x32 --partial -o net.yaml",
+    )
+    imp.add_argument("ref", metavar="MODEL", help="package.module:callable (called with no arguments) or path/to/file.py:Name")
+    imp.add_argument("--input", required=True, type=_shape, metavar="CxHxW", help="the input's shape without the batch")
+    imp.add_argument("--partial", action="store_true", help="on an operation with no kind, write the spec up to it")
+    _output(imp, "spec file to write (default: stdout)")
+    imp.set_defaults(run=_import)
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(n) for n in text.lower().replace(",", "x").split("x"))
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a shape such as 3x224x224")
+    return sizes
+
+
+def _import(args: argparse.Namespace) -> int:
+    from archspec.importer import UnsupportedOp, from_torch, load_ref
+
+    model, name = load_ref(args.ref)
+    try:
+        text = from_torch(model, args.input, name=name, source=args.ref, partial=args.partial)
+    except UnsupportedOp as exc:  # the model's limit, not a usage error: exit 1, as findings
+        print(f"archspec: {exc}", file=sys.stderr)
+        return EXIT_FINDINGS
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+    stopped = "# stopped here" in text
+    if stopped:
+        print(f"archspec: {args.output or 'the spec'} stops at an operation with no kind (see its last line)", file=sys.stderr)
+    return EXIT_FINDINGS if stopped else EXIT_OK
+
+
 def _code_list(text: str) -> set[str]:
     return {c.strip().upper() for c in text.split(",") if c.strip()}
 
@@ -783,6 +828,7 @@ _COMMANDS: list[Callable[[Subparsers], None]] = [  # in the order `archspec --he
     _add_augment,
     _add_schema,
     _add_lsp,
+    _add_import,
 ]
 
 

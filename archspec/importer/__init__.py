@@ -1,0 +1,96 @@
+"""Import a PyTorch model as a spec (needs the ``torch`` extra): ``archspec.from_torch`` and ``archspec import``.
+
+The model is traced with torch.fx (modules a kind covers are leaves and keep their module
+paths as layer names, so its weights load by name), run once on an example input, and each
+node is read as a kind. An operation no kind states exactly stops the import with
+``UnsupportedOp``; every imported layer's shape is checked against the run before the text
+is returned, so the spec never computes something else in shape.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from archspec.errors import ArchspecError
+from archspec.importer.emit import spec_text
+from archspec.importer.graph import Imported, UnsupportedOp, read
+
+__all__ = ["ModelRefError", "UnsupportedOp", "from_torch", "load_ref"]
+
+
+class ModelRefError(ArchspecError):
+    """A model reference (``package.module:callable`` or ``file.py:Name``) that gives no torch module."""
+
+
+def from_torch(
+    module: nn.Module, input_shape: Sequence[int], name: str | None = None, source: str | None = None, partial: bool = False
+) -> str:
+    """The spec text of ``module`` for inputs of ``input_shape`` (batch left out).
+
+    Raises UnsupportedOp at the first operation no kind expresses; with ``partial``, returns
+    the spec up to it instead, ending in a comment that says where it stopped.
+    """
+    shape = tuple(int(n) for n in input_shape)
+    was_training = module.training
+    module.eval()  # the graph of inference: dropout and batch norm as they run in evaluation
+    try:
+        example = torch.randn((2, *shape))  # two samples: an op that mixes the batch shows in the shapes
+        imported = read(module, example, partial=partial)
+    finally:
+        module.train(was_training)
+    text = spec_text(imported, name or type(module).__name__.lower(), shape, source)
+    _check_shapes(text, imported)
+    return text
+
+
+def _check_shapes(text: str, imported: Imported) -> None:
+    """Every layer's static output shape equals the one the traced graph produced (a guard against a misread field)."""
+    from archspec import analyze, loads
+
+    report = analyze(loads(text))
+    for layer in imported.layers:
+        info = report.get(layer.name)
+        static = info.output_shape if info is not None else None
+        if layer.shape is not None and static != layer.shape:
+            raise ArchspecError(f"imported layer `{layer.name}` ({layer.tag}) has shape {static}, torch gives {layer.shape}")
+    if not report.ok:
+        raise ArchspecError("the imported spec has errors:\n" + "\n".join(d.format() for d in report.diagnostics))
+
+
+def load_ref(ref: str) -> tuple[nn.Module, str]:
+    """The model a reference names, built with no arguments (``weights=None``), and a name for it.
+
+    ``torchvision.models:resnet18`` imports a module and calls the callable; ``path/to/file.py:Net``
+    loads the file first.
+    """
+    where, sep, attr = ref.rpartition(":")
+    if not sep or not where or not attr:
+        raise ModelRefError(f"{ref!r} is not a model reference: write `package.module:callable` or `path/to/file.py:Name`")
+    if where.endswith(".py"):
+        path = Path(where)
+        if not path.is_file():
+            raise ModelRefError(f"{where}: no such file")
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        assert spec is not None and spec.loader is not None
+        owner = importlib.util.module_from_spec(spec)
+        sys.modules.setdefault(path.stem, owner)
+        spec.loader.exec_module(owner)
+    else:
+        try:
+            owner = importlib.import_module(where)
+        except ImportError as exc:
+            raise ModelRefError(f"cannot import {where}: {exc}") from None
+    factory = getattr(owner, attr, None)
+    if not callable(factory):
+        raise ModelRefError(f"{where} has no callable `{attr}`")
+    model = factory(weights=None) if where.startswith("torchvision.") else factory()
+    if not isinstance(model, nn.Module):
+        raise ModelRefError(f"{ref} returned a {type(model).__name__}, not a torch.nn.Module")
+    return model, attr.lower() if attr[0].islower() else type(model).__name__.lower()

@@ -1,0 +1,287 @@
+"""Importing PyTorch models: every imported spec is proved by a round trip against the model itself.
+
+Import, analyse (shapes, parameters by named_parameters, MACs by FlopCounterMode on the meta device),
+build, load the original's state dict by name, and compare the outputs (fp32, evaluation, atol 1e-5).
+An operation without a kind is refused with the node, the op, the module path and the source line.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import re
+
+import pytest
+
+torch = pytest.importorskip("torch")
+torchvision = pytest.importorskip("torchvision")
+
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+import archspec
+from archspec.cli import main
+from archspec.importer import UnsupportedOp
+
+
+def round_trip(model: nn.Module, shape: tuple[int, ...]) -> str:
+    """Import ``model``; its figures and outputs must be torch's. Returns the spec text."""
+    model.eval()
+    text = archspec.from_torch(model, shape)
+    report = archspec.analyze(archspec.loads(text))
+    assert report.ok, [d.format() for d in report.diagnostics]
+    assert report.totals()["params"] == sum(p.numel() for _, p in model.named_parameters())
+    meta = copy.deepcopy(model).to("meta")
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        meta(torch.empty((1, *shape), device="meta"))
+    assert report.totals()["macs"] == counter.get_total_flops() // 2
+    torch.manual_seed(0)
+    x = torch.randn(2, *shape)
+    built = archspec.load_weights(archspec.build(report), model.state_dict()).eval()
+    with torch.no_grad():
+        want, got = model(x), built(x)
+    assert tuple(want.shape[1:]) == report.output_shape
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+    return text
+
+
+def lines_of(text: str) -> dict[str, str]:
+    """Each layer's line by its name."""
+    return {m.group(1): line for line in text.splitlines() if (m := re.search(r"name: ([^,}]+)", line))}
+
+
+# --- hand-written models, one mapping each at least ---
+
+
+class Convs(nn.Module):
+    """Modules and functions of a small CNN: a residual add, a squeeze-excitation gate, concat, upsampling."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8, eps=1e-3), nn.ReLU(inplace=True))
+        self.dw = nn.Conv2d(8, 8, (3, 3), padding=(1, 1), groups=8)
+        self.gate = nn.Conv2d(8, 8, 1)
+        self.pool = nn.MaxPool2d(2)
+        self.wide = nn.Conv2d(8, 4, 5, stride=2, padding=2, dilation=1)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(16, 10))
+
+    def forward(self, x):
+        x = self.stem(x)
+        y = F.relu(self.dw(x))
+        x = x + y
+        x = x * torch.sigmoid(self.gate(F.adaptive_avg_pool2d(x, 1)))
+        x = self.pool(x)
+        up = F.interpolate(self.wide(x), scale_factor=2, mode="nearest")
+        x = torch.cat([x, up, F.avg_pool2d(up, 3, stride=1, padding=1)], dim=1)
+        x = F.max_pool2d(F.hardswish(x), 2)
+        return self.head(x)
+
+
+def test_a_small_cnn_round_trips_and_reads_as_written():
+    text = round_trip(Convs(), (3, 32, 32))
+    line = lines_of(text)
+    assert "kernel_size: 3, padding: 1, bias: false}" in line["stem.0"]
+    assert line["stem.1"].endswith("eps: 0.001}")  # momentum and the rest at their defaults: left out
+    assert "groups: depthwise" in line["dw"] and "bias" not in line["dw"]  # a bias is the default
+    assert line["pool"] == "  - {type: maxpool2d, name: pool, kernel_size: 2}"  # stride = kernel: implied
+    assert line["wide"] == "  - {type: conv2d, name: wide, out_channels: 4, kernel_size: 5, stride: 2, padding: 2}"
+    assert line["add"] == "  - {type: add, name: add, inputs: [stem.2, relu]}"
+    assert "inputs: [x, up]" not in text and "type: concat" in line["cat"] and "axis" not in line["cat"]  # dim 1: axis 0
+    assert line["interpolate"].endswith("scale_factor: 2}")  # torch keeps 2.0
+    assert line["avg_pool2d"].endswith("kernel_size: 3, stride: 1, padding: 1}")  # a stride other than the kernel
+    assert "{type: adaptiveavgpool2d, name: adaptive_avg_pool2d, output_size: 1}" in text
+    assert "type: dropout, name: head.2, p: 0.2" in line["head.2"]
+
+
+class Tokens(nn.Module):
+    """A token network: patches to tokens, layer norm, GELU MLP, permutes, chunk and split, select and slices."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.patch = nn.Conv2d(3, 16, 4, stride=4)
+        self.norm = nn.LayerNorm(16)
+        self.mlp = nn.Sequential(nn.Linear(16, 32), nn.GELU(), nn.Linear(32, 16))
+        self.out = nn.Linear(16, 5)
+
+    def forward(self, x):
+        x = self.patch(x).flatten(2).transpose(1, 2)  # N×D tokens
+        x = x + self.mlp(self.norm(x))
+        a, b = x.chunk(2, dim=2)
+        c, _ = torch.split(x, [12, 4], dim=-1)
+        x = torch.cat([a * b, c.permute(0, 2, 1).contiguous().permute(0, 2, 1)[:, :, :8]], dim=2)
+        first = x[:, 0]
+        rest = x[:, 1:].mean(1)
+        return self.out(first + rest)
+
+
+def test_a_token_network_round_trips():
+    text = round_trip(Tokens(), (3, 16, 16))
+    line = lines_of(text)
+    assert line["patch"].endswith("out_channels: 16, kernel_size: 4, stride: 4}")  # a conv's stride is never implied
+    assert "type: flatten, name: flatten, start_axis: 1" in line["flatten"]
+    assert "axis0: 0, axis1: 1" in line["transpose"]
+    assert "type: chunk" in line["chunk"] and "chunks: 2, axis: 1" in line["chunk"]
+    assert "sizes: [12, 4], axis: 1" in line["split"]
+    assert "inputs: [chunk:0, chunk:1]" in line["mul"].replace('"', "")
+    assert "contiguous" not in text  # no layer: the value passes through
+    assert "axes: [1, 0]" in line["permute"]
+    assert "type: select, name: getitem_1" in line["getitem_1"] and "index: 0" in line["getitem_1"]
+    assert "type: mean" in line["mean"] and "axes: [0]" in line["mean"]
+
+
+class Views(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 4, 3)
+        self.fc = nn.Linear(4 * 6 * 6, 3)
+
+    def forward(self, x):
+        x = F.leaky_relu(self.conv(x), 0.1)
+        return torch.softmax(self.fc(x.view(x.size(0), -1)), dim=1)
+
+
+def test_a_view_of_the_batch_and_the_rest_is_a_flatten():
+    text = round_trip(Views(), (2, 8, 8))
+    assert "{type: flatten, name: view}" in text and "size" not in lines_of(text)
+    assert "negative_slope: 0.1" in text and "{type: softmax, name: softmax}" in text  # dim 1: axis 0, the default
+
+
+def test_other_ranks_round_trip():
+    one = nn.Sequential(nn.Conv1d(2, 4, 3, padding=1), nn.BatchNorm1d(4), nn.ELU(), nn.MaxPool1d(2), nn.AdaptiveAvgPool1d(2))
+    three = nn.Sequential(nn.Conv3d(1, 2, 3, stride=(1, 2, 2)), nn.ReLU6(), nn.AvgPool3d(2), nn.Flatten(), nn.Linear(2 * 9, 2))
+    assert round_trip(one, (2, 16)).splitlines()[-2:] == [
+        '  - {type: maxpool1d, name: "3", kernel_size: 2}',  # a number is a name here, so quoted
+        '  - {type: adaptiveavgpool1d, name: "4", output_size: 2}',
+    ]
+    assert "kernel_size: 3, stride: [1, 2, 2]}" in round_trip(three, (1, 20, 8, 8))
+
+
+# --- honest failures ---
+
+
+class Constant(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
+        self.act = nn.PReLU()
+
+    def forward(self, x):
+        return self.act(self.body(x))
+
+
+def test_an_op_without_a_kind_names_node_op_module_and_line():
+    with pytest.raises(UnsupportedOp) as info:
+        archspec.from_torch(Constant(), (3, 8, 8))
+    error = info.value
+    assert isinstance(error, archspec.ArchspecError)
+    assert (error.node, error.module) == ("act_weight", "act")  # PReLU is traced into: its weight is read directly
+    message = str(error)
+    assert "`act_weight`" in message and "in module `act`" in message
+
+
+class Scaled(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        return self.conv(x) * 2  # no kind multiplies by a constant
+
+
+def test_a_constant_operand_is_refused_with_the_source_line():
+    with pytest.raises(UnsupportedOp) as info:
+        archspec.from_torch(Scaled(), (3, 8, 8))
+    line = inspect.getsourcelines(Scaled.forward)[1] + 1
+    message = str(info.value)
+    assert "graph node `mul` (_operator.mul) in the top-level forward" in message
+    assert "takes the constant 2" in message
+    assert f"test_importer.py:{line}" in message
+
+
+class Shared(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(self.conv(x))
+
+
+def test_a_module_called_twice_shares_weights_and_is_refused():
+    with pytest.raises(UnsupportedOp, match="called twice, which shares its weights"):
+        archspec.from_torch(Shared(), (4, 8, 8))
+
+
+def test_partial_writes_the_spec_up_to_the_op_with_a_comment():
+    text = archspec.from_torch(Scaled(), (3, 8, 8), partial=True)
+    *_, last, stop, where = text.splitlines()
+    assert last == "  - {type: conv2d, name: conv, out_channels: 4, kernel_size: 3}"
+    assert stop.startswith("  # stopped here: cannot import graph node `mul`")
+    assert where.startswith("  #     at ") and "test_importer.py:" in where
+    assert archspec.analyze(archspec.loads(text)).output_shape == (4, 6, 6)
+
+
+# --- the command line ---
+
+MODEL_FILE = """
+import torch
+from torch import nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.conv(x).mean((2, 3), keepdim=True), 1){tail})
+"""
+
+
+def test_cli_imports_a_file_and_refuses_an_op_with_exit_1(tmp_path, capsys):
+    (tmp_path / "net.py").write_text(MODEL_FILE.replace("{tail}", ""))
+    out = tmp_path / "net.yaml"
+    assert main(["import", f"{tmp_path / 'net.py'}:Net", "--input", "3x8x8", "-o", str(out)]) == 0
+    spec = archspec.load(out)
+    assert [layer.name for layer in spec.layers] == ["conv", "mean", "flatten", "fc"]
+    (tmp_path / "bad.py").write_text(MODEL_FILE.replace("{tail}", " - 1"))
+    capsys.readouterr()
+    assert main(["import", f"{tmp_path / 'bad.py'}:Net", "--input", "3x8x8"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot import graph node `sub`" in err and "bad.py:12" in err and "Traceback" not in err
+
+
+def test_cli_refuses_a_reference_that_is_no_model(capsys):
+    assert main(["import", "torchvision.models:nothing_here", "--input", "3x8x8"]) == 2
+    assert "torchvision.models has no callable `nothing_here`" in capsys.readouterr().err
+
+
+# --- torchvision ---
+
+
+@pytest.mark.parametrize(
+    ("name", "size"),
+    [("resnet18", 64), ("alexnet", 64), ("vgg11", 32), ("mobilenet_v2", 64), ("squeezenet1_0", 64)],
+)
+def test_torchvision_models_round_trip(name, size):
+    round_trip(torchvision.models.get_model(name, weights=None), (3, size, size))
+
+
+def test_resnet18_keeps_torchvisions_names():
+    text = archspec.from_torch(torchvision.models.resnet18(weights=None), (3, 64, 64))
+    line = lines_of(text)
+    assert line["layer2.0.downsample.0"] == (
+        "  - {type: conv2d, name: layer2.0.downsample.0, inputs: layer1.1.relu_1, out_channels: 128, kernel_size: 1,"
+        " stride: 2, bias: false}"
+    )
+    assert line["layer1.0.add"] == "  - {type: add, name: layer1.0.add, inputs: [layer1.0.bn2, maxpool]}"
+    assert len(line) == 70  # 60 modules, ReLU called twice in each of 8 blocks, 8 adds, one flatten (hand count: 62+8)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["resnet18", "alexnet", "vgg11", "mobilenet_v2", "squeezenet1_0", "googlenet"])
+def test_torchvision_models_round_trip_at_224(name):
+    # GoogLeNet's auxiliary classifiers run only in training: without them, as the evaluation graph has none
+    extra = {"aux_logits": False, "init_weights": False} if name == "googlenet" else {}
+    round_trip(torchvision.models.get_model(name, weights=None, **extra), (3, 224, 224))
