@@ -311,3 +311,17 @@ async def test_code_actions_fix_a_misspelling_and_suppress_an_info(client: Langu
     found = await s.change("\n".join(fixed) + "\n")
     assert [d.code for d in found] == ["I503"]
     s.close()
+
+
+async def test_a_burst_of_edits_ends_with_the_diagnostics_of_the_last_text(client: LanguageClient):
+    s = Session(client, "burst")
+    await s.open(TINY)
+    texts = [BROKEN, TINY, BROKEN.replace("inputs: stag", "inputs: stage"), TINY.replace("kernel_size: 3, padding: 1}", "}")]
+    for text in texts:  # sent without waiting, as typing does
+        s.version += 1
+        document = types.VersionedTextDocumentIdentifier(uri=s.uri, version=s.version)
+        change = types.TextDocumentContentChangeWholeDocument(text=text)
+        client.text_document_did_change(types.DidChangeTextDocumentParams(document, [change]))
+    found = await s.diagnostics()  # the last version's
+    assert {d.code for d in found if d.severity == types.DiagnosticSeverity.Error} == {"E202"}  # kernel_size is required
+    s.close()

@@ -25,7 +25,9 @@ from archspec.lsp import assist, navigate, views
 from archspec.lsp.document import Document, analyse
 from archspec.lsp.text import line_end, mark_at, position, span, whole_lines, word_at
 
-DEBOUNCE_S = 0.05  # typing bursts: only the text still current this long after a change is analysed
+# a change after a quiet spell is analysed at once; within a burst of typing, only the text still current
+# DEBOUNCE_S after the last change is
+DEBOUNCE_S = 0.05
 
 _log = logging.getLogger(__name__)
 _SEVERITY = {
@@ -89,6 +91,7 @@ class SpecServer(LanguageServer):
         self.analysed: dict[str, Document] = {}
         self.parsed: dict[str, Document] = {}  # the last text of each document that parsed (names for completion)
         self.pending: dict[str, asyncio.Task[None]] = {}
+        self.changed: dict[str, float] = {}  # when each document last changed (the event loop's clock)
 
     def document(self, uri: str) -> Document:
         text = self.workspace.get_text_document(uri).source
@@ -106,13 +109,18 @@ class SpecServer(LanguageServer):
         self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=found, version=version))
 
     def publish_later(self, uri: str) -> None:
-        """Publish once the text has been left alone for DEBOUNCE_S (a newer change cancels the wait)."""
+        """Publish now if the text was quiet for DEBOUNCE_S before this change, else once it has been left alone
+        that long (a newer change cancels the wait): one edit is seen at once, a burst of typing analysed once."""
         waiting = self.pending.pop(uri, None)
         if waiting is not None:
             waiting.cancel()
+        now = asyncio.get_running_loop().time()
+        last = self.changed.get(uri)
+        delay = 0.0 if last is None or now - last >= DEBOUNCE_S else DEBOUNCE_S
+        self.changed[uri] = now
 
         async def later() -> None:
-            await asyncio.sleep(DEBOUNCE_S)
+            await asyncio.sleep(delay)
             self.pending.pop(uri, None)
             guarded(self)(self.publish)(uri)
 
@@ -124,6 +132,7 @@ class SpecServer(LanguageServer):
             waiting.cancel()
         self.analysed.pop(uri, None)
         self.parsed.pop(uri, None)
+        self.changed.pop(uri, None)
         self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
 
