@@ -50,6 +50,8 @@ class Document:
     @cached_property
     def tree(self) -> Any:
         """The YAML as written (before blocks are expanded), or None when it does not parse."""
+        if self.spec is not None and self.spec.document is not None:
+            return self.spec.document  # parsed once, by the loader
         return parse_yaml(self.text, self.path)[0]
 
     @cached_property

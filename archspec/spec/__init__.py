@@ -166,6 +166,7 @@ def _parse_spec(text: str, path: str) -> tuple[Spec | None, list[Diagnostic]]:
         training=header.training if header is not None else None,
         unparsed=unparsed,
         repaired=repaired,
+        document=data,
     )
     return spec, _dedupe(diagnostics)
 

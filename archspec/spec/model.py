@@ -80,6 +80,8 @@ class Spec:
     unparsed: dict[str, list[str] | None] = field(default_factory=dict, repr=False)
     #: layers that failed validation but were repaired (misspelt key renamed, bad optional key dropped)
     repaired: set[str] = field(default_factory=set, repr=False)
+    #: the YAML document as written, with its marks (before blocks are expanded): what an editor shows
+    document: Any = field(default=None, repr=False)
 
     def layer(self, name: str) -> LayerBase:
         return self._by_name()[name]
