@@ -325,3 +325,13 @@ async def test_a_burst_of_edits_ends_with_the_diagnostics_of_the_last_text(clien
     found = await s.diagnostics()  # the last version's
     assert {d.code for d in found if d.severity == types.DiagnosticSeverity.Error} == {"E202"}  # kernel_size is required
     s.close()
+
+
+async def test_yaml_that_is_not_a_spec_gets_no_diagnostics(client: LanguageClient):
+    """Editors start the server for every YAML file; a workflow or compose file is left alone."""
+    s = Session(client, "compose")
+    assert await s.open("services:\n  web:\n    image: nginx\n") == []
+    assert await s.change("services:\n  web: [\n") == []  # broken, and still no spec
+    found = await s.change("archspec: 1\ninput: [3, 8, 8]\n")  # now it claims to be one: what it lacks is said
+    assert "E202" in {d.code for d in found}
+    s.close()

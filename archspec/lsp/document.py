@@ -7,6 +7,7 @@ load still has its diagnostics and whatever of its outline the YAML gives.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -17,6 +18,8 @@ from archspec.errors import Diagnostic
 from archspec.lint import lint_analysis
 from archspec.spec import Spec
 from archspec.spec.load import Mark, YDict, YList, mark_of, parse_yaml
+
+_SPEC_KEY = re.compile(r"^(archspec|layers)\s*:", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,14 @@ class Document:
         if self.spec is not None and self.spec.document is not None:
             return self.spec.document  # parsed once, by the loader
         return parse_yaml(self.text, self.path)[0]
+
+    @property
+    def is_spec(self) -> bool:
+        """Whether the text is a spec at all: editors start the server for every YAML file, and a workflow or a
+        compose file is none of its business. A spec has `archspec:` (or at least `layers:`) at the top level."""
+        if isinstance(self.tree, YDict):
+            return "archspec" in self.tree or "layers" in self.tree
+        return _SPEC_KEY.search(self.text) is not None  # broken YAML: judged on the text
 
     @cached_property
     def blocks(self) -> dict[str, YDict]:

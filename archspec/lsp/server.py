@@ -105,7 +105,7 @@ class SpecServer(LanguageServer):
     def publish(self, uri: str) -> None:
         doc = self.document(uri)
         version = self.workspace.get_text_document(uri).version
-        found = [lsp_diagnostic(doc, d) for d in doc.diagnostics]
+        found = [lsp_diagnostic(doc, d) for d in doc.diagnostics] if doc.is_spec else []
         self.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=found, version=version))
 
     def publish_later(self, uri: str) -> None:
