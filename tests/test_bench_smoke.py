@@ -32,3 +32,6 @@ def test_bench_smoke(tmp_path):
     ):
         assert f"## {section}" in text
     assert "the archspec process imports torch: no" in text  # the static path stays torch-free
+    for row in ("| seed_cnn |", "| vit_small |", "| vit_small, attention dropout 0.1 |"):  # both attention paths
+        line = next(line for line in text.splitlines() if line.startswith(row))
+        assert "—" not in line, line  # measured, with an estimate and a ratio
