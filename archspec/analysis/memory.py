@@ -4,8 +4,10 @@ Autograd keeps, for the backward pass, what each operation's derivative needs: a
 convolution or linear layer its input, ReLU its output, max-pooling its input and
 int64 indices, dropout a byte mask... Each layer kind declares this (``saves``,
 ``extra_saved_bytes``, ``aliases_input`` for views); a tensor kept by several
-layers is counted once. On top of them the backward pass holds gradients and temporaries
-(``backward_workspace_bytes`` where a layer's outgrow the generic allowance).
+layers is counted once. The backward pass frees them as it goes (last layer first) while the
+parameters' gradients appear, and each layer's backward holds gradients and temporaries on top
+(``backward_workspace_bytes`` where a layer's outgrow the generic allowance); the peak is
+the largest such moment or the optimiser's step.
 """
 
 from __future__ import annotations
