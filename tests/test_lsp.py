@@ -206,6 +206,25 @@ async def test_go_to_definition_of_inputs_and_block_types(client: LanguageClient
     assert await target(types.Position(reference.line, reference.character + len("stage"))) == (stage.line, stage.character)
     assert await target(at("type: pair", "pair")) == (row("pair:"), 2)
     assert await target(at("name: fc", "fc")) is None  # a name, not a reference
+    width = at("out_channels: $width", "$width")  # a block parameter: where the block declares it
+    assert await target(width) == (row("params: {width"), LINES[row("params: {width")].index("width"))
+    s.close()
+
+
+async def test_references_to_a_layer_and_to_a_block(client: LanguageClient):
+    s = Session(client, "references")
+    await s.open(TINY)
+
+    async def places(pos: types.Position, declaration: bool = True) -> list[tuple[int, int]]:
+        context = types.ReferenceContext(include_declaration=declaration)
+        found = await client.text_document_references_async(types.ReferenceParams(context, s.doc(), pos))
+        return [(loc.range.start.line, loc.range.start.character) for loc in found or []]
+
+    stage, read = at("name: stage", "stage"), at("inputs: stage", "stage")
+    assert await places(stage) == [(stage.line, stage.character), (read.line, read.character)]
+    assert await places(read, declaration=False) == [(read.line, read.character)]
+    use = at("type: pair", "pair")
+    assert await places(types.Position(row("pair:"), 3)) == [(row("pair:"), 2), (use.line, use.character)]
     s.close()
 
 

@@ -210,7 +210,7 @@ def _show_analysis(server: SpecServer) -> None:
 
 
 def _navigate(server: SpecServer) -> None:
-    """Go to definition and the outline."""
+    """Go to definition, find references and the outline."""
 
     @server.feature(types.TEXT_DOCUMENT_DEFINITION)
     @guarded(server)
@@ -222,6 +222,17 @@ def _navigate(server: SpecServer) -> None:
         if mark is None:
             return None
         return types.Location(params.text_document.uri, span(doc.lines, mark.line, mark.column))
+
+    @server.feature(types.TEXT_DOCUMENT_REFERENCES)
+    @guarded(server, [])
+    def references(params: types.ReferenceParams) -> list[types.Location]:
+        doc = server.document(params.text_document.uri)
+        line, column = mark_at(doc.lines, params.position)
+        word = word_at(doc.lines, line, column)
+        marks = navigate.references(doc, line, word[0]) if word is not None else []
+        if marks and not params.context.include_declaration:
+            marks = marks[1:]
+        return [types.Location(params.text_document.uri, span(doc.lines, m.line, m.column)) for m in marks]
 
     @server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
     @guarded(server, [])
