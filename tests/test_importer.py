@@ -126,7 +126,9 @@ def test_a_token_network_round_trips():
     assert "inputs: [chunk:0, chunk:1]" in line["mul"].replace('"', "")
     assert "contiguous" not in text  # no layer: the value passes through
     assert "axes: [1, 0]" in line["permute"]
-    assert "type: select, name: getitem_1" in line["getitem_1"] and "index: 0" in line["getitem_1"]
+    assert line["select"] == "  - {type: select, name: select, index: 0}"  # x[:, 0]
+    assert line["slice"] == "  - {type: slice, name: slice, axis: 1, stop: 8}"  # [:, :, :8]
+    assert line["slice_1"] == "  - {type: slice, name: slice_1, inputs: cat, start: 1}"  # x[:, 1:]
     assert "type: mean" in line["mean"] and "axes: [0]" in line["mean"]
 
 
@@ -175,9 +177,11 @@ def test_an_op_without_a_kind_names_node_op_module_and_line():
         archspec.from_torch(Constant(), (3, 8, 8))
     error = info.value
     assert isinstance(error, archspec.ArchspecError)
-    assert (error.node, error.module) == ("act_weight", "act")  # PReLU is traced into: its weight is read directly
-    message = str(error)
-    assert "`act_weight`" in message and "in module `act`" in message
+    assert (error.node, error.op, error.module) == ("prelu", "torch.prelu", "act")  # PReLU has no kind: traced into
+    line = inspect.getsourcelines(Constant.forward)[1] + 1  # the model's own line that calls it (torch's are skipped)
+    assert str(error) == "cannot import graph node `prelu` (torch.prelu) in module `act`: it has no layer kind in archspec\n" + (
+        f"    at {__file__}:{line}"
+    )
 
 
 class Scaled(nn.Module):
@@ -285,3 +289,57 @@ def test_torchvision_models_round_trip_at_224(name):
     # GoogLeNet's auxiliary classifiers run only in training: without them, as the evaluation graph has none
     extra = {"aux_logits": False, "init_weights": False} if name == "googlenet" else {}
     round_trip(torchvision.models.get_model(name, weights=None, **extra), (3, 224, 224))
+
+
+# --- torchvision's own layers: learned tensors, attention, channels-last norms, dense concatenation ---
+
+
+def test_a_small_vision_transformer_round_trips():
+    vit = torchvision.models.VisionTransformer(
+        image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=16, mlp_dim=32, num_classes=10
+    )
+    line = lines_of(round_trip(vit, (3, 32, 32)))
+    assert line["class_token"] == "  - {type: parameter, name: class_token, shape: [1, 16], batch_axis: true}"
+    assert line["encoder.pos_embedding"].endswith("shape: [17, 16], batch_axis: true}")  # drawn at random: no value
+    assert line["encoder.layers.encoder_layer_0.self_attention"] == (
+        "  - {type: multihead_attention, name: encoder.layers.encoder_layer_0.self_attention, num_heads: 2}"
+    )
+    assert line["cat"] == "  - {type: concat, name: cat, inputs: [class_token, permute]}"  # dim 1: axis 0, the default
+    assert line["select"] == "  - {type: select, name: select, index: 0}"  # x[:, 0]
+
+
+def test_a_small_convnext_round_trips():
+    from torchvision.models.convnext import CNBlockConfig, ConvNeXt
+
+    net = ConvNeXt([CNBlockConfig(16, 32, 1), CNBlockConfig(32, None, 1)], stochastic_depth_prob=0.1)
+    line = lines_of(round_trip(net, (3, 32, 32)))
+    assert line["features.0.1"].endswith("eps: 1.0e-06, over: channels}")  # torchvision's LayerNorm2d
+    assert line["features.1.0.layer_scale"].endswith("shape: [16, 1, 1], value: 1.0e-06}")
+    assert line["features.1.0.block.1"].endswith("axes: [1, 2, 0]}")  # torchvision's Permute([0, 2, 3, 1])
+
+
+def test_a_small_densenet_round_trips():
+    net = torchvision.models.DenseNet(growth_rate=4, block_config=(2, 2), num_init_features=8, bn_size=2)
+    text = round_trip(net, (3, 32, 32))
+    line = lines_of(text)
+    assert "features.denseblock1.denselayer1.cat" not in line  # torch.cat of one tensor: no layer
+    assert "inputs: [features.pool0, features.denseblock1.denselayer1.conv2]" in line["features.denseblock1.denselayer2.cat"]
+
+
+class Crossed(nn.Module):
+    """Attention of the embedded tokens to another embedding of them: not self-attention."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Linear(4, 8)
+        self.other = nn.Linear(4, 8)
+        self.attention = nn.MultiheadAttention(8, 2, batch_first=True)
+
+    def forward(self, x):
+        q, kv = self.embed(x), self.other(x)
+        return self.attention(q, kv, kv, need_weights=False)[0]
+
+
+def test_attention_between_different_inputs_is_refused():
+    with pytest.raises(UnsupportedOp, match=r"`attention` \(module MultiheadAttention\).*different query, key and value"):
+        archspec.from_torch(Crossed(), (5, 4))

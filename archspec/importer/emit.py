@@ -36,7 +36,7 @@ def scalar(value: Any) -> str:
 
 def _line(layer: Layer, previous: str) -> str:
     items: dict[str, Any] = {"type": layer.tag, "name": layer.name}
-    if layer.inputs != [previous]:
+    if layer.inputs and layer.inputs != [previous]:  # a learned tensor has none
         items["inputs"] = layer.inputs[0] if len(layer.inputs) == 1 else layer.inputs
     items |= layer.fields
     return "  - {" + ", ".join(f"{k}: {scalar(v)}" for k, v in items.items()) + "}"

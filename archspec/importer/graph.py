@@ -8,6 +8,7 @@ the fields need (``x.view(x.size(0), -1)``), and the figures the imported spec i
 
 from __future__ import annotations
 
+import operator
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +18,7 @@ from torch import fx, nn
 
 from archspec.errors import ArchspecError
 from archspec.importer.kinds import Inexpressible, module_fields, module_kind
-from archspec.importer.ops import Call, Made, Part, Same, handler
+from archspec.importer.ops import Call, Made, Part, Same, handler, kind
 
 
 class UnsupportedOp(ArchspecError):
@@ -136,6 +137,7 @@ def read(module: nn.Module, example: torch.Tensor, partial: bool = False) -> Imp
     out = Imported()
     refs: dict[fx.Node, str] = {}  # node -> the spec reference of its value
     names = _Names()
+    firsts: set[fx.Node] = set()  # modules that return a tuple whose first element is the layer's output
     used: set[str] = set()  # modules already called: a second call of one with parameters shares them
     for node in gm.graph.nodes:
         if node.op == "placeholder":
@@ -161,13 +163,24 @@ def read(module: nn.Module, example: torch.Tensor, partial: bool = False) -> Imp
             break
         if isinstance(made, Same):
             refs[node] = refs[made.node]
+        elif isinstance(made, Part) and made.node in firsts:  # attention's (output, weights): the layer is the output
+            if made.index:
+                error = UnsupportedOp(node.name, _op(gm, node), _scope(node), "it reads attention's weights", _where(node))
+                raise error
+            refs[node] = refs[made.node]
         elif isinstance(made, Part):
             refs[node] = f"{refs[made.node]}:{made.index}"
         else:
-            scope = str(node.target) if node.op == "call_module" else ".".join(p for p in (_scope(node), _op_name(node)) if p)
-            name = names.claim(scope)
+            op = made.tag if node.target is operator.getitem else _op_name(node)  # x[:, 0] is a select
+            own = node.op in ("call_module", "get_attr")  # a module's or a learned tensor's own path
+            name = names.claim(str(node.target) if own else ".".join(p for p in (_scope(node), op) if p))
             value = values[node]
+            if node.op == "call_module" and isinstance(value, tuple) and made.tag != kind(torch.split):
+                firsts.add(node)
+                value = value[0]
             shape = tuple(value.shape[1:]) if isinstance(value, torch.Tensor) else None
+            if node.op == "get_attr":  # a learned tensor has no batch axis, or one of 1 (batch_axis)
+                shape = tuple(made.fields["shape"])
             out.layers.append(Layer(made.tag, name, [refs[i] for i in made.inputs], made.fields, shape))
             refs[node] = name
     return out
@@ -188,13 +201,47 @@ def _read_node(gm: fx.GraphModule, node: fx.Node, values: dict[fx.Node, Any], us
         if node.target in used and any(True for _ in module.parameters()):
             raise Inexpressible("is a module called twice, which shares its weights; a spec layer has its own")
         used.add(str(node.target))
+        if isinstance(module, nn.MultiheadAttention):
+            return _attention(module, node, values)
         (x,) = node.args if len(node.args) == 1 and not node.kwargs else (None,)
         if not isinstance(x, fx.Node):
             raise Inexpressible("is a module called with more than one argument")
         return Made(tag, module_fields(module, tag, values[x].dim()), [x])
+    if node.op == "get_attr":
+        return _learned(gm, node)
     if node.op in ("call_function", "call_method"):
         handle = handler(node)
         if handle is None:
             raise Inexpressible("has no layer kind in archspec")
         return handle(Call(tuple(node.args), dict(node.kwargs), value, values[node]))
     raise Inexpressible(f"is a `{node.op}` node (a tensor held by the model, read directly: no kind yet)")
+
+
+def _learned(gm: fx.GraphModule, node: fx.Node) -> Made:
+    """A parameter the model reads directly (ConvNeXt's layer scale, ViT's class token): a `parameter` layer of
+    the same name, so it loads by name. A leading axis of 1 is its batch axis (broadcast over the samples)."""
+    owner, _, attr = str(node.target).rpartition(".")
+    tensor = getattr(gm.get_submodule(owner), attr)
+    if not isinstance(tensor, nn.Parameter):
+        raise Inexpressible("is a buffer or constant tensor the model reads directly (archspec learns or computes each value)")
+    shape = list(tensor.shape)
+    fields: dict[str, Any] = {"shape": shape}
+    if len(shape) > 1 and shape[0] == 1:
+        fields = {"shape": shape[1:], "batch_axis": True}
+    first = float(f"{float(tensor.detach().flatten()[0]):.7g}")  # float32's digits: 1e-06, not 9.999999974752427e-07
+    if first and bool((tensor == first).all()):
+        fields["value"] = first  # every element alike (a layer scale's 1e-6): the value a fresh build starts from
+    return Made(kind(nn.Parameter), fields, [])
+
+
+def _attention(module: nn.MultiheadAttention, node: fx.Node, values: dict[fx.Node, Any]) -> Made:
+    """``attention(x, x, x)``: self-attention over batch-first tokens is a `multihead_attention` layer."""
+    q, k, v = (*node.args, None, None, None)[:3]
+    extra = {key: values.get(a, a) if isinstance(a, fx.Node) else a for key, a in node.kwargs.items()}
+    if not (isinstance(q, fx.Node) and q is k is v):
+        raise Inexpressible("is attention between different query, key and value (archspec has self-attention)")
+    if any(extra.get(m) is not None for m in ("key_padding_mask", "attn_mask")) or extra.get("is_causal"):
+        raise Inexpressible("is attention with a mask")
+    if not module.batch_first or not module._qkv_same_embed_dim or module.bias_k is not None or module.add_zero_attn:
+        raise Inexpressible("is attention that is not batch-first self-attention of one width")
+    return Made(kind(nn.MultiheadAttention), module_fields(module, kind(nn.MultiheadAttention), values[q].dim()), [q])

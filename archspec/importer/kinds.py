@@ -43,13 +43,18 @@ def kind_named(torch_name: str) -> str | None:
     return _BY_TORCH_NAME.get(_normalise(torch_name))
 
 
+#: where torch.nn's and torchvision's layers live; a user's class that merely shares a name (an `Attention`)
+#: is traced into. torchvision's models hold a few layers of their own that a kind names (LayerNorm2d,
+#: ShiftedWindowAttention).
+_LAYER_MODULES = ("torch.nn.", "torchvision.ops.", "torchvision.models.")
+
+
 def module_kind(module: nn.Module) -> str | None:
-    """The kind of a torch.nn (or torchvision.ops) module, None for a module archspec has no kind for."""
-    where = type(module).__module__
-    if not (where.startswith("torch.nn.") or where.startswith("torchvision.ops.")):
-        return None  # a user's class that merely shares a name (an `Attention`) is traced into
-    if isinstance(module, (nn.MultiheadAttention, nn.Sequential, nn.ModuleList, nn.ModuleDict)):
-        return None  # attention returns a tuple and takes (q, k, v): traced into; containers hold layers
+    """The kind of a torch.nn (or torchvision) module, None for a module archspec has no kind for."""
+    if not type(module).__module__.startswith(_LAYER_MODULES) or isinstance(module, (nn.Sequential, nn.ModuleList)):
+        return None
+    if type(module).__name__ == "PatchMerging":
+        return None  # torchvision's holds its norm and reduction: traced into (no kind for its strided slices yet)
     return kind_named(type(module).__name__)
 
 
@@ -74,6 +79,43 @@ def axis(dim: int, rank: int) -> int:
     return (dim % rank) - 1
 
 
+def _part_bias(module: nn.Module, field: str) -> bool | None:
+    """Whether a bias is learned where a module keeps it on a part: attention's ``in_proj_bias``, Swin's
+    ``qkv.bias`` for ``qkv_bias``; None when the module has no such part."""
+    if field == "bias":
+        return module.in_proj_bias is not None if hasattr(module, "in_proj_bias") else None
+    part = getattr(module, field.removesuffix("_bias"), None)
+    return getattr(part, "bias", None) is not None if isinstance(part, nn.Module) else None
+
+
+_ABSENT = object()
+
+
+def _value(module: nn.Module, field: str, rank: int) -> Any:
+    """Field ``field`` read from the module as a person writes it, or _ABSENT when the module has no such setting."""
+    attr = "dims" if field == "axes" else _AXES.get(field, field)
+    if hasattr(module, attr):
+        value = getattr(module, attr)
+    elif field.endswith("bias") and (learned := _part_bias(module, field)) is not None:
+        value = learned
+    else:
+        return _ABSENT
+    if field == "axes":  # torchvision's Permute keeps torch's dims
+        if value[0] != 0:
+            raise Inexpressible("moves the batch axis")
+        value = [d - 1 for d in value[1:]]
+    elif field == "bias" and not isinstance(value, bool):
+        value = value is not None  # torch keeps the tensor, or None without one
+    elif field in _AXES:
+        if value is None:
+            raise Inexpressible(f"has no `{attr}` (torch's implicit choice of dimension)")
+        value = -1 if value == -1 and field == "end_axis" else axis(value, rank)
+    value = plain(value)
+    if field == "scale_factor" and isinstance(value, float) and value.is_integer():
+        value = int(value)  # nn.Upsample keeps a float; people write 2
+    return value
+
+
 def module_fields(module: nn.Module, tag: str, rank: int) -> dict[str, Any]:
     """The fields of kind ``tag`` read from ``module`` (whose input has ``rank`` dimensions, batch included)."""
     if getattr(module, "return_indices", False):
@@ -85,22 +127,12 @@ def module_fields(module: nn.Module, tag: str, rank: int) -> dict[str, Any]:
     for field, info in kind.model_fields.items():
         if field in _NOT_READ or field in _INFERRED:
             continue
-        attr = _AXES.get(field, field)
-        if not hasattr(module, attr):
-            continue
-        value = getattr(module, attr)
-        if field == "bias" and not isinstance(value, bool):
-            value = value is not None  # torch keeps the tensor, or None without one
-        elif field in _AXES:
-            if value is None:
-                raise Inexpressible(f"has no `{attr}` (torch's implicit choice of dimension)")
-            value = -1 if value == -1 and field == "end_axis" else axis(value, rank)
-        value = plain(value)
-        if field == "scale_factor" and isinstance(value, float) and value.is_integer():
-            value = int(value)  # nn.Upsample keeps a float; people write 2
-        if info.is_required() or value != plain(info.default):
+        value = _value(module, field, rank)
+        if value is not _ABSENT and (info.is_required() or value != plain(info.default)):
             fields[field] = value
-    if isinstance(module, nn.LayerNorm) and len(module.normalized_shape) > 1:
+    if type(module).__name__ == "LayerNorm2d":  # torchvision's: a layer norm of the channels at every position
+        fields["over"] = "channels"
+    elif isinstance(module, nn.LayerNorm) and len(module.normalized_shape) > 1:
         fields["over"] = len(module.normalized_shape)  # torch's trailing axes; one is the kind's default
     groups = kind.model_fields.get("groups")
     if groups is not None and "depthwise" in str(groups.annotation) and 1 < fields.get("groups", 1) == module.in_channels:

@@ -94,6 +94,8 @@ def _merge(like: Callable[..., Any]) -> Handler:
 
 def _cat(c: Call) -> Result:
     parts = [_tensor(c, p) for p in c.raw(0, "tensors")]
+    if len(parts) == 1:
+        return Same(parts[0])  # DenseNet's first layer joins a list of one
     rank = int(c.value(parts[0]).dim())
     d = c.get(1, "dim", 0)
     if d % rank == 0:
@@ -180,7 +182,7 @@ def _getitem(c: Call) -> Result:
         raise Inexpressible(f"indexes with {index!r} (archspec takes one position or slice of one axis)")
     d, key = picked[0]
     if isinstance(key, int):
-        return Made(kind(torch.select), {"axis": d - 1, "index": key}, [_tensor(c, base)])
+        return Made(kind(torch.select), {"axis": d - 1, "index": key} if d > 1 else {"index": key}, [_tensor(c, base)])
     if not isinstance(key, slice) or any(v is not None and not isinstance(v, int) for v in (key.start, key.stop, key.step)):
         raise Inexpressible(f"indexes with {key!r}")
     fields = {"axis": d - 1, "start": key.start or 0, "stop": key.stop, "step": key.step or 1}
@@ -209,6 +211,15 @@ def _twin(cls: type[nn.Module], *names: str) -> Handler:
     return handle
 
 
+def _expand(c: Call) -> Result:
+    x, out = c.value(c.args[0]), c.out
+    if x.shape[0] != 1 or out.shape[1:] != x.shape[1:]:
+        raise Inexpressible(
+            f"expands {tuple(x.shape)} to {tuple(out.shape)} (archspec broadcasts only a learned tensor's batch axis)"
+        )
+    return Same(_tensor(c, c.args[0]))  # a learned tensor repeated for every sample (ViT's class token): concat does it
+
+
 def _same(c: Call) -> Result:
     return Same(_tensor(c, c.args[0]))
 
@@ -229,6 +240,7 @@ HANDLERS: dict[Any, Handler] = {
     **dict.fromkeys([torch.split, torch.Tensor.split], _split),
     operator.getitem: _getitem,
     torch.Tensor.contiguous: _same,
+    torch.Tensor.expand: _expand,
     **dict.fromkeys([F.relu, torch.relu, torch.Tensor.relu], _twin(nn.ReLU, "inplace")),
     F.relu6: _twin(nn.ReLU6, "inplace"),
     F.gelu: _twin(nn.GELU, "approximate"),
