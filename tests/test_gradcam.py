@@ -334,3 +334,38 @@ def test_rf_overlay_on_the_token_grid_by_hand(tmp_path):
     assert result["boxes"] == [(0, 0, 7, 7), (24, 16, 31, 23)]
     whole = inspect.run_rf(vit, str(tmp_path / "rf2.png"), index=0)  # the default: the last attention's input, global
     assert whole["layer"] == "layer_3.ln_1" and whole["unit"] == (4, 4) and whole["boxes"] == [(0, 0, 63, 63)] * 2
+
+
+TINY_SWIN = """
+archspec: 1
+input: [3, 16, 16]
+layers:
+  - {type: conv2d, name: patch, out_channels: 12, kernel_size: 2, stride: 2}
+  - {type: permute, name: last, axes: [1, 2, 0]}
+  - {type: layernorm, name: norm0}
+  - {type: window_attention, name: attn, num_heads: 2, window_size: 4}
+  - {type: add, name: residual, inputs: [attn, last]}
+  - {type: layernorm, name: norm1}
+  - {type: window_attention, name: shifted, num_heads: 2, window_size: 4, shift_size: 2}
+  - {type: mean, name: pool, axes: [0, 1]}
+  - {type: linear, name: head, out_features: 5}
+"""
+
+
+def test_a_swin_map_is_explained_with_its_channels_put_first_without_a_reshape_transform():
+    """Swin keeps its maps channels last (H×W×C): pytorch-grad-cam's users permute them by hand; archspec
+    knows the channels' axis statically and puts them first itself."""
+    torch.manual_seed(6)
+    spec = archspec.loads(TINY_SWIN)
+    model = archspec.build(spec).eval()
+    x = torch.randn(2, 3, 16, 16)
+    assert default_layer(archspec.analyze(spec)) == "shifted"  # the last map before the pooling
+    for layer in ("shifted", "norm1", "attn"):
+        cam = gradcam(model, x, layer, 3)
+        assert cam.maps.shape == (2, 8, 8) and cam.upsampled.shape == (2, 16, 16)
+        by_hand = plain_grad_cam(model, x, layer, 3, lambda t: t.permute(0, 3, 1, 2))
+        assert by_hand.abs().sum() > 0 and torch.allclose(cam.maps, by_hand, atol=1e-6)
+
+
+def test_swin_t_is_explained_before_its_pooling_by_default():
+    assert default_layer(archspec.analyze(archspec.load(ROOT / "specs" / "swin_t.yaml"))) == "permute"

@@ -6,6 +6,9 @@ it to the feature maps A of the target layer, average each map's gradient
 No hooks are registered: the target layer's output is read from ``forward_all``,
 so nothing can leak from one call to the next.
 
+A map kept channels last (Swin's H×W×C) has its channels put first: the analysis follows their axis through
+permutes (``analysis.layout``), so no hand-written permute is needed either.
+
 A transformer's tokens are explained on their grid: the static analysis knows which tokens are the
 positions of a flattened map (``LayerInfo.rf_grid``), so the N×D output of a layer such as a ViT's
 norm is laid back as D maps on the H×W grid, the class token left out, with no hand-written reshape.
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from archspec.analysis.layout import channel_axes
 from archspec.analysis.report import LayerInfo, Report
 from archspec.analysis.token_grid import TokenGrid
 from archspec.errors import ArchspecError
@@ -37,8 +41,14 @@ def default_layer(report: Report) -> str:
     if tokens is not None:
         return tokens
     spatial = None
+    channels = channel_axes(report)
     for info in report.layers:
-        if _spatial(info.output_shape) and any(n > 1 for n in info.output_shape[1:]):  # type: ignore[index]
+        shape = info.output_shape
+        if (
+            shape is not None
+            and _spatial(shape)
+            and any(n > 1 for a, n in enumerate(shape) if a != (channels.get(info.name) or 0))
+        ):
             spatial = info.name
         elif spatial is not None and any(i == spatial for i in info.inputs):
             return spatial  # the first layer reading it ends the spatial part
@@ -145,6 +155,8 @@ def gradcam(model: SpecModule, x: torch.Tensor, layer: str | None = None, classe
         grid = token_grid(report.layer(layer)) if layer != INPUT else None
         if grid is not None:  # tokens: D maps on the grid, the other tokens (a class token) left out
             features, grads = on_grid(features, grid), on_grid(grads, grid)
+        elif (channels := channel_axes(report).get(layer)) not in (None, 0):  # channels last (Swin): put them first
+            features, grads = features.movedim(channels + 1, 1), grads.movedim(channels + 1, 1)
         space = tuple(range(2, features.dim()))  # the spatial axes, of any rank
         alpha = grads.mean(dim=space, keepdim=True)  # α_k^c
         maps = F.relu((alpha * features).sum(dim=1)).detach()
