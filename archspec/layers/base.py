@@ -236,7 +236,7 @@ class Pointwise(LayerBase):
         return Receptive.KEEP
 
 
-def _axis_schema(schema: JsonDict, cls: type[BaseModel]) -> None:
+def axis_schema(schema: JsonDict, cls: type[BaseModel]) -> None:
     """Editors see what a user writes for a per-axis field of this rank: a number or exactly `rank` values."""
     rank = getattr(cls, "rank", None)
     properties = schema.get("properties")
@@ -265,7 +265,7 @@ class Spatial(LayerBase):
     axis and are stored as tuples of ``rank`` values, so every rule is written once for all ranks.
     """
 
-    model_config = ConfigDict(json_schema_extra=_axis_schema)
+    model_config = ConfigDict(json_schema_extra=axis_schema)
 
     rank: ClassVar[int]
     per_axis_fields: ClassVar[dict[str, int]] = {}

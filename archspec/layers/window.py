@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from archspec.codes import Code
-from archspec.layers.base import LayerBase, LayerError, Receptive, ReceptiveStep, Shape, _axis_schema, fmt_shape
+from archspec.layers.base import LayerBase, LayerError, Receptive, ReceptiveStep, Shape, axis_schema, fmt_shape
 from archspec.layers.fields import Bool, PosInt, Probability, per_axis
 
 FLOAT32 = 4
@@ -40,7 +40,7 @@ class WindowAttention(LayerBase):
     with a learned relative position bias (Swin Transformer's W-MSA / SW-MSA, as torchvision's
     ShiftedWindowAttention: its weights load by name)."""
 
-    model_config = ConfigDict(json_schema_extra=_axis_schema)  # editors see "a number or [h, w]"
+    model_config = ConfigDict(json_schema_extra=axis_schema)  # editors see "a number or [h, w]"
 
     type: Literal["window_attention"]
     aliases = ("ShiftedWindowAttention", "shifted_window_attention", "WindowAttention", "swin_attention")
