@@ -343,3 +343,16 @@ class Crossed(nn.Module):
 def test_attention_between_different_inputs_is_refused():
     with pytest.raises(UnsupportedOp, match=r"`attention` \(module MultiheadAttention\).*different query, key and value"):
         archspec.from_torch(Crossed(), (5, 4))
+
+
+def test_a_small_swin_transformer_round_trips_with_torchvisions_names():
+    net = torchvision.models.SwinTransformer(
+        patch_size=[4, 4], embed_dim=16, depths=[2, 2], num_heads=[2, 4], window_size=[4, 4], num_classes=10
+    )
+    line = lines_of(round_trip(net, (3, 32, 32)))
+    assert line["features.1.1.attn"] == (
+        "  - {type: window_attention, name: features.1.1.attn, num_heads: 2, window_size: 4, shift_size: 2}"
+    )
+    assert line["features.2.merge"] == "  - {type: patch_merging, name: features.2.merge}"  # PatchMerging's own step
+    assert line["features.2.norm"] == "  - {type: layernorm, name: features.2.norm}"  # then its children
+    assert line["features.2.reduction"] == "  - {type: linear, name: features.2.reduction, out_features: 32, bias: false}"

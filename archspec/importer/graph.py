@@ -133,57 +133,101 @@ def read(module: nn.Module, example: torch.Tensor, partial: bool = False) -> Imp
     """The spec layers of ``module`` on ``example`` (batched). Raises UnsupportedOp at the first node no kind
     expresses, or with ``partial``, returns the layers before it and the error in ``stopped``."""
     gm = trace(module)
-    values = run(gm, example)
-    out = Imported()
-    refs: dict[fx.Node, str] = {}  # node -> the spec reference of its value
-    names = _Names()
-    firsts: set[fx.Node] = set()  # modules that return a tuple whose first element is the layer's output
-    used: set[str] = set()  # modules already called: a second call of one with parameters shares them
+    reader = _Reader(gm, run(gm, example))
     for node in gm.graph.nodes:
-        if node.op == "placeholder":
-            if refs:
-                raise UnsupportedOp(node.name, "placeholder", "", "the model takes several inputs; archspec has one")
-            refs[node] = "input"
-            continue
         if node.op == "output":
             result = node.args[0]
-            if not isinstance(result, fx.Node) or result not in refs:
+            if not isinstance(result, fx.Node) or result not in reader.refs:
                 raise UnsupportedOp(node.name, "output", "", "the model returns something other than one tensor")
-            out.output = refs[result]
+            reader.out.output = reader.refs[result]
             break
-        if not isinstance(values[node], (torch.Tensor, tuple, list)) or _only_sizes(values[node]):
-            continue  # a size or a constant (x.size(0)): handlers read its value where it is used
         try:
-            made = _read_node(gm, node, values, used)
-        except Inexpressible as exc:
-            error = UnsupportedOp(node.name, _op(gm, node), _scope(node), f"it {exc}", _where(node))
+            reader.read(node)
+        except UnsupportedOp as error:
             if not partial:
-                raise error from None
-            out.stopped = error
+                raise
+            reader.out.stopped = error
             break
+    return reader.out
+
+
+class _Reader:
+    """The walk over the graph's nodes in order, and what it has found so far."""
+
+    def __init__(self, gm: fx.GraphModule, values: dict[fx.Node, Any]) -> None:
+        self.gm, self.values = gm, values
+        self.out = Imported()
+        self.refs: dict[fx.Node, str] = {}  # node -> the spec reference of its value
+        self.names = _Names()
+        self.firsts: set[fx.Node] = set()  # modules that return a tuple whose first element is the layer's output
+        self.used: set[str] = set()  # modules already called: a second call of one with parameters shares them
+
+    def refuse(self, node: fx.Node, reason: str) -> UnsupportedOp:
+        return UnsupportedOp(node.name, _op(self.gm, node), _scope(node), f"it {reason}", _where(node))
+
+    def read(self, node: fx.Node) -> None:
+        value = self.values[node]
+        if node.op == "placeholder":
+            if self.refs:
+                raise UnsupportedOp(node.name, "placeholder", "", "the model takes several inputs; archspec has one")
+            self.refs[node] = "input"
+            return
+        if not isinstance(value, (torch.Tensor, tuple, list)) or _only_sizes(value):
+            return  # a size or a constant (x.size(0)): handlers read its value where it is used
+        try:
+            made = _read_node(self.gm, node, self.values, self.used)
+        except Inexpressible as exc:
+            raise self.refuse(node, str(exc)) from None
         if isinstance(made, Same):
-            refs[node] = refs[made.node]
-        elif isinstance(made, Part) and made.node in firsts:  # attention's (output, weights): the layer is the output
+            self.refs[node] = self.refs[made.node]
+        elif isinstance(made, Part) and made.node in self.firsts:  # attention's (output, weights): the output
             if made.index:
-                error = UnsupportedOp(node.name, _op(gm, node), _scope(node), "it reads attention's weights", _where(node))
-                raise error
-            refs[node] = refs[made.node]
+                raise self.refuse(node, "reads attention's weights")
+            self.refs[node] = self.refs[made.node]
         elif isinstance(made, Part):
-            refs[node] = f"{refs[made.node]}:{made.index}"
+            self.refs[node] = f"{self.refs[made.node]}:{made.index}"
         else:
-            op = made.tag if node.target is operator.getitem else _op_name(node)  # x[:, 0] is a select
-            own = node.op in ("call_module", "get_attr")  # a module's or a learned tensor's own path
-            name = names.claim(str(node.target) if own else ".".join(p for p in (_scope(node), op) if p))
-            value = values[node]
-            if node.op == "call_module" and isinstance(value, tuple) and made.tag != kind(torch.split):
-                firsts.add(node)
-                value = value[0]
-            shape = tuple(value.shape[1:]) if isinstance(value, torch.Tensor) else None
-            if node.op == "get_attr":  # a learned tensor has no batch axis, or one of 1 (batch_axis)
-                shape = tuple(made.fields["shape"])
-            out.layers.append(Layer(made.tag, name, [refs[i] for i in made.inputs], made.fields, shape))
-            refs[node] = name
-    return out
+            self.refs[node] = self.add(node, made)
+
+    def add(self, node: fx.Node, made: Made) -> str:
+        """The layer ``made`` for ``node``; returns its name."""
+        inputs = [self.refs[i] for i in made.inputs]
+        if node.op == "call_module" and type(self.gm.get_submodule(str(node.target))).__name__ in _FOLLOWED:
+            self.names.claim(str(node.target))  # its parts are named under its path
+            return _with_parts(self.gm, str(node.target), made, inputs, self.values[node], self.out.layers)
+        op = made.tag if node.target is operator.getitem else _op_name(node)  # x[:, 0] is a select
+        own = node.op in ("call_module", "get_attr")  # a module's or a learned tensor's own path
+        name = self.names.claim(str(node.target) if own else ".".join(p for p in (_scope(node), op) if p))
+        value = self.values[node]
+        if node.op == "call_module" and isinstance(value, tuple):
+            self.firsts.add(node)
+            value = value[0]
+        shape = tuple(value.shape[1:]) if isinstance(value, torch.Tensor) else None
+        if node.op == "get_attr":  # a learned tensor has no batch axis, or one of 1 (batch_axis)
+            shape = tuple(made.fields["shape"])
+        self.out.layers.append(Layer(made.tag, name, inputs, made.fields, shape))
+        return name
+
+
+#: torchvision modules whose kind is the first step of their forward, the rest their own child modules in order:
+#: their own step's name in the spec, and the children's
+_FOLLOWED = {"PatchMerging": ("merge", ("norm", "reduction"))}
+
+
+def _with_parts(gm: fx.GraphModule, path: str, made: Made, inputs: list[str], value: Any, layers: list[Layer]) -> str:
+    """Swin's PatchMerging as torchvision's names have it: `features.2.merge`, then `features.2.norm` and
+    `features.2.reduction` (its child modules). Returns the last layer's name."""
+    module = gm.get_submodule(path)
+    own, children = _FOLLOWED[type(module).__name__]
+    layers.append(Layer(made.tag, f"{path}.{own}", inputs, made.fields, None))
+    for child in children:
+        part = getattr(module, child)
+        tag = module_kind(part)
+        if tag is None:
+            raise UnsupportedOp(path, type(module).__name__, path, f"its `{child}` ({type(part).__name__}) has no kind")
+        layers.append(Layer(tag, f"{path}.{child}", [layers[-1].name], module_fields(part, tag, value.dim()), None))
+    layers[-1].shape = tuple(value.shape[1:])
+    return layers[-1].name
 
 
 def _only_sizes(value: Any) -> bool:

@@ -53,8 +53,6 @@ def module_kind(module: nn.Module) -> str | None:
     """The kind of a torch.nn (or torchvision) module, None for a module archspec has no kind for."""
     if not type(module).__module__.startswith(_LAYER_MODULES) or isinstance(module, (nn.Sequential, nn.ModuleList)):
         return None
-    if type(module).__name__ == "PatchMerging":
-        return None  # torchvision's holds its norm and reduction: traced into (no kind for its strided slices yet)
     return kind_named(type(module).__name__)
 
 
