@@ -16,7 +16,7 @@ from typing import Any
 from archspec.analysis import LayerInfo, Report
 from archspec.errors import Diagnostic
 from archspec.lint import lint_analysis
-from archspec.spec import Spec
+from archspec.spec import Spec, no_gc
 from archspec.spec.load import Mark, YDict, YList, mark_of, parse_yaml
 
 _SPEC_KEY = re.compile(r"^(archspec|layers)\s*:", re.MULTILINE)
@@ -75,10 +75,11 @@ class Document:
     def items(self) -> list[Item]:
         """Every layer mapping as written: the top level's, then each block's."""
         out: list[Item] = []
-        if isinstance(self.tree, YDict):
-            out += _items(self.tree.get("layers"), None)
-        for block, body in self.blocks.items():
-            out += _items(body.get("layers"), block)
+        with no_gc():  # many small objects, none cyclic (as in loading)
+            if isinstance(self.tree, YDict):
+                out += _items(self.tree.get("layers"), None)
+            for block, body in self.blocks.items():
+                out += _items(body.get("layers"), block)
         return out
 
     def item_at(self, line: int) -> Item | None:
