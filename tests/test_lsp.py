@@ -41,7 +41,7 @@ layers:
 LINES = TINY.splitlines()
 # a misspelt field (E201) and a misspelt reference (E301)
 BROKEN = TINY.replace("out_channels: 4", "out_chanels: 4").replace("inputs: stage", "inputs: stag")
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+on_server = pytest.mark.asyncio(loop_scope="module")  # the tests that speak to the module's one server
 
 
 def row(text: str) -> int:
@@ -117,6 +117,7 @@ def summary(diagnostics: list[types.Diagnostic]) -> list[tuple[object, int, int,
     return sorted((d.code, d.range.start.line, d.range.start.character, d.range.end.character, d.severity) for d in diagnostics)
 
 
+@on_server
 async def test_diagnostics_on_open_and_after_each_change(client: LanguageClient):
     s = Session(client, "diagnostics")
     found = await s.open(TINY)
@@ -145,6 +146,7 @@ async def test_diagnostics_on_open_and_after_each_change(client: LanguageClient)
     s.close()
 
 
+@on_server
 async def test_inlay_hints_show_each_layer_output_and_parameters(client: LanguageClient):
     s = Session(client, "hints")
     await s.open(TINY)
@@ -164,6 +166,7 @@ async def test_inlay_hints_show_each_layer_output_and_parameters(client: Languag
     s.close()
 
 
+@on_server
 async def test_hover_gives_shapes_parameter_make_up_macs_and_receptive_field(client: LanguageClient):
     s = Session(client, "hover")
     await s.open(TINY)
@@ -188,6 +191,7 @@ async def test_hover_gives_shapes_parameter_make_up_macs_and_receptive_field(cli
     s.close()
 
 
+@on_server
 async def test_go_to_definition_of_inputs_and_block_types(client: LanguageClient):
     s = Session(client, "definition")
     await s.open(TINY)
@@ -211,6 +215,7 @@ async def test_go_to_definition_of_inputs_and_block_types(client: LanguageClient
     s.close()
 
 
+@on_server
 async def test_references_to_a_layer_and_to_a_block(client: LanguageClient):
     s = Session(client, "references")
     await s.open(TINY)
@@ -228,6 +233,7 @@ async def test_references_to_a_layer_and_to_a_block(client: LanguageClient):
     s.close()
 
 
+@on_server
 async def test_document_symbols_outline_layers_and_blocks(client: LanguageClient):
     s = Session(client, "symbols")
     await s.open(TINY)
@@ -247,6 +253,7 @@ async def test_document_symbols_outline_layers_and_blocks(client: LanguageClient
     s.close()
 
 
+@on_server
 async def test_mutated_specs_sent_as_edits_never_break_the_server(client: LanguageClient):
     """Broken texts (the fuzzer's mutations of the bundled specs) get diagnostics and empty answers, never a
     failure: each handler logs one to the client if it happens."""
@@ -270,6 +277,7 @@ async def test_mutated_specs_sent_as_edits_never_break_the_server(client: Langua
     s.close()
 
 
+@on_server
 async def test_completion_of_types_inputs_and_block_parameters(client: LanguageClient):
     s = Session(client, "completion")
     await s.open(TINY)
@@ -300,6 +308,7 @@ async def test_completion_of_types_inputs_and_block_parameters(client: LanguageC
     s.close()
 
 
+@on_server
 async def test_code_actions_fix_a_misspelling_and_suppress_an_info(client: LanguageClient):
     s = Session(client, "actions")
     found = await s.open(BROKEN)
@@ -332,6 +341,7 @@ async def test_code_actions_fix_a_misspelling_and_suppress_an_info(client: Langu
     s.close()
 
 
+@on_server
 async def test_a_burst_of_edits_ends_with_the_diagnostics_of_the_last_text(client: LanguageClient):
     s = Session(client, "burst")
     await s.open(TINY)
@@ -346,6 +356,7 @@ async def test_a_burst_of_edits_ends_with_the_diagnostics_of_the_last_text(clien
     s.close()
 
 
+@on_server
 async def test_yaml_that_is_not_a_spec_gets_no_diagnostics(client: LanguageClient):
     """Editors start the server for every YAML file; a workflow or compose file is left alone."""
     s = Session(client, "compose")
@@ -354,3 +365,15 @@ async def test_yaml_that_is_not_a_spec_gets_no_diagnostics(client: LanguageClien
     found = await s.change("archspec: 1\ninput: [3, 8, 8]\n")  # now it claims to be one: what it lacks is said
     assert "E202" in {d.code for d in found}
     s.close()
+
+
+def test_the_latency_benchmark_runs():
+    """bench/lsp_latency.py at tiny sizes: it drives the server and reports every figure (no timing is judged)."""
+    import subprocess
+
+    command = [sys.executable, str(ROOT / "bench" / "lsp_latency.py"), "--edits", "1", "--layers", "20"]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT, check=True).stdout
+    rows = [line for line in out.splitlines() if line.startswith("| resnet50 ") or line.startswith("| chain of 20 layers ")]
+    assert len(rows) == 2
+    assert rows[0].split(" | ")[1] == "11"  # resnet50's top-level lines with a hint: stem, four stages, head
+    assert rows[1].split(" | ")[1] == "20"
