@@ -356,3 +356,30 @@ def test_a_small_swin_transformer_round_trips_with_torchvisions_names():
     assert line["features.2.merge"] == "  - {type: patch_merging, name: features.2.merge}"  # PatchMerging's own step
     assert line["features.2.norm"] == "  - {type: layernorm, name: features.2.norm}"  # then its children
     assert line["features.2.reduction"] == "  - {type: linear, name: features.2.reduction, out_features: 32, bias: false}"
+
+
+# --- every torchvision classification builder (slow: 80 models, some of them large) ---
+
+#: builders refused today, with what the refusal says (the README's coverage table gives the reasons)
+REFUSED = {
+    "maxvit_t": re.escape("`mul_2` (_operator.mul) in module `blocks.0.layers.0.layers.window_attention.attn_layer.1`: it takes"),
+    **dict.fromkeys(["swin_v2_t", "swin_v2_s", "swin_v2_b"], "relative_coords_table` .*: it is a buffer or constant tensor"),
+}
+
+
+def _input(name: str) -> tuple[int, int, int]:
+    size = 299 if name == "inception_v3" else 224 if name.startswith(("vit", "swin", "maxvit")) else 96
+    return (3, size, size)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", torchvision.models.list_models(module=torchvision.models))
+def test_every_torchvision_classifier_round_trips_or_is_refused_precisely(name):
+    # the auxiliary classifiers of GoogLeNet and Inception run only in training; the evaluation graph has none
+    extra = {"aux_logits": False, "init_weights": False} if name in ("googlenet", "inception_v3") else {}
+    model = torchvision.models.get_model(name, weights=None, **extra)
+    if name in REFUSED:
+        with pytest.raises(UnsupportedOp, match=REFUSED[name]):
+            archspec.from_torch(model, _input(name))
+    else:
+        round_trip(model, _input(name))

@@ -24,9 +24,8 @@ from archspec.importer.ops import Call, Made, Part, Same, handler, kind
 class UnsupportedOp(ArchspecError):
     """A node of the traced graph that no kind expresses exactly; the spec is not written."""
 
-    def __init__(self, node: str, op: str, module: str, reason: str, where: str | None = None, partial: str | None = None):
-        self.node, self.op, self.module, self.reason, self.where = node, op, module, reason, where
-        self.partial = partial  # the spec up to this node, when asked for (import --partial)
+    def __init__(self, node: str, op: str, module: str, reason: str, where: str | None = None):
+        self.node, self.op, self.module, self.reason, self.where = node, op, module, reason, where  # where: file:line
         place = f"in module `{module}`" if module else "in the top-level forward"
         text = f"cannot import graph node `{node}` ({op}) {place}: {reason}"
         super().__init__(text + (f"\n    at {where}" if where else ""))
@@ -258,7 +257,7 @@ def _read_node(gm: fx.GraphModule, node: fx.Node, values: dict[fx.Node, Any], us
         if handle is None:
             raise Inexpressible("has no layer kind in archspec")
         return handle(Call(tuple(node.args), dict(node.kwargs), value, values[node]))
-    raise Inexpressible(f"is a `{node.op}` node (a tensor held by the model, read directly: no kind yet)")
+    raise Inexpressible(f"is a `{node.op}` node")
 
 
 def _learned(gm: fx.GraphModule, node: fx.Node) -> Made:
