@@ -377,3 +377,26 @@ def test_the_latency_benchmark_runs():
     assert len(rows) == 2
     assert rows[0].split(" | ")[1] == "11"  # resnet50's top-level lines with a hint: stem, four stages, head
     assert rows[1].split(" | ")[1] == "20"
+
+
+@on_server
+async def test_the_quick_fix_for_a_linear_layer_on_a_map_inserts_a_flatten(client: LanguageClient):
+    s = Session(client, "flatten")
+    text = TINY.replace("  - {type: flatten, name: flat, inputs: stage}\n", "")
+    found = await s.open(text)
+    w410 = next(d for d in found if d.code == "W410")
+    context = types.CodeActionContext(diagnostics=[w410])
+    answer = await client.text_document_code_action_async(types.CodeActionParams(s.doc(), w410.range, context))
+    (fix,) = [a for a in answer or [] if isinstance(a, types.CodeAction) and "flatten" in a.title]
+    assert fix.edit is not None and fix.edit.changes is not None
+    (edit,) = fix.edit.changes[s.uri]
+    lines = text.splitlines()
+    fc = next(n for n, line in enumerate(lines) if "name: fc" in line)
+    assert edit.range == types.Range(types.Position(fc, 0), types.Position(fc, 0))
+    assert edit.new_text == "  - {type: flatten}\n"
+    lines.insert(fc, edit.new_text.rstrip("\n"))
+    found = await s.change("\n".join(lines) + "\n")
+    assert "W410" not in {d.code for d in found}
+    hints = await s.hints()
+    assert hints[fc + 1][1] == "→ 10 · 3,850 params"  # 6·8·8 = 384 features in, as with the flatten written by hand
+    s.close()

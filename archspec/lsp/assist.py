@@ -1,11 +1,13 @@
 """Help while writing: completion of layer types and of the names a layer can read, and quick fixes (a
-diagnostic's "did you mean", a ``# noqa: CODE`` for a warning or an info)."""
+diagnostic's "did you mean", a flatten before a linear layer on a map, a ``# noqa: CODE`` for a warning or an
+info)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
+from archspec.codes import Code
 from archspec.layers import KIND_BY_TYPE
 from archspec.lsp.document import Document
 from archspec.spec.load import YList
@@ -98,6 +100,8 @@ def fixes(doc: Document, code: str, message: str, line: int, start: int, end: in
     guess = _DID_YOU_MEAN.search(message)
     if guess and wrong and f"`{wrong}`" in message and guess.group(1) != wrong:
         out.append(Fix(f"Replace `{wrong}` with `{guess.group(1)}`", line, start, end, guess.group(1), preferred=True))
+    if code == Code.LINEAR_ON_SPATIAL_MAP:
+        out += _flatten_before(doc, line)
     if code[:1] in ("W", "I") and text:
         existing = _NOQA.search(text)
         if existing:  # one more code on the line's noqa
@@ -106,3 +110,16 @@ def fixes(doc: Document, code: str, message: str, line: int, start: int, end: in
             end_of_line = len(text) + 1
             out.append(Fix(f"Suppress {code} on this line (# noqa: {code})", line, end_of_line, end_of_line, f"  # noqa: {code}"))
     return out
+
+
+def _flatten_before(doc: Document, line: int) -> list[Fix]:
+    """A `{type: flatten}` item above a linear layer that reads the layer before it (with explicit `inputs:`
+    the flatten would have to take them over: left to the author)."""
+    item = doc.item_at(line)
+    if item is None or "inputs" in item.data:
+        return []
+    text = doc.lines[item.first - 1]
+    lead = text[: item.data.mark.column - 1]  # `  - ` before the mapping
+    if lead.strip() != "-":
+        return []
+    return [Fix("Insert a flatten before this layer", item.first, 1, 1, f"{lead}{{type: flatten}}\n", preferred=True)]
