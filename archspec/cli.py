@@ -118,9 +118,17 @@ def _add_describe(sub: Subparsers) -> None:
         "shapes, parameters, receptive fields and MACs of every layer",
         "specs/seed_cnn.yaml",
         "specs/resnet50.yaml --collapse-blocks --batch-size 32",
+        "torchvision.models:resnet50 --input 3x224x224",
     )
     _spec_argument(describe, several=True)
     describe.add_argument("--format", choices=tuple(RENDERERS), default="text", help="output format")
+    describe.add_argument(
+        "--input",
+        type=_shape,
+        default=(3, 224, 224),
+        metavar="CxHxW",
+        help="input shape for a MODEL given instead of a SPEC (package.module:callable, imported on the fly)",
+    )
     describe.add_argument(
         "--check", action="store_true", help="confirm every figure against torch, layer by layer (needs the torch extra)"
     )
@@ -451,10 +459,14 @@ def _describe(args: argparse.Namespace) -> int:
     outputs = []
     for path in args.specs:
         try:
-            report = analyze(load(path))
+            spec = _imported(path, args.input) if _is_model_ref(path) else load(path)
         except SpecError as exc:  # report it and go on with the other specs
             status = max(status, _print_diagnostics(exc.diagnostics))
             continue
+        if spec is None:  # a model with an op that has no kind (said on stderr): a finding, as a spec's error
+            status = max(status, EXIT_FINDINGS)
+            continue
+        report = analyze(spec)
         memory = _memory(report, args)
         if memory is None:
             return EXIT_ERROR
@@ -475,6 +487,24 @@ def _describe(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write("\n".join(outputs))
     return status
+
+
+def _is_model_ref(path: str) -> bool:
+    """``torchvision.models:resnet50`` or ``net.py:Net`` rather than a spec file."""
+    return ":" in path and not os.path.exists(path) and not path.endswith((".yaml", ".yml"))
+
+
+def _imported(ref: str, input_shape: tuple[int, ...]) -> Any:
+    """The spec of a model reference, imported on the fly (torch is imported only here)."""
+    from archspec.importer import UnsupportedOp, from_torch, load_ref
+    from archspec.spec import loads
+
+    model, name = load_ref(ref)
+    try:
+        return loads(from_torch(model, input_shape, name=name, source=ref), path=ref)
+    except UnsupportedOp as exc:
+        print(f"archspec: {exc}", file=sys.stderr)
+        return None
 
 
 def _memory(report: Any, args: argparse.Namespace) -> dict[str, Any] | None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import copy
 import inspect
+import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -383,3 +385,24 @@ def test_every_torchvision_classifier_round_trips_or_is_refused_precisely(name):
             archspec.from_torch(model, _input(name))
     else:
         round_trip(model, _input(name))
+
+
+def test_describe_imports_a_model_reference_with_the_bundled_specs_figures(capsys):
+    specs = Path(__file__).resolve().parent.parent / "specs"
+    assert main(["describe", str(specs / "resnet18.yaml"), "--format", "json"]) == 0
+    bundled = json.loads(capsys.readouterr().out)
+    assert main(["describe", "torchvision.models:resnet18", "--format", "json"]) == 0  # at 3x224x224, the default
+    imported = json.loads(capsys.readouterr().out)
+    assert imported["name"] == "resnet18" and imported["input_shape"] == [3, 224, 224]
+    for key in ("params", "macs", "buffers"):
+        assert imported["totals"][key] == bundled["totals"][key]
+    assert bundled["totals"]["params"] == 11_689_512  # torchvision's published count
+
+
+def test_describe_of_a_model_file_imports_it_and_an_op_without_a_kind_exits_1(tmp_path, capsys):
+    (tmp_path / "net.py").write_text(MODEL_FILE.replace("{tail}", ""))
+    (tmp_path / "bad.py").write_text(MODEL_FILE.replace("{tail}", " - 1"))
+    assert main(["describe", f"{tmp_path / 'net.py'}:Net", "--input", "3x8x8", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["totals"]["params"] == 3 * 4 * 9 + 4 + 4 * 2 + 2
+    assert main(["describe", f"{tmp_path / 'bad.py'}:Net", "--input", "3x8x8"]) == 1
+    assert "cannot import graph node `sub`" in capsys.readouterr().err
