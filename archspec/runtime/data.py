@@ -7,13 +7,17 @@ per-pixel mask (for segmentation).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from archspec.errors import DataError as DataError  # defined without torch, for archspec.preflight
+from archspec.fileio import atomic_file
 from archspec.preflight import check_data, cifar_missing
 
 SHAPES = ("circle", "square", "triangle", "plus", "ring", "diamond", "bar", "cross", "half-disc", "frame")
@@ -71,6 +75,90 @@ def synthetic(count: int, shape: tuple[int, ...] = (3, 64, 64), seed: int = 0, s
     images, labels, boxes, pixels = (None if p[0] is None else torch.cat(p)[keep] for p in zip(*parts))
     assert images is not None and labels is not None and boxes is not None
     return ImageSet(images, labels, list(SHAPES), boxes, pixels)
+
+
+# --- the synthetic sets, cached on disk ---
+
+GENERATOR_VERSION = 1  # raise whenever ``_draw`` changes what it makes: files of older versions are then never read
+CACHE_ENV = "ARCHSPEC_CACHE_DIR"  # overrides the cache folder ($XDG_CACHE_HOME/archspec or ~/.cache/archspec)
+_MAGIC = b"archspec synthetic set\n"
+
+
+def cache_dir() -> Path:
+    """Where generated data is kept between runs."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "archspec"
+
+
+def synthetic_cache_path(count: int, shape: tuple[int, ...], seed: int, masks: bool = False) -> Path:
+    """The cache file of ``synthetic(count, shape, seed, masks=masks)``: the name holds every input of the set."""
+    size = "x".join(map(str, shape))
+    return cache_dir() / "synthetic" / f"v{GENERATOR_VERSION}-seed{seed}-{count}-{size}{'-masks' if masks else ''}.bin"
+
+
+def cached_synthetic(count: int, shape: tuple[int, ...] = (3, 64, 64), seed: int = 0, masks: bool = False) -> ImageSet:
+    """``synthetic(count, shape, seed, masks=masks)``, read from the cache when a sound copy is there, else made and
+    stored (atomically; a cache that cannot be written is skipped). A copy whose hash does not match is made anew."""
+    path = synthetic_cache_path(count, shape, seed, masks)
+    header = {"version": GENERATOR_VERSION, "count": count, "shape": list(shape), "seed": seed, "masks": masks}
+    stored = _read_set(path, header)
+    if stored is not None:
+        return stored
+    made = synthetic(count, shape, seed=seed, masks=masks)
+    try:
+        _write_set(path, header, made)
+    except OSError:
+        pass  # a read-only or full disk costs the next run the generation again, nothing more
+    return made
+
+
+def _parts(data: ImageSet) -> list[tuple[str, torch.Tensor]]:
+    # the int64 parts first, so that each part starts aligned to its element size
+    named = [("labels", data.labels), ("boxes", data.boxes), ("images", data.images), ("masks", data.masks)]
+    return [(name, t.contiguous()) for name, t in named if t is not None]
+
+
+def _write_set(path: Path, header: dict, data: ImageSet) -> None:
+    parts = _parts(data)
+    digest = hashlib.sha256()
+    for _, tensor in parts:
+        digest.update(tensor.numpy().data)
+    layout = [[name, str(t.dtype).removeprefix("torch."), list(t.shape)] for name, t in parts]
+    line = json.dumps({**header, "parts": layout, "sha256": digest.hexdigest()}).encode() + b"\n"
+    with atomic_file(path) as handle:
+        handle.write(_MAGIC + line)
+        for _, tensor in parts:
+            handle.write(tensor.numpy().data)
+
+
+def _read_set(path: Path, header: dict) -> ImageSet | None:
+    """The set stored at ``path``, or None when there is none, or it is of another set, damaged or cut short."""
+    try:
+        with path.open("rb") as handle:
+            if handle.read(len(_MAGIC)) != _MAGIC:
+                return None
+            meta = json.loads(handle.readline())
+            body = bytearray(handle.read())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or any(meta.get(k) != v for k, v in header.items()):
+        return None
+    if hashlib.sha256(body).hexdigest() != meta.get("sha256"):
+        return None
+    tensors: dict[str, torch.Tensor] = {}
+    offset = 0
+    try:
+        for name, dtype, shape in meta["parts"]:
+            kind = getattr(torch, dtype)
+            n = math.prod(shape) * kind.itemsize
+            tensors[name] = torch.frombuffer(body, dtype=kind, count=math.prod(shape), offset=offset).view(shape)
+            offset += n
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError):
+        return None
+    if offset != len(body) or not {"images", "labels"} <= tensors.keys():
+        return None
+    return ImageSet(tensors["images"], tensors["labels"], list(SHAPES), tensors.get("boxes"), tensors.get("masks"))
 
 
 def _chunk_seed(seed: int, chunk: int) -> int:
@@ -231,8 +319,8 @@ def load_data(config, shape: tuple[int, ...], masks: bool = False) -> tuple[Imag
     _check_input(shape)
     check_data(config, masks=masks)
     if config.source == "synthetic":
-        train = synthetic(config.train_size, shape, seed=config.seed, masks=masks)
-        test = synthetic(config.test_size, shape, seed=config.seed + _TEST_SEED, masks=masks)
+        train = cached_synthetic(config.train_size, shape, seed=config.seed, masks=masks)
+        test = cached_synthetic(config.test_size, shape, seed=config.seed + _TEST_SEED, masks=masks)
         if masks:
             train.classes = test.classes = list(MASK_CLASSES)
     elif config.source == "folder":
