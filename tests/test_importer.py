@@ -314,8 +314,10 @@ def test_a_small_convnext_round_trips():
     from torchvision.models.convnext import CNBlockConfig, ConvNeXt
 
     net = ConvNeXt([CNBlockConfig(16, 32, 1), CNBlockConfig(32, None, 1)], stochastic_depth_prob=0.1)
-    line = lines_of(round_trip(net, (3, 32, 32)))
-    assert line["features.0.1"].endswith("eps: 1.0e-06, over: channels}")  # torchvision's LayerNorm2d
+    text = round_trip(net, (3, 32, 32))
+    line = lines_of(text)
+    assert "defaults:\n  layernorm: {eps: 1.0e-06}\n" in text  # every layer norm's eps, written once
+    assert line["features.0.1"] == "  - {type: layernorm, name: features.0.1, over: channels}"  # torchvision's LayerNorm2d
     assert line["features.1.0.layer_scale"].endswith("shape: [16, 1, 1], value: 1.0e-06}")
     assert line["features.1.0.block.1"].endswith("axes: [1, 2, 0]}")  # torchvision's Permute([0, 2, 3, 1])
 

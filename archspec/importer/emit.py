@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from archspec.importer.graph import Imported, Layer
+from archspec.layers import KIND_BY_TYPE
 
 _PLAIN = re.compile(r"[A-Za-z_][\w.\-]*")
 _YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"}
@@ -34,20 +35,48 @@ def scalar(value: Any) -> str:
     return text if _PLAIN.fullmatch(text) and text.lower() not in _YAML_WORDS else json.dumps(text)
 
 
-def _line(layer: Layer, previous: str) -> str:
+def _line(layer: Layer, previous: str, shared: dict[str, Any]) -> str:
     items: dict[str, Any] = {"type": layer.tag, "name": layer.name}
     if layer.inputs and layer.inputs != [previous]:  # a learned tensor has none
         items["inputs"] = layer.inputs[0] if len(layer.inputs) == 1 else layer.inputs
-    items |= layer.fields
+    items |= {k: v for k, v in layer.fields.items() if k not in shared}
     return "  - {" + ", ".join(f"{k}: {scalar(v)}" for k, v in items.items()) + "}"
+
+
+def shared_settings(layers: list[Layer]) -> dict[str, dict[str, Any]]:
+    """Settings (numbers such as eps and momentum) that every layer of a kind, two or more, sets alike: the
+    spec's ``defaults:``, as a person writes EfficientNet's batch norms once (``batchnorm2d: {eps: 0.001,
+    momentum: 0.01}``). Switches such as ``bias: false`` stay on each layer, as the bundled specs write them."""
+    by_kind: dict[str, list[Layer]] = {}
+    for layer in layers:
+        by_kind.setdefault(layer.tag, []).append(layer)
+    shared: dict[str, dict[str, Any]] = {}
+    for tag, alike in by_kind.items():
+        if KIND_BY_TYPE[tag].family == "tensor":
+            continue  # a learned tensor's value is what it holds: said where it is declared
+        fields = KIND_BY_TYPE[tag].model_fields
+        first = alike[0].fields
+        common = {
+            k: v
+            for k, v in first.items()
+            if isinstance(v, float) and not fields[k].is_required() and all(other.fields.get(k) == v for other in alike)
+        }
+        if len(alike) > 1 and common:
+            shared[tag] = common
+    return shared
 
 
 def spec_text(imported: Imported, name: str, input_shape: tuple[int, ...], source: str | None = None) -> str:
     lines = [f"# imported from {source}" if source else "# imported from PyTorch", "archspec: 1"]
-    lines += [f"name: {scalar(name)}", f"input: {scalar(list(input_shape))}", "layers:"]
+    lines += [f"name: {scalar(name)}", f"input: {scalar(list(input_shape))}"]
+    shared = shared_settings(imported.layers)
+    if shared:
+        lines.append("defaults:")
+        lines += [f"  {tag}: {{{', '.join(f'{k}: {scalar(v)}' for k, v in common.items())}}}" for tag, common in shared.items()]
+    lines.append("layers:")
     previous = "input"
     for layer in imported.layers:
-        lines.append(_line(layer, previous))
+        lines.append(_line(layer, previous, shared.get(layer.tag, {})))
         previous = layer.name
     if imported.stopped is not None:
         lines.append(f"  # stopped here: {imported.stopped}".replace("\n", "\n  # "))
