@@ -87,6 +87,17 @@ def _command(sub: Subparsers, name: str, summary: str, *examples: str) -> _Parse
     )
 
 
+def _model_input(p: argparse.ArgumentParser) -> None:
+    """`--input`: the shape at which a model reference given instead of a spec file is imported."""
+    p.add_argument(
+        "--input",
+        type=_shape,
+        default=(3, 224, 224),
+        metavar="CxHxW",
+        help="input shape for a MODEL given instead of a SPEC (package.module:callable or file.py:Name, imported on the fly)",
+    )
+
+
 def _spec_argument(p: argparse.ArgumentParser, several: bool = False) -> None:
     if several:
         p.add_argument("specs", nargs="+", metavar="SPEC", help="spec files (YAML)")
@@ -122,13 +133,7 @@ def _add_describe(sub: Subparsers) -> None:
     )
     _spec_argument(describe, several=True)
     describe.add_argument("--format", choices=tuple(RENDERERS), default="text", help="output format")
-    describe.add_argument(
-        "--input",
-        type=_shape,
-        default=(3, 224, 224),
-        metavar="CxHxW",
-        help="input shape for a MODEL given instead of a SPEC (package.module:callable, imported on the fly)",
-    )
+    _model_input(describe)
     describe.add_argument(
         "--check", action="store_true", help="confirm every figure against torch, layer by layer (needs the torch extra)"
     )
@@ -165,6 +170,7 @@ def _add_lint(sub: Subparsers) -> None:
         "--select", type=_code_list, default=None, metavar="CODES", help="only these codes or prefixes, e.g. W4,I501"
     )
     lint.add_argument("--ignore", type=_code_list, default=frozenset(), metavar="CODES", help="skip these codes or prefixes")
+    _model_input(lint)
     lint.set_defaults(run=_lint)
 
 
@@ -188,6 +194,7 @@ def _add_diagram(sub: Subparsers) -> None:
         "specs/resnet18.yaml --collapse-blocks -o -",
     )
     _spec_argument(diagram)
+    _model_input(diagram)
     _output(diagram, "file to write, `-` for DOT on stdout (default: NAME.FORMAT, NAME the spec's name)")
     diagram.add_argument("--style", choices=STYLES, default="layers", help="what the nodes and edges show")
     diagram.add_argument("--format", choices=FORMATS, default=None, help="file format (default: from the suffix, else svg)")
@@ -453,13 +460,17 @@ def _code_list(text: str) -> set[str]:
 def _describe(args: argparse.Namespace) -> int:
     from archspec.analysis import analyze
     from archspec.render.table import to_csv, to_json, to_markdown, to_text
-    from archspec.spec import load
+    from archspec.spec import load, loads
 
     status = EXIT_OK
     outputs = []
     for path in args.specs:
         try:
-            spec = _imported(path, args.input) if _is_model_ref(path) else load(path)
+            if _is_model_ref(path):
+                text = _imported(path, args.input)
+                spec = None if text is None else loads(text, path)
+            else:
+                spec = load(path)
         except SpecError as exc:  # report it and go on with the other specs
             status = max(status, _print_diagnostics(exc.diagnostics))
             continue
@@ -494,14 +505,14 @@ def _is_model_ref(path: str) -> bool:
     return ":" in path and not os.path.exists(path) and not path.endswith((".yaml", ".yml"))
 
 
-def _imported(ref: str, input_shape: tuple[int, ...]) -> Any:
-    """The spec of a model reference, imported on the fly (torch is imported only here)."""
+def _imported(ref: str, input_shape: tuple[int, ...]) -> str | None:
+    """The spec text of a model reference, imported on the fly (torch is imported only here); None, said on
+    stderr, for a model with an op that has no kind."""
     from archspec.importer import UnsupportedOp, from_torch, load_ref
-    from archspec.spec import loads
 
     model, name = load_ref(ref)
     try:
-        return loads(from_torch(model, input_shape, name=name, source=ref), path=ref)
+        return from_torch(model, input_shape, name=name, source=ref)
     except UnsupportedOp as exc:
         print(f"archspec: {exc}", file=sys.stderr)
         return None
@@ -548,12 +559,18 @@ def _check(report: Any, path: str) -> int:
 
 
 def _lint(args: argparse.Namespace) -> int:
-    from archspec.lint import lint_file
+    from archspec.lint import lint_file, lint_text
     from archspec.render import diagnostics as diag
 
     found = []
+    refused = False
     for path in args.specs:
-        found += lint_file(path, select=args.select, ignore=args.ignore)
+        if not _is_model_ref(path):
+            found += lint_file(path, select=args.select, ignore=args.ignore)
+        elif (text := _imported(path, args.input)) is not None:
+            found += lint_text(text, path, select=args.select, ignore=args.ignore)
+        else:
+            refused = True
     sys.stdout.write(diag.RENDERERS[args.format](found))
     if args.format == "text":
         sys.stdout.flush()
@@ -561,7 +578,7 @@ def _lint(args: argparse.Namespace) -> int:
     if found and _io_only(found):
         return EXIT_ERROR
     failing = {"error"} | ({"warning"} if args.strict else set())
-    return EXIT_FINDINGS if any(d.severity.value in failing for d in found) else EXIT_OK
+    return EXIT_FINDINGS if refused or any(d.severity.value in failing for d in found) else EXIT_OK
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -592,9 +609,15 @@ def _explain(args: argparse.Namespace) -> int:
 def _diagram(args: argparse.Namespace) -> int:
     from archspec.analysis import analyze
     from archspec.render.diagram import render, to_dot
-    from archspec.spec import load
+    from archspec.spec import load, loads
 
-    report = analyze(load(args.spec))
+    if _is_model_ref(args.spec):
+        text = _imported(args.spec, args.input)
+        if text is None:
+            return EXIT_FINDINGS
+        report = analyze(loads(text, args.spec))
+    else:
+        report = analyze(load(args.spec))
     source = to_dot(report, args.style, args.direction, args.collapse)
     if args.output is None:
         args.output = f"{report.name}.{args.format or 'svg'}"

@@ -408,3 +408,18 @@ def test_describe_of_a_model_file_imports_it_and_an_op_without_a_kind_exits_1(tm
     assert json.loads(capsys.readouterr().out)["totals"]["params"] == 3 * 4 * 9 + 4 + 4 * 2 + 2
     assert main(["describe", f"{tmp_path / 'bad.py'}:Net", "--input", "3x8x8"]) == 1
     assert "cannot import graph node `sub`" in capsys.readouterr().err
+
+
+def test_lint_and_diagram_import_a_model_reference(tmp_path, capsys):
+    (tmp_path / "net.py").write_text(MODEL_FILE.replace("{tail}", ""))
+    (tmp_path / "bad.py").write_text(MODEL_FILE.replace("{tail}", " - 1"))
+    net, bad = f"{tmp_path / 'net.py'}:Net", f"{tmp_path / 'bad.py'}:Net"
+    assert main(["lint", net, "--input", "3x8x8", "--format", "json"]) == 0  # a warning: exit 0
+    (finding,) = json.loads(capsys.readouterr().out)
+    assert (finding["code"], finding["path"]) == ("W404", net)  # a 3x3 field pooled over the whole 8x8 input
+    assert "the receptive field at `conv` is 3×3, smaller than the 8×8 input" in finding["message"]
+    assert main(["lint", bad, "--input", "3x8x8"]) == 1
+    assert "cannot import graph node `sub`" in capsys.readouterr().err
+    assert main(["diagram", net, "--input", "3x8x8", "-o", "-"]) == 0
+    dot = capsys.readouterr().out
+    assert dot.startswith("// archspec diagram of net") and "flatten -> fc [label=4]" in dot
