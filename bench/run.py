@@ -416,7 +416,17 @@ def write(results: dict, path: Path) -> None:
         err = f"{r['error']:+.0%}" if r["error"] is not None else "—"
         out.append(f"| {r['spec']} | {r['batch']} | {mb(r['estimate'])} | {mb(r['measured'])} | {err} |")
     out += ["", results.get("notes", ""), ""]
-    path.write_text("\n".join(out), encoding="utf-8")
+    path.write_text("\n".join(out) + kept_sections(path), encoding="utf-8")
+
+
+def kept_sections(path: Path) -> str:
+    """The sections other scripts wrote into ``path`` between their markers (``<!-- NAME:begin …`` to
+    ``<!-- NAME:end -->``): kept when this run rewrites the rest."""
+    import re
+
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    found = re.finditer(r"<!-- (\w+):begin.*?<!-- \1:end -->\n?", text, flags=re.DOTALL)
+    return "".join("\n" + m.group(0).rstrip("\n") + "\n" for m in found)
 
 
 NOTES = """## What limits the figures that miss their target
@@ -451,6 +461,9 @@ NOTES = """## What limits the figures that miss their target
 """
 
 
+OTHER_SCRIPTS = ("gpu", "startup")  # keys of RESULTS.json written by scripts of their own
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: check that everything runs")
@@ -462,10 +475,12 @@ def main() -> None:
     )
     args = parser.parse_args()
     smoke = args.smoke
+    data_file = args.output.with_suffix(".json")
+    previous = json.loads(data_file.read_text(encoding="utf-8")) if data_file.exists() else {}
     if args.memory_only:
-        results = json.loads(args.output.with_suffix(".json").read_text(encoding="utf-8"))
-    else:
-        results = measure_all_but_memory(smoke)
+        results = previous
+    else:  # the figures of the other scripts (bench/gpu.py, bench/startup.py) stay
+        results = {**{k: v for k, v in previous.items() if k in OTHER_SCRIPTS}, **measure_all_but_memory(smoke)}
     results["notes"] = NOTES
     print("memory model...", file=sys.stderr)
     with tempfile.TemporaryDirectory() as directory:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -35,3 +37,54 @@ def test_bench_smoke(tmp_path):
     for row in ("| seed_cnn |", "| vit_small |", "| vit_small, attention dropout 0.1 |"):  # both attention paths
         line = next(line for line in text.splitlines() if line.startswith(row))
         assert "—" not in line, line  # measured, with an estimate and a ratio
+
+
+def test_gpu_bench_smoke_runs_every_path_on_the_cpu(tmp_path):
+    out = tmp_path / "RESULTS.md"
+    out.write_text("# results\n\nthe CPU rows\n")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "gpu.py"), "--smoke", "--output", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = out.read_text()
+    assert text.startswith("# results\n\nthe CPU rows\n")  # the rest of the file is kept
+    section = text[text.index("<!-- gpu:begin") : text.index("<!-- gpu:end -->")]
+    for row in ("| resnet18 32², fp32, channels_last, eager | 4 |", "| seed_cnn | 8 |", "| lenet5 | 8 |"):
+        assert row in section, row
+    for phrase in ("through `archspec train`", "Moonshot", "test accuracy", "DDP over 2 CPU processes"):
+        assert phrase in section, phrase
+    data = json.loads(out.with_suffix(".json").read_text())["gpu"]
+    assert data["smoke"] and data["device"] == "cpu"
+    assert data["resnet"][0]["archspec"] > 0 and data["resnet"][0]["torchvision"] > 0
+    assert data["data_paths"]["in_memory"] > 0 and data["data_paths"]["dataloader"] > 0
+    assert data["moonshot"]["images"] == 512 and 0 <= data["moonshot"]["test_acc"] <= 1
+    assert data["memory"][0]["estimate"] > 0 and data["memory"][0]["measured"] is None  # no CUDA allocator here
+    assert data["ddp"]["world"] == 2 and data["ddp"]["many"] > 0
+    # writing again replaces its own section and nothing else
+    gpu = _gpu_module()
+    gpu.write_section(f"{gpu.BEGIN}\nnew figures\n{gpu.END}\n", out)
+    text = out.read_text()
+    assert text.startswith("# results\n\nthe CPU rows\n") and text.count("<!-- gpu:begin") == 1
+    assert "new figures" in text and "Moonshot" not in text
+
+
+def _gpu_module():
+    spec = importlib.util.spec_from_file_location("bench_gpu", ROOT / "bench" / "gpu.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gpu_peak_table_reads_device_names():
+    gpu = _gpu_module()
+    assert gpu.peak_tflops("NVIDIA H100 80GB HBM3") == 989.4  # SXM
+    assert gpu.peak_tflops("NVIDIA H100 PCIe") == 756.0
+    assert gpu.peak_tflops("NVIDIA H200") == 989.4
+    assert gpu.peak_tflops("NVIDIA A100-SXM4-80GB") == 312.0
+    assert gpu.peak_tflops("NVIDIA L40S") == 362.1  # not taken for an L4
+    assert gpu.peak_tflops("NVIDIA L4") == 121.0
+    assert gpu.peak_tflops("Some Future Accelerator") is None
