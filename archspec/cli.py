@@ -61,7 +61,9 @@ class _Help(argparse.RawDescriptionHelpFormatter):
         return text
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line; with ``command``, only that subcommand is defined, so that running one command does not
+    import what the others' options need (lint would otherwise load the diagram and table renderers)."""
     parser = _Parser(
         prog="archspec",
         description="Static analysis of CNN architecture specs (YAML).",
@@ -71,8 +73,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"archspec {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for add in _COMMANDS:
-        add(sub)
+        if command is None or _name(add) == command:
+            add(sub)
     return parser
+
+
+def _name(add: Callable[[Subparsers], None]) -> str:
+    return add.__name__.removeprefix("_add_")
 
 
 def _command(sub: Subparsers, name: str, summary: str, *examples: str) -> _Parser:
@@ -930,7 +937,9 @@ def _run(command: str, run: Command, args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
+    argv = sys.argv[1:] if argv is None else argv
+    named = argv[0] if argv and argv[0] in {_name(add) for add in _COMMANDS} else None
+    parser = _parser(named)
     args = parser.parse_args(argv)
     if args.command is None:  # bare `archspec`: the help, as a usage error
         parser.print_help(sys.stderr)

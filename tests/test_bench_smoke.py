@@ -88,3 +88,17 @@ def test_gpu_peak_table_reads_device_names():
     assert gpu.peak_tflops("NVIDIA L40S") == 362.1  # not taken for an L4
     assert gpu.peak_tflops("NVIDIA L4") == 121.0
     assert gpu.peak_tflops("Some Future Accelerator") is None
+
+
+def test_lint_imports_only_what_it_needs():
+    """The command line defines only the subcommand it runs: lint loads neither torch nor the other commands' renderers."""
+    script = (
+        "import sys\nfrom archspec.cli import main\ncode = main(['lint', 'specs/seed_cnn.yaml'])\n"
+        "print(code, *sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'archspec')))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
+    code, *modules = result.stdout.split("\n")[-2].split()
+    assert code == "0", result.stderr
+    assert "archspec.lint" in modules  # the list is real
+    for heavy in ("torch", "archspec.render.diagram", "archspec.render.table", "archspec.runtime"):
+        assert heavy not in modules, heavy
