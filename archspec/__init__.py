@@ -57,13 +57,16 @@ def build(spec: Spec | Report, device: str | torch.device | None = None, force: 
     return _build(spec, device, force)
 
 
-def from_torch(module: nn.Module, input_shape: Sequence[int], name: str | None = None, partial: bool = False) -> str:
+def from_torch(
+    module: nn.Module, input_shape: Sequence[int], name: str | None = None, partial: bool = False, blocks: bool = False
+) -> str:
     """The spec text (YAML) of a PyTorch model for inputs of ``input_shape`` (batch left out); needs the ``torch``
     extra. Module paths stay layer names, so ``load_weights`` takes the model's state dict by name. An operation
-    no kind expresses raises ``archspec.importer.UnsupportedOp`` (with ``partial``: the spec up to it)."""
+    no kind expresses raises ``archspec.importer.UnsupportedOp`` (with ``partial``: the spec up to it). With
+    ``blocks``, repeated submodules are written once as blocks with parameters."""
     from archspec.importer import from_torch as _from_torch
 
-    return _from_torch(module, input_shape, name=name, partial=partial)
+    return _from_torch(module, input_shape, name=name, partial=partial, blocks=blocks)
 
 
 def train(spec: Spec, run_dir: str | Path | None = None, **kw: Any) -> RunResult:

@@ -426,6 +426,7 @@ def _add_import(sub: Subparsers) -> None:
     imp.add_argument("ref", metavar="MODEL", help="package.module:callable (called with no arguments) or path/to/file.py:Name")
     imp.add_argument("--input", required=True, type=_shape, metavar="CxHxW", help="the input's shape without the batch")
     imp.add_argument("--partial", action="store_true", help="on an operation with no kind, write the spec up to it")
+    imp.add_argument("--blocks", action="store_true", help="write repeated submodules once, as blocks with parameters")
     _output(imp, "spec file to write (default: stdout)")
     imp.set_defaults(run=_import)
 
@@ -445,7 +446,7 @@ def _import(args: argparse.Namespace) -> int:
 
     model, name = load_ref(args.ref)
     try:
-        text = from_torch(model, args.input, name=name, source=args.ref, partial=args.partial)
+        text = from_torch(model, args.input, name=name, source=args.ref, partial=args.partial, blocks=args.blocks)
     except UnsupportedOp as exc:  # the model's limit, not a usage error: exit 1, as findings
         print(f"archspec: {exc}", file=sys.stderr)
         return EXIT_FINDINGS

@@ -27,10 +27,10 @@ from archspec.cli import main
 from archspec.importer import UnsupportedOp
 
 
-def round_trip(model: nn.Module, shape: tuple[int, ...]) -> str:
+def round_trip(model: nn.Module, shape: tuple[int, ...], blocks: bool = False) -> str:
     """Import ``model``; its figures and outputs must be torch's. Returns the spec text."""
     model.eval()
-    text = archspec.from_torch(model, shape)
+    text = archspec.from_torch(model, shape, blocks=blocks)
     report = archspec.analyze(archspec.loads(text))
     assert report.ok, [d.format() for d in report.diagnostics]
     assert report.totals()["params"] == sum(p.numel() for _, p in model.named_parameters())
@@ -271,7 +271,8 @@ def test_cli_refuses_a_reference_that_is_no_model(capsys):
     [("resnet18", 64), ("alexnet", 64), ("vgg11", 32), ("mobilenet_v2", 64), ("squeezenet1_0", 64)],
 )
 def test_torchvision_models_round_trip(name, size):
-    round_trip(torchvision.models.get_model(name, weights=None), (3, size, size))
+    text = round_trip(torchvision.models.get_model(name, weights=None), (3, size, size), blocks=True)
+    assert ("blocks:" in text) == (name in ("resnet18", "mobilenet_v2", "squeezenet1_0"))  # Fire modules repeat too
 
 
 def test_resnet18_keeps_torchvisions_names():
@@ -423,3 +424,48 @@ def test_lint_and_diagram_import_a_model_reference(tmp_path, capsys):
     assert main(["diagram", net, "--input", "3x8x8", "-o", "-"]) == 0
     dot = capsys.readouterr().out
     assert dot.startswith("// archspec diagram of net") and "flatten -> fc [label=4]" in dot
+
+
+# --- repeated submodules as blocks ---
+
+RESNET18_BLOCKS = """\
+blocks:
+  basicblock:
+    params: {out_channels: null}
+    layers:
+      - {type: conv2d, name: conv1, out_channels: $out_channels, kernel_size: 3, padding: 1, bias: false}
+      - {type: batchnorm2d, name: bn1}
+      - {type: relu, name: relu}
+      - {type: conv2d, name: conv2, out_channels: $out_channels, kernel_size: 3, padding: 1, bias: false}
+      - {type: batchnorm2d, name: bn2}
+      - {type: add, name: add, inputs: [bn2, input]}
+      - {type: relu, name: relu_1}
+"""
+
+RESNET18_CALLS = """\
+  - {type: basicblock, name: layer1, repeat: 2, out_channels: 64}
+  - {type: basicblock_2, name: layer2.0, out_channels: 128}
+  - {type: basicblock, name: layer2.1, out_channels: 128}
+"""
+
+
+def test_resnet18_with_blocks_round_trips_and_repeats_its_basic_blocks():
+    text = round_trip(torchvision.models.resnet18(weights=None), (3, 64, 64), blocks=True)
+    assert RESNET18_BLOCKS in text and RESNET18_CALLS in text
+    assert "      - {type: conv2d, name: downsample.0, inputs: input, out_channels: $out_channels, kernel_size: 1," in text
+    # 4 header lines, blocks: 1 + 10 + 12, layers: 1 + 4 + 7 block calls + 3 (flat: 4 + 1 + 70 layers)
+    assert len(text.splitlines()) == 42
+
+
+def test_blocks_of_a_vision_transformer_are_its_encoder_layers():
+    vit = torchvision.models.VisionTransformer(
+        image_size=32, patch_size=8, num_layers=3, num_heads=2, hidden_dim=16, mlp_dim=32, num_classes=10
+    )
+    text = round_trip(vit, (3, 32, 32), blocks=True)
+    assert "blocks:\n  encoderblock:\n    layers:\n      - {type: layernorm, name: ln_1}\n" in text  # nothing varies
+    for k in range(3):
+        assert f"  - {{type: encoderblock, name: encoder.layers.encoder_layer_{k}}}\n" in text
+
+
+def test_a_model_without_repeated_submodules_stays_flat():
+    assert archspec.from_torch(Convs(), (3, 32, 32), blocks=True) == archspec.from_torch(Convs(), (3, 32, 32))

@@ -14,6 +14,7 @@ import importlib.util
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -30,12 +31,18 @@ class ModelRefError(ArchspecError):
 
 
 def from_torch(
-    module: nn.Module, input_shape: Sequence[int], name: str | None = None, source: str | None = None, partial: bool = False
+    module: nn.Module,
+    input_shape: Sequence[int],
+    name: str | None = None,
+    source: str | None = None,
+    partial: bool = False,
+    blocks: bool = False,
 ) -> str:
     """The spec text of ``module`` for inputs of ``input_shape`` (batch left out).
 
     Raises UnsupportedOp at the first operation no kind expresses; with ``partial``, returns
-    the spec up to it instead, ending in a comment that says where it stopped.
+    the spec up to it instead, ending in a comment that says where it stopped. With ``blocks``,
+    repeated submodules are written once as blocks (when the result expands to the same layers).
     """
     shape = tuple(int(n) for n in input_shape)
     was_training = module.training
@@ -45,9 +52,29 @@ def from_torch(
         imported = read(module, example, partial=partial)
     finally:
         module.train(was_training)
-    text = spec_text(imported, name or type(module).__name__.lower(), shape, source)
+    name = name or type(module).__name__.lower()
+    text = spec_text(imported, name, shape, source)
     _check_shapes(text, imported)
+    if blocks:  # repeated submodules as blocks, kept only if they expand to exactly the flat spec
+        folded = spec_text(imported, name, shape, source, blocks=True)
+        if folded != text and _same_layers(folded, text):
+            return folded
     return text
+
+
+def _same_layers(folded: str, flat: str) -> bool:
+    """Whether two spec texts give the same layers: names, kinds, inputs, every field and shape."""
+    from archspec import analyze, loads
+
+    try:
+        a, b = analyze(loads(folded)), analyze(loads(flat))
+    except ArchspecError:
+        return False
+
+    def layers(report: Any) -> list[Any]:
+        return [(i.name, i.type, i.inputs, i.output_shape, i.layer.model_dump(exclude={"name", "inputs"})) for i in report.layers]
+
+    return a.ok and layers(a) == layers(b)
 
 
 def _check_shapes(text: str, imported: Imported) -> None:

@@ -6,10 +6,11 @@ import json
 import re
 from typing import Any
 
+from archspec.importer.fold import fold, items
 from archspec.importer.graph import Imported, Layer
 from archspec.layers import KIND_BY_TYPE
 
-_PLAIN = re.compile(r"[A-Za-z_][\w.\-]*")
+_PLAIN = re.compile(r"\$?[A-Za-z_][\w.\-]*")
 _YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"}
 
 
@@ -31,16 +32,15 @@ def scalar(value: Any) -> str:
         return f"{mantissa}.0e{exponent}" if e and "." not in mantissa else text  # YAML 1.1 needs the dot
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(scalar(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return flow(value)
     text = str(value)
     return text if _PLAIN.fullmatch(text) and text.lower() not in _YAML_WORDS else json.dumps(text)
 
 
-def _line(layer: Layer, previous: str, shared: dict[str, Any]) -> str:
-    items: dict[str, Any] = {"type": layer.tag, "name": layer.name}
-    if layer.inputs and layer.inputs != [previous]:  # a learned tensor has none
-        items["inputs"] = layer.inputs[0] if len(layer.inputs) == 1 else layer.inputs
-    items |= {k: v for k, v in layer.fields.items() if k not in shared}
-    return "  - {" + ", ".join(f"{k}: {scalar(v)}" for k, v in items.items()) + "}"
+def flow(items: dict[str, Any]) -> str:
+    """A mapping in YAML's flow style: ``{type: relu, name: relu}``."""
+    return "{" + ", ".join(f"{k}: {scalar(v)}" for k, v in items.items()) + "}"
 
 
 def shared_settings(layers: list[Layer]) -> dict[str, dict[str, Any]]:
@@ -66,20 +66,31 @@ def shared_settings(layers: list[Layer]) -> dict[str, dict[str, Any]]:
     return shared
 
 
-def spec_text(imported: Imported, name: str, input_shape: tuple[int, ...], source: str | None = None) -> str:
+def spec_text(
+    imported: Imported, name: str, input_shape: tuple[int, ...], source: str | None = None, blocks: bool = False
+) -> str:
     lines = [f"# imported from {source}" if source else "# imported from PyTorch", "archspec: 1"]
     lines += [f"name: {scalar(name)}", f"input: {scalar(list(input_shape))}"]
     shared = shared_settings(imported.layers)
     if shared:
         lines.append("defaults:")
         lines += [f"  {tag}: {{{', '.join(f'{k}: {scalar(v)}' for k, v in common.items())}}}" for tag, common in shared.items()]
-    lines.append("layers:")
-    previous = "input"
-    for layer in imported.layers:
-        lines.append(_line(layer, previous, shared.get(layer.tag, {})))
-        previous = layer.name
+
+    def line(keys: dict[str, Any]) -> str:
+        common = shared.get(keys["type"], {})
+        return "  - " + flow({k: v for k, v in keys.items() if k not in common})
+
+    folded = fold(imported.layers, imported.classes, line) if blocks else None
+    if folded is not None:
+        lines += folded
+    else:
+        lines.append("layers:")
+        previous = "input"
+        for layer in imported.layers:
+            lines.append(line(items(layer, previous)))
+            previous = layer.name
     if imported.stopped is not None:
         lines.append(f"  # stopped here: {imported.stopped}".replace("\n", "\n  # "))
-    elif imported.output != previous:
+    elif imported.output != (imported.layers[-1].name if imported.layers else "input"):
         lines.append(f"output: {scalar(imported.output)}")
     return "\n".join(lines) + "\n"

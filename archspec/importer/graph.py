@@ -52,6 +52,7 @@ class Imported:
     layers: list[Layer] = field(default_factory=list)
     output: str = "input"
     stopped: UnsupportedOp | None = None  # where a partial import stopped
+    classes: dict[str, str] = field(default_factory=dict)  # module path -> its class's name (names the blocks)
 
 
 def trace(module: nn.Module) -> fx.GraphModule:
@@ -133,6 +134,8 @@ def read(module: nn.Module, example: torch.Tensor, partial: bool = False) -> Imp
     expresses, or with ``partial``, returns the layers before it and the error in ``stopped``."""
     gm = trace(module)
     reader = _Reader(gm, run(gm, example))
+    containers = (nn.Sequential, nn.ModuleList, nn.ModuleDict)  # hold layers; not a unit to write once
+    reader.out.classes = {path: type(m).__name__ for path, m in module.named_modules() if path and not isinstance(m, containers)}
     for node in gm.graph.nodes:
         if node.op == "output":
             result = node.args[0]
