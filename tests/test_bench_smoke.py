@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -102,3 +103,24 @@ def test_lint_imports_only_what_it_needs():
     assert "archspec.lint" in modules  # the list is real
     for heavy in ("torch", "archspec.render.diagram", "archspec.render.table", "archspec.runtime"):
         assert heavy not in modules, heavy
+
+
+def test_startup_bench_smoke(tmp_path):
+    out = tmp_path / "RESULTS.md"
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "startup.py"), "--smoke", "--write", "--output", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "ARCHSPEC_CACHE_DIR": str(tmp_path / "unused")},  # the script makes its own cache folder
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = out.read_text()
+    assert "<!-- startup:begin" in text and "<!-- startup:end -->" in text
+    data = json.loads(out.with_suffix(".json").read_text())["startup"]
+    first = data["first_step"]
+    assert first["train_size"] == 256 and first["cold"] > 0 and first["warm"]["median"] > 0
+    assert data["lint"]["imports_torch"] is False and "archspec.lint" in data["lint"]["archspec_modules"]
+    assert "archspec.render.diagram" not in data["lint"]["archspec_modules"]
+    assert data["analyse"]["compose"]["median"] > 0 and data["analyse"]["profile"]
+    assert not (tmp_path / "unused").exists()  # the user's cache setting was not used
