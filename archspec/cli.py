@@ -520,7 +520,7 @@ def _imported(ref: str, input_shape: tuple[int, ...]) -> str | None:
 
     model, name = load_ref(ref)
     try:
-        return from_torch(model, input_shape, name=name, source=ref)
+        return from_torch(model, input_shape, name=name, source=ref, blocks=True)  # so --collapse-blocks folds them
     except UnsupportedOp as exc:
         print(f"archspec: {exc}", file=sys.stderr)
         return None

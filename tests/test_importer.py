@@ -469,3 +469,12 @@ def test_blocks_of_a_vision_transformer_are_its_encoder_layers():
 
 def test_a_model_without_repeated_submodules_stays_flat():
     assert archspec.from_torch(Convs(), (3, 32, 32), blocks=True) == archspec.from_torch(Convs(), (3, 32, 32))
+
+
+def test_resnet50_blocks_take_a_left_out_stride_as_its_default():
+    text = archspec.from_torch(torchvision.models.resnet50(weights=None), (3, 64, 64), blocks=True)
+    # layer1.0 has a projection at stride 1 (left out), layer2.0 … layer4.0 at stride 2: one block, stride a parameter
+    assert "      - {type: conv2d, name: conv2, out_channels: $out_channels, kernel_size: 3, stride: $stride, padding: 1," in text
+    assert "  - {type: bottleneck, name: layer1.0, out_channels: 64, stride: 1, out_channels2: 256}\n" in text
+    assert "  - {type: bottleneck, name: layer2.0, out_channels: 128, stride: 2, out_channels2: 512}\n" in text
+    assert len(text.splitlines()) == 57  # 180 flat; the bundled hand-written spec has 37

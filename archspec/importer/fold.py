@@ -2,8 +2,8 @@
 
 An instance is a numbered submodule (``layer1.0``, ``encoder_layer_3``), not a container, whose layers follow one another, read
 one input from outside (the block's ``input``) and are read from outside only through the last one.
-Instances of one class with the same layers, fields and wiring are one block; the fields whose values
-differ between them are its parameters, named after the field. Instances numbered 0 … N−1 under one
+Instances of one class with the same layers and wiring are one block; the fields whose values differ
+between them (a field left out counts as its default) are its parameters, named after the field. Instances numbered 0 … N−1 under one
 parent with the same arguments (the first may differ: ``first:``) are one call with ``repeat: N``.
 Expanded, the blocks give the same layer names, so weights still load by name; the caller checks that the
 folded spec expands to exactly the flat one.
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from archspec.importer.graph import Layer
+from archspec.layers import KIND_BY_TYPE
 
 _NUMBERED = re.compile(r".+\d")  # layer1.0, encoder_layer_3, block1-0
 
@@ -31,7 +32,7 @@ class Instance:
     def signature(self) -> tuple[Any, ...]:
         return (
             self.cls,
-            *((self.rel(x.name), x.tag, tuple(x.fields), tuple(self.rel(i) for i in x.inputs)) for x in self.layers),
+            *((self.rel(x.name), x.tag, tuple(self.rel(i) for i in x.inputs)) for x in self.layers),
         )
 
     def rel(self, name: str) -> str:
@@ -128,18 +129,33 @@ def fold(layers: list[Layer], classes: dict[str, str], line: Any) -> list[str] |
     return out
 
 
+def _value(inst: Instance, k: int, field: str) -> Any:
+    """Field ``field`` of the instance's k-th layer: as written, or the kind's default where it was left out."""
+    layer = inst.layers[k]
+    return layer.fields[field] if field in layer.fields else KIND_BY_TYPE[layer.tag].model_fields[field].default
+
+
+def _fields(insts: list[Instance], k: int) -> list[str]:
+    """The fields any instance sets on its k-th layer, in the kind's order (kernel_size before stride)."""
+    order = list(KIND_BY_TYPE[insts[0].layers[k].tag].model_fields)
+    return sorted({f for inst in insts for f in inst.layers[k].fields}, key=order.index)
+
+
 def _varying(insts: list[Instance]) -> list[tuple[int, str]]:
-    """(layer position, field) of the values that differ between the instances."""
-    first = insts[0].layers
+    """(layer position, field) of the values that differ between the instances (a stride of 2 here, 1 there)."""
+    first = insts[0]
     return [
-        (k, f) for k, x in enumerate(first) for f in x.fields if any(inst.layers[k].fields[f] != x.fields[f] for inst in insts)
+        (k, f)
+        for k in range(len(first.layers))
+        for f in _fields(insts, k)
+        if any(_value(inst, k, f) != _value(first, k, f) for inst in insts)
     ]
 
 
 def _param_values(inst: Instance, insts: list[Instance]) -> list[Any]:
     seen: dict[str, Any] = {}
     for (k, f), name in zip(_varying(insts), _param_names(insts)):
-        seen.setdefault(name, inst.layers[k].fields[f])
+        seen.setdefault(name, _value(inst, k, f))
     return list(seen.values())
 
 
@@ -148,7 +164,7 @@ def _param_names(insts: list[Instance]) -> list[str]:
     names: list[str] = []
     columns: dict[tuple[Any, ...], str] = {}
     for k, f in _varying(insts):
-        column = tuple(repr(inst.layers[k].fields[f]) for inst in insts)
+        column = tuple(repr(_value(inst, k, f)) for inst in insts)
         if column not in columns:
             name, n = f, 1
             while name in columns.values():
@@ -169,7 +185,7 @@ def _block(insts: list[Instance], line: Any, taken: set[str]) -> Block:
     lines = []
     previous = "input"
     for k, x in enumerate(first.layers):
-        values = {f: f"${by_place[(k, f)]}" if (k, f) in by_place else v for f, v in x.fields.items()}
+        values = {f: f"${by_place[(k, f)]}" if (k, f) in by_place else _value(first, k, f) for f in _fields(insts, k)}
         rel = Layer(x.tag, first.rel(x.name), [first.rel(i) for i in x.inputs], values, None)
         lines.append(line(items(rel, previous)))
         previous = rel.name
