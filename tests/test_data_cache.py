@@ -103,3 +103,15 @@ def test_an_unwritable_cache_costs_only_the_generation(tmp_path, monkeypatch):
     blocker.write_text("a file where the cache folder would be")
     monkeypatch.setenv("ARCHSPEC_CACHE_DIR", str(blocker))
     _same(cached_synthetic(10, (3, 8, 8), seed=0), synthetic(10, (3, 8, 8), seed=0))
+
+
+def test_channel_stats_equal_the_moments_of_the_pixels():
+    from archspec.runtime.data import channel_stats
+
+    images = torch.randint(0, 256, (70, 3, 9, 11), dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
+    images[:, 1] = 255  # a constant channel: no spread
+    mean, std = channel_stats(images, chunk=16)  # several chunks, the last one short
+    x = images.double().permute(1, 0, 2, 3).reshape(3, -1) / 255
+    assert torch.allclose(mean.double(), x.mean(dim=1), rtol=0, atol=1e-7)
+    assert torch.allclose(std.double(), x.std(dim=1, correction=0), rtol=0, atol=1e-6)
+    assert float(mean[1]) == 1.0 and float(std[1]) < 1e-5
