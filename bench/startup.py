@@ -59,10 +59,10 @@ def fmt(t: dict, unit: str = "ms") -> str:
     return f"{t['median'] * k:.3g} {unit} ({t['min'] * k:.3g}–{t['max'] * k:.3g})"
 
 
-def process_time(command: list[str], env: dict[str, str] | None = None, marker: str | None = None) -> float:
-    """Seconds from starting ``command`` to its exit (or to ``marker`` on its stdout)."""
+def process_time(command: list[str], env: dict[str, str] | None = None, marker: str | None = None, cwd: Path = ROOT) -> float:
+    """Seconds from starting ``command`` in ``cwd`` to its exit (or to ``marker`` on its stdout)."""
     start = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env)
+    result = subprocess.run(command, capture_output=True, text=True, cwd=cwd, env=env)
     elapsed = time.perf_counter() - start
     if result.returncode != 0 or (marker and marker not in result.stdout):
         raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr[-2000:]}")
@@ -72,22 +72,26 @@ def process_time(command: list[str], env: dict[str, str] | None = None, marker: 
 # --- 1. archspec train to its first step ---
 
 
-def first_step(train_size: int, test_size: int, repeat: int) -> dict:
+def first_step(train_size: int, test_size: int, repeat: int, before: Path | None) -> dict:
+    """Cold and warm cache; with ``before`` (a tree of archspec as it was before the cache), that code too, run
+    from its folder so that its package is the one imported."""
     with tempfile.TemporaryDirectory() as folder:
         env = {**os.environ, "ARCHSPEC_CACHE_DIR": str(Path(folder) / "cache")}
         command = [sys.executable, "-c", FIRST_STEP, "train", str(ROOT / "specs" / "seed_cnn.yaml")]
         command += ["--train-size", str(train_size), "--test-size", str(test_size), "--device", "cpu", "--force"]
         command += ["-o", str(Path(folder) / "run")]
+        old = process_time(command, {**env, "PYTHONPATH": str(before)}, "first step", before) if before else None
         cold = process_time(command, env, "first step")  # an empty cache: the images are generated and stored
         warm = [process_time(command, env, "first step") for _ in range(repeat)]
         torch_import = [process_time([sys.executable, "-c", "import torch"]) for _ in range(repeat)]
     return {
         "train_size": train_size,
         "test_size": test_size,
+        "before": old,
         "cold": cold,
         "warm": spread(warm),
         "import_torch": spread(torch_import),
-        "ratio": statistics.median(warm) / cold,
+        "ratio": statistics.median(warm) / (old or cold),
     }
 
 
@@ -196,9 +200,12 @@ def markdown(r: dict) -> str:
         "defining only the subcommand it runs.",
         "",
         f"- **`archspec train specs/seed_cnn.yaml` to its first step** ({f['train_size']:,} training and "
-        f"{f['test_size']:,} test images, CPU): {f['cold']:.1f} s with an empty cache (the images generated and "
+        f"{f['test_size']:,} test images, CPU): "
+        + (f"{f['before']:.1f} s before (every run generated its images) → " if f["before"] else "")
+        + f"{f['cold']:.1f} s with an empty cache (the images generated and "
         f"stored) → {fmt(f['warm'], 's')} with a warm one (read back and checked by SHA-256): **{f['ratio']:.2f}** of "
-        f"the cold start (target ≤ 0.33). `import torch` alone takes {fmt(f['import_torch'], 's')} of it.",
+        f"{'the time before' if f['before'] else 'the cold start'} (target ≤ 0.33). `import torch` alone takes "
+        f"{fmt(f['import_torch'], 's')} of it.",
         f"- **`archspec lint specs/resnet50.yaml` as a process**: {fmt(lint['lint_before'])} with every subcommand "
         f"defined → {fmt(lint['lint'])} with only lint's, against {fmt(lint['python'])} "
         f"for `python -c pass` (**{lint['ratio']:.1f}×**; the issue's reference: 404 ms against ~100 ms) and "
@@ -225,12 +232,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: check that it runs")
     parser.add_argument("--write", action="store_true", help="write the figures into bench/RESULTS.md and .json")
+    parser.add_argument(
+        "--before", type=Path, help="a tree of archspec before the data cache (git archive COMMIT | tar -x -C DIR), timed too"
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "RESULTS.md", help="the RESULTS.md for --write")
     args = parser.parse_args()
     smoke = args.smoke
     results: dict[str, Any] = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "smoke": smoke}
     print("train to its first step...", file=sys.stderr)
-    results["first_step"] = first_step(256 if smoke else 40_000, 64 if smoke else 4_000, 1 if smoke else 3)
+    results["first_step"] = first_step(256 if smoke else 40_000, 64 if smoke else 4_000, 1 if smoke else 3, args.before)
     print("lint process...", file=sys.stderr)
     results["lint"] = lint_process(1 if smoke else 7)
     print("load + analyse...", file=sys.stderr)
