@@ -1,12 +1,12 @@
-"""Repeated submodules as blocks: ResNet's BasicBlocks written once under ``blocks:`` and called by name.
+"""Repeated submodules as blocks: ResNet's bottlenecks written once under ``blocks:`` and called by name.
 
-An instance is a numbered submodule (``layer1.0``, ``encoder_layer_3``), not a container, whose layers follow one another, read
-one input from outside (the block's ``input``) and are read from outside only through the last one.
-Instances of one class with the same layers and wiring are one block; the fields whose values differ
-between them (a field left out counts as its default) are its parameters, named after the field. Instances numbered 0 … N−1 under one
-parent with the same arguments (the first may differ: ``first:``) are one call with ``repeat: N``.
-Expanded, the blocks give the same layer names, so weights still load by name; the caller checks that the
-folded spec expands to exactly the flat one.
+An instance is a numbered submodule (``layer1.0``, ``encoder_layer_3``), not a container, whose layers
+follow one another, read one input from outside (the block's ``input``) and are read from outside only
+through the last one. Instances of one class with the same layers and wiring are one block; the fields
+whose values differ between them (a field left out counts as its default) are its parameters, named
+after the field. Instances numbered 0 … N−1 under one parent with the same arguments (the first may
+differ: ``first:``) are one call with ``repeat: N``. Expanded, the blocks give the same layer names, so
+weights still load by name; the caller keeps the folded spec only if it expands to exactly the flat one.
 """
 
 from __future__ import annotations
@@ -78,11 +78,7 @@ def _instance(layers: list[Layer], i: int, run: int, path: str, cls: str) -> Ins
     last = layers[i + run - 1].name
     if any(ref in inside and ref != last for x in layers[i + run :] for ref in x.inputs):
         return None  # something outside reads a layer inside other than the output
-    previous = layers[i - 1].name if i else "input"
-    source = next(iter(outside))
-    if layers[i].inputs != [source] and source != previous:
-        return None
-    return Instance(path, cls, layers[i : i + run], source, i)
+    return Instance(path, cls, layers[i : i + run], next(iter(outside)), i)
 
 
 @dataclass
