@@ -4,6 +4,7 @@ parameters, 4·8·8 outputs × 27 MACs = 6,912) and positions are read off the t
 
 from __future__ import annotations
 
+import asyncio
 import random
 import sys
 from pathlib import Path
@@ -57,6 +58,16 @@ def at(text: str, word: str) -> types.Position:
 
 @pytest_lsp.fixture(scope="module", config=ClientServerConfig(server_command=[sys.executable, "-m", "archspec", "lsp"]))
 async def client(lsp_client: LanguageClient):
+    # every publishDiagnostics, kept in order: waiting for "the next one" would miss one that arrives in the same
+    # read as another (a close's empty diagnostics, then the next open's)
+    published: list[types.PublishDiagnosticsParams] = []
+
+    def record(params: types.PublishDiagnosticsParams) -> None:
+        published.append(params)
+        lsp_client.protocol.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS, record)
+
+    lsp_client.protocol.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS, record)
+    lsp_client.published = published  # type: ignore[attr-defined]
     capabilities = pytest_lsp.client_capabilities("visual-studio-code")
     await lsp_client.initialize_session(types.InitializeParams(capabilities=capabilities))
     yield
@@ -72,11 +83,14 @@ class Session:
         self.version = 0
 
     async def diagnostics(self) -> list[types.Diagnostic]:
-        """The next diagnostics published for this document's current version."""
-        while True:
-            params = await self.client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
-            if params.uri == self.uri and params.version == self.version:
-                return list(params.diagnostics)
+        """The diagnostics published for this document's current version (waited for; a hang guard, not a
+        timing assertion, ends the wait after a minute)."""
+        for _ in range(6000):
+            for params in self.client.published:  # type: ignore[attr-defined]
+                if params.uri == self.uri and params.version == self.version:
+                    return list(params.diagnostics)
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"no diagnostics for {self.uri} version {self.version}")
 
     async def open(self, text: str) -> list[types.Diagnostic]:
         item = types.TextDocumentItem(uri=self.uri, language_id="yaml", version=self.version, text=text)
@@ -399,4 +413,30 @@ async def test_the_quick_fix_for_a_linear_layer_on_a_map_inserts_a_flatten(clien
     assert "W410" not in {d.code for d in found}
     hints = await s.hints()
     assert hints[fc + 1][1] == "→ 10 · 3,850 params"  # 6·8·8 = 384 features in, as with the flatten written by hand
+    s.close()
+
+
+@on_server
+async def test_completion_of_the_fields_a_layer_can_still_take(client: LanguageClient):
+    s = Session(client, "fields")
+    text = TINY.replace(
+        "  - {type: conv2d, name: conv, out_channels: 4, kernel_size: 3, padding: 1}\n",
+        "  - type: conv2d\n    name: conv\n    out_channels: 4\n    kernel_size: 3\n    padding: 1\n",
+    )
+    await s.open(text)
+    lines = text.splitlines()
+
+    async def labels(pos: types.Position) -> set[str]:
+        found = await client.text_document_completion_async(types.CompletionParams(s.doc(), pos))
+        items = found.items if isinstance(found, types.CompletionList) else found or []
+        assert all(c.kind == types.CompletionItemKind.Field for c in items)
+        return {c.label for c in items}
+
+    fc = next(n for n, line in enumerate(lines) if "name: fc" in line)
+    after_type = types.Position(fc, lines[fc].index("name: fc"))  # `{type: linear, |name: fc, ...}`
+    offered = await labels(after_type)
+    assert {"bias", "inputs"} <= offered and not {"name", "out_features", "type"} & offered
+    key = next(n for n, line in enumerate(lines) if line == "    kernel_size: 3")
+    offered = await labels(types.Position(key, 4))  # the key column of the block-style conv
+    assert {"stride", "dilation", "groups"} <= offered and not {"name", "out_channels", "kernel_size", "padding"} & offered
     s.close()

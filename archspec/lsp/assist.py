@@ -15,6 +15,10 @@ from archspec.spec.load import YList
 _TYPE_VALUE = re.compile(r"\btype:\s*[\w-]*$")
 _INPUTS_VALUE = re.compile(r"\binputs:\s*(\[[^\]]*?,?\s*)?[\w.:-]*$")
 _PARAM = re.compile(r"\$[\w]*$")
+_FLOW_KEY = re.compile(r"[{,]\s*[\w.]*$")
+_FLOW_TYPE = re.compile(r"\btype:\s*([\w-]+)")
+_FLOW_KEYS = re.compile(r"([\w.]+)\s*:")
+_BLOCK_KEY = re.compile(r"^(\s*)[\w.]*$")  # indentation, then a key being written (not a new `- ` item)
 _DID_YOU_MEAN = re.compile(r"did you mean `([^`]+)`")
 _NOQA = re.compile(r"#\s*noqa:\s*[EWI]\d{3}(?:\s*,\s*[EWI]\d{3})*", re.IGNORECASE)
 
@@ -22,7 +26,7 @@ _NOQA = re.compile(r"#\s*noqa:\s*[EWI]\d{3}(?:\s*,\s*[EWI]\d{3})*", re.IGNORECAS
 @dataclass(frozen=True)
 class Choice:
     label: str
-    kind: str  # "type", "block", "layer" or "param"
+    kind: str  # "type", "block", "layer", "param" or "field"
     detail: str
     doc: str = ""
     order: int = 0  # the nearest first
@@ -44,7 +48,38 @@ def complete(doc: Document, line: int, column: int, known: Document | None = Non
         return kinds + [Choice(name, "block", "block", str(body.get("description") or "")) for name, body in names.blocks.items()]
     if _INPUTS_VALUE.search(before) or _on_inputs_list(names, line):
         return _readable(names, line, block)
+    return _keys(names, doc.lines[line - 1] if 0 < line <= len(doc.lines) else "", before, line)
+
+
+def _keys(doc: Document, text: str, before: str, line: int) -> list[Choice]:
+    """The fields a layer can still take, where a key is being written: after `{` or `,` in a flow mapping
+    (its type read off the line), or at the key column of a block-style mapping."""
+    if _FLOW_KEY.search(before) and before.count("{") > before.count("}") and before.count("[") == before.count("]"):
+        kind = _FLOW_TYPE.search(text)
+        return _fields_left(doc, kind.group(1) if kind else None, set(_FLOW_KEYS.findall(text)))
+    key = _BLOCK_KEY.match(before)
+    if key is not None:  # a key at the column of the mapping's keys, on its lines or just below them
+        for item in (doc.item_at(line), doc.item_at(line - 1)):
+            if item is not None and item.data.mark.column - 1 == len(key.group(1)):
+                return _fields_left(doc, item.type, {k for k in item.data if isinstance(k, str)})
     return []
+
+
+def _fields_left(doc: Document, kind: str | None, written: set[str]) -> list[Choice]:
+    if kind in KIND_BY_TYPE:
+        model = KIND_BY_TYPE[kind]
+        fields = [(name, info.description or "", info.is_required()) for name, info in model.model_fields.items()]
+    elif kind in doc.blocks:  # a block call: the block's parameters, and what every use may say
+        params = doc.blocks[kind].get("params")
+        fields = [(name, f"parameter of block `{kind}`", value is None) for name, value in (params or {}).items()]
+        fields += [(name, "", False) for name in ("name", "inputs", "repeat", "first", "when")]
+    else:
+        return []
+    return [
+        Choice(name, "field", about, order=0 if required else 1)
+        for name, about, required in fields
+        if name not in written and name != "type"
+    ]
 
 
 def _block_at(doc: Document, line: int) -> str | None:

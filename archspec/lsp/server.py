@@ -41,6 +41,7 @@ _COMPLETION_KIND = {
     "block": types.CompletionItemKind.Module,
     "layer": types.CompletionItemKind.Variable,
     "param": types.CompletionItemKind.TypeParameter,
+    "field": types.CompletionItemKind.Field,
 }
 
 F = TypeVar("F", bound=Callable[..., Any])
