@@ -352,6 +352,9 @@ async def test_code_actions_fix_a_misspelling_and_suppress_an_info(client: Langu
     fixed[line] += edit.new_text
     found = await s.change("\n".join(fixed) + "\n")
     assert [d.code for d in found] == ["I503"]
+    # hover on the code in the noqa: what `archspec explain I501` prints
+    text = await s.hover(types.Position(line, len(LINES[line]) + len("  # noqa: I5")))
+    assert text is not None and "I501" in text and "Fix:" in text
     s.close()
 
 

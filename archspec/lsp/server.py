@@ -201,7 +201,12 @@ def _show_analysis(server: SpecServer) -> None:
     @guarded(server)
     def hover(params: types.HoverParams) -> types.Hover | None:
         doc = server.document(params.text_document.uri)
-        line, _ = mark_at(doc.lines, params.position)
+        line, column = mark_at(doc.lines, params.position)
+        word = word_at(doc.lines, line, column)
+        explained = views.explain(word[0]) if word is not None else None
+        if explained is not None and word is not None:  # a code, as noqa comments name them: what `archspec explain` says
+            where = types.Range(position(doc.lines, line, word[1]), position(doc.lines, line, word[2]))
+            return types.Hover(contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=explained), range=where)
         item = doc.item_at(line)
         text = views.hover(doc, item) if item is not None else None
         if text is None or item is None:

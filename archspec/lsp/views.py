@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
+
 from archspec.analysis import LayerInfo
 from archspec.arith import RF
+from archspec.codes import lookup
 from archspec.graph import INPUT
 from archspec.layers import Shape, fmt_shape
 from archspec.lsp.document import Document, Item
 from archspec.render.diagram import formula
 
+_CODE = re.compile(r"[EWI]\d{3}", re.IGNORECASE)
 MAX_LISTED = 12  # instances listed in one hover; the rest are counted
 
 
@@ -48,6 +52,14 @@ def hover(doc: Document, item: Item) -> str | None:
     if len(infos) == 1:
         return head + "\n\n" + _figures(doc, infos[0])
     return "\n\n".join([head, _listed([_short(doc, info) for info in infos])])
+
+
+def explain(word: str) -> str | None:
+    """``archspec explain CODE`` for a word that is a diagnostic code (``W401``), else None."""
+    if not _CODE.fullmatch(word):
+        return None
+    row = lookup(word)
+    return f"```text\n{row.to_text().rstrip()}\n```" if row is not None else None
 
 
 def _figures(doc: Document, info: LayerInfo) -> str:
