@@ -155,6 +155,11 @@ TABLE = [
     ({"type": "linear", "out_features": 3, "bias": False}, [(4, 5)], (4, 3), 15, 0, 60),
     # 4·D² + 4·D parameters; MACs 4·N·D² (projections) + 2·N²·D (Q·Kᵀ, A·V): 4·5·64 + 2·25·8
     ({"type": "multihead_attention", "num_heads": 2}, [(5, 8)], (5, 8), 288, 0, 1_680),
+    # Swin on a 6×7×8 map padded to 8×8 by 4×4 windows: 4·8² + 4·8 + 7·7·2 (bias table) = 386 parameters, the
+    # index buffer (4·4)² = 256; MACs per padded position 4·8² + 2·16·8 = 512, × 64 positions
+    ({"type": "window_attention", "num_heads": 2, "window_size": 4, "shift_size": 2}, [(6, 7, 8)], (6, 7, 8), 386, 256, 32_768),
+    ({"type": "patch_merging"}, [(5, 4, 3)], (3, 2, 12), 0, 0, 0),  # an odd height padded: ⌈5/2⌉ = 3
+    ({"type": "select", "axis": 0, "index": 0}, [(197, 768)], (768,), 0, 0, 0),  # ViT's class token
     ({"type": "identity"}, [(3, 2, 2)], (3, 2, 2), 0, 0, 0),
     # merges
     ({"type": "add"}, [(4, 5, 5), (4, 5, 5), (4, 5, 5)], (4, 5, 5), 0, 0, 0),
