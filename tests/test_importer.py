@@ -431,30 +431,33 @@ def test_lint_and_diagram_import_a_model_reference(tmp_path, capsys):
 RESNET18_BLOCKS = """\
 blocks:
   basicblock:
-    params: {out_channels: null}
+    params: {out_channels: null, stride: null, downsample: null}
     layers:
-      - {type: conv2d, name: conv1, out_channels: $out_channels, kernel_size: 3, padding: 1, bias: false}
+      - {type: conv2d, name: conv1, out_channels: $out_channels, kernel_size: 3, stride: $stride, padding: 1, bias: false}
       - {type: batchnorm2d, name: bn1}
       - {type: relu, name: relu}
       - {type: conv2d, name: conv2, out_channels: $out_channels, kernel_size: 3, padding: 1, bias: false}
       - {type: batchnorm2d, name: bn2}
-      - {type: add, name: add, inputs: [bn2, input]}
+      - {type: conv2d, name: downsample.0, inputs: input, out_channels: $out_channels, kernel_size: 1, stride: 2, bias: false, when: $downsample}
+      - {type: batchnorm2d, name: downsample.1, when: $downsample}
+      - {type: add, name: add, inputs: [bn2, downsample.1]}
       - {type: relu, name: relu_1}
+layers:
 """
 
 RESNET18_CALLS = """\
-  - {type: basicblock, name: layer1, repeat: 2, out_channels: 64}
-  - {type: basicblock_2, name: layer2.0, out_channels: 128}
-  - {type: basicblock, name: layer2.1, out_channels: 128}
+  - {type: basicblock, name: layer1, repeat: 2, out_channels: 64, stride: 1, downsample: false}
+  - {type: basicblock, name: layer2, repeat: 2, out_channels: 128, stride: 1, downsample: false, first: {stride: 2, downsample: true}}
 """
 
 
-def test_resnet18_with_blocks_round_trips_and_repeats_its_basic_blocks():
+def test_resnet18_with_blocks_round_trips_as_one_repeated_basic_block():
+    """The blocks without a projection are the block with it left out (`when: false`, the add then reading the
+    block's input): one block, and each stage one call with the first instance's values under `first:`."""
     text = round_trip(torchvision.models.resnet18(weights=None), (3, 64, 64), blocks=True)
     assert RESNET18_BLOCKS in text and RESNET18_CALLS in text
-    assert "      - {type: conv2d, name: downsample.0, inputs: input, out_channels: $out_channels, kernel_size: 1," in text
-    # 4 header lines, blocks: 1 + 10 + 12, layers: 1 + 4 + 7 block calls + 3 (flat: 4 + 1 + 70 layers)
-    assert len(text.splitlines()) == 42
+    # 4 header lines, blocks: 1 + 12, layers: 1 + 4 + 4 block calls + 3 (flat: 4 + 1 + 70 layers); the bundled spec: 25
+    assert len(text.splitlines()) == 29
 
 
 def test_blocks_of_a_vision_transformer_are_its_encoder_layers():
@@ -473,8 +476,12 @@ def test_a_model_without_repeated_submodules_stays_flat():
 
 def test_resnet50_blocks_take_a_left_out_stride_as_its_default():
     text = archspec.from_torch(torchvision.models.resnet50(weights=None), (3, 64, 64), blocks=True)
-    # layer1.0 has a projection at stride 1 (left out), layer2.0 … layer4.0 at stride 2: one block, stride a parameter
+    # layer1.0 projects at stride 1 (left out), layer2.0 … layer4.0 at stride 2: stride is a parameter of both convolutions
     assert "      - {type: conv2d, name: conv2, out_channels: $out_channels, kernel_size: 3, stride: $stride, padding: 1," in text
-    assert "  - {type: bottleneck, name: layer1.0, out_channels: 64, stride: 1, out_channels2: 256}\n" in text
-    assert "  - {type: bottleneck, name: layer2.0, out_channels: 128, stride: 2, out_channels2: 512}\n" in text
-    assert len(text.splitlines()) == 57  # 180 flat; the bundled hand-written spec has 37
+    assert "name: downsample.0, inputs: input, out_channels: $out_channels2, kernel_size: 1, stride: $stride," in text
+    assert (
+        "  - {type: bottleneck, name: layer2, repeat: 4, out_channels: 128, stride: 1, out_channels2: 512, downsample: false,"
+        " first: {stride: 2, downsample: true}}\n"
+    ) in text
+    assert "first: {downsample: true}}" in text  # layer1.0's projection keeps the stride
+    assert len(text.splitlines()) == 32  # 180 flat; the bundled hand-written spec has 37
