@@ -1,0 +1,167 @@
+"""Which instances of a submodule are one block, and what they pass it: the grouping and the parameters.
+
+Instances with the same layers and wiring are one group; an instance that is another's layers without some
+(ResNet's blocks without a projection) joins its group, those layers optional. The values that differ between
+the instances of a group are its parameters, one per column of values that agree wherever both layers exist.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from archspec.importer.graph import Layer
+from archspec.layers import KIND_BY_TYPE
+
+
+@dataclass
+class Instance:
+    path: str  # layer1.0
+    cls: str  # the module's class, which names the block
+    layers: list[Layer]
+    source: str  # the one outside layer it reads ("input" inside the block)
+    start: int  # its first layer's position in the flat list
+
+    def signature(self) -> tuple[Any, ...]:
+        return (
+            self.cls,
+            *((self.rel(x.name), x.tag, tuple(self.rel(i) for i in x.inputs)) for x in self.layers),
+        )
+
+    def rel(self, name: str) -> str:
+        return name[len(self.path) + 1 :] if name.startswith(self.path + ".") else "input"
+
+
+@dataclass
+class Group:
+    """Instances written as one block: the layers of the fullest, some of them (``optional``) missing in others."""
+
+    insts: list[Instance]
+    optional: list[str]  # relative names of the layers only some instances have
+    flag: str = ""  # the parameter that says whether an instance has them
+
+    @property
+    def base(self) -> Instance:
+        return max(self.insts, key=lambda inst: len(inst.layers))
+
+
+def merged(groups: list[Group]) -> list[Group]:
+    """Groups of one class whose layers are the fullest one's without some (ResNet's blocks without a projection)
+    joined to it, those layers optional (``when:``); at most one set of optional layers per block."""
+    out: list[Group] = []
+    for group in sorted(groups, key=lambda g: -len(g.base.layers)):
+        host = next((h for h in out if h.base.cls == group.base.cls and _fits(h, group.base)), None)
+        if host is None:
+            out.append(group)
+        else:
+            host.optional = host.optional or _extra(host.base, group.base)
+            host.insts = sorted(host.insts + group.insts, key=lambda inst: inst.start)
+    for group in out:
+        if group.optional:
+            group.flag = re.sub(r"\W", "_", group.optional[0].split(".")[0])
+    return out
+
+
+def rels(inst: Instance) -> list[str]:
+    return [inst.rel(x.name) for x in inst.layers]
+
+
+def _extra(base: Instance, other: Instance) -> list[str]:
+    return [r for r in rels(base) if r not in set(rels(other))]
+
+
+def _fits(host: Group, other: Instance) -> bool:
+    """Whether ``other`` is the host's fullest instance without its optional layers: the same layers in order,
+    each reading what the host's reads once an absent layer stands for its first input (as `when: false` does)."""
+    base = host.base
+    extra = _extra(base, other)
+    if not extra or (host.optional and extra != host.optional) or [r for r in rels(base) if r not in extra] != rels(other):
+        return False
+    if rels(base)[-1] in extra:
+        return False  # the output would be the absent layer's first input (MobileNet's residual add): not the same
+    inputs = {base.rel(x.name): [base.rel(i) for i in x.inputs] for x in base.layers}
+
+    def resolved(ref: str) -> str:
+        while ref in extra:
+            ref = inputs[ref][0]
+        return ref
+
+    mine = {other.rel(x.name): x for x in other.layers}
+    return all(
+        mine[r].tag == x.tag and [other.rel(i) for i in mine[r].inputs] == [resolved(i) for i in inputs[r]]
+        for r, x in ((base.rel(x.name), x) for x in base.layers)
+        if r not in extra
+    )
+
+
+def _layer(inst: Instance, rel: str) -> Layer | None:
+    return next((x for x in inst.layers if inst.rel(x.name) == rel), None)
+
+
+def value(inst: Instance, rel: str, field: str) -> Any:
+    """A field of the instance's layer ``rel``: as written, or the kind's default where it was left out."""
+    layer = _layer(inst, rel)
+    assert layer is not None
+    return layer.fields[field] if field in layer.fields else KIND_BY_TYPE[layer.tag].model_fields[field].default
+
+
+def _having(group: Group, rel: str) -> list[Instance]:
+    return [inst for inst in group.insts if _layer(inst, rel) is not None]
+
+
+def fields_of(group: Group, rel: str) -> list[str]:
+    """The fields any instance sets on its layer ``rel``, in the kind's order (kernel_size before stride)."""
+    having = _having(group, rel)
+    order = list(KIND_BY_TYPE[_layer(having[0], rel).tag].model_fields)  # type: ignore[union-attr]
+    return sorted({f for inst in having for f in _layer(inst, rel).fields}, key=order.index)  # type: ignore[union-attr]
+
+
+def varying(group: Group) -> list[tuple[str, str]]:
+    """(layer, field) of the values that differ between the instances (a stride of 2 here, 1 there)."""
+    out = []
+    for rel in rels(group.base):
+        having = _having(group, rel)
+        out += [(rel, f) for f in fields_of(group, rel) if any(value(i, rel, f) != value(having[0], rel, f) for i in having)]
+    return out
+
+
+def param_names(group: Group) -> list[str]:
+    """One name per varying value: columns that agree wherever both layers exist (conv3's out_channels and the
+    optional projection's) share one."""
+    names: list[str] = []
+    columns: list[tuple[list[Any], str]] = []
+    for rel, f in varying(group):
+        column = [value(i, rel, f) if _layer(i, rel) else _ABSENT for i in group.insts]
+        name = next((n for c, n in columns if _agree(c, column)), None)
+        if name is None:
+            name, k = f, 1
+            while any(n == name for _, n in columns) or name == group.flag:
+                k += 1
+                name = f"{f}{k}"
+        columns.append((column, name))
+        names.append(name)
+    return names
+
+
+_ABSENT = object()
+
+
+def _agree(a: list[Any], b: list[Any]) -> bool:
+    return all(x is _ABSENT or y is _ABSENT or x == y for x, y in zip(a, b))
+
+
+def arguments(inst: Instance, group: Group) -> dict[str, Any]:
+    """The instance's value of each parameter: from its own layers, or (a parameter only of layers it lacks, so
+    unused) another instance's."""
+    places = list(zip(varying(group), param_names(group)))
+    out: dict[str, Any] = {}
+    for (rel, f), name in places:
+        if _layer(inst, rel) is not None:
+            out.setdefault(name, value(inst, rel, f))
+    for (rel, f), name in places:
+        out.setdefault(name, value(_having(group, rel)[0], rel, f))
+    ordered = {name: out[name] for name in dict.fromkeys(n for _, n in places)}
+    if group.flag:
+        ordered[group.flag] = _layer(inst, group.optional[0]) is not None
+    return ordered
