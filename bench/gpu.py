@@ -186,11 +186,11 @@ def moonshot(cfg: dict, device: torch.device) -> dict:
     in the step, a large batch with Adam's learning rate scaled by √(batch / 64) from the spec's 0.003 at 64,
     and on CUDA the whole step (forward, backward, Adam with capturable state) captured once as a CUDA graph and
     replayed: one launch per step. Ends with the test accuracy."""
-    from archspec.runtime.data import cached_synthetic, channel_stats
+    from archspec.runtime.data import _TEST_SEED, cached_synthetic, channel_stats
 
     batch, epochs = cfg["moon_batch"], cfg["moon_epochs"]
     train = cached_synthetic(cfg["seed_images"], (3, 64, 64), seed=0)
-    test = cached_synthetic(cfg["moon_test"], (3, 64, 64), seed=1_000_003)
+    test = cached_synthetic(cfg["moon_test"], (3, 64, 64), seed=_TEST_SEED)  # the test set of `archspec train`
     mean, std = (t.to(device).view(1, 3, 1, 1) * 255 for t in channel_stats(train.images))
     images, labels = train.images.to(device), train.labels.to(device)
     torch.manual_seed(0)
@@ -202,6 +202,8 @@ def moonshot(cfg: dict, device: torch.device) -> dict:
     x_in = torch.zeros(batch, 3, 64, 64, dtype=torch.uint8, device=device)
     y_in = torch.zeros(batch, dtype=torch.int64, device=device)
     flip_in = torch.zeros(batch, 1, 1, 1, dtype=torch.bool, device=device)
+    x_in.copy_(images[:batch])  # warm-up and capture see real images, not zeros
+    y_in.copy_(labels[:batch])
 
     def step() -> None:
         x = (x_in.float() - mean) / std
@@ -302,7 +304,7 @@ def gc_collect() -> None:
 def ddp_worker(rank: int, world: int, cfg: dict, port: int, out: str) -> None:
     """One process of the DDP measurement: resnet steps on its share of a fixed per-process batch."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    cuda = torch.cuda.is_available()
+    cuda = cfg["ddp_cuda"]
     torch.distributed.init_process_group("nccl" if cuda else "gloo", rank=rank, world_size=world)
     device = torch.device("cuda", rank) if cuda else torch.device("cpu")
     if cuda:
@@ -348,7 +350,7 @@ def ddp_rate(cfg: dict, world: int) -> float:
 
 
 def ddp(cfg: dict) -> dict:
-    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    gpus = torch.cuda.device_count() if cfg["ddp_cuda"] else 0
     world = gpus if gpus > 1 else cfg["ddp_cpu_world"]
     if world < 2:
         return {"gpus": gpus, "note": f"{gpus} GPU visible: DDP scaling needs more than one, not measured"}
@@ -366,12 +368,14 @@ def config(smoke: bool) -> dict:
             "steps": 1, "dtype": None, "seed_images": 512, "trainer_batch": 128, "trainer_epochs": 1,
             "moon_batch": 256, "moon_epochs": 2, "moon_test": 256, "zoo": {"seed_cnn": 8, "lenet5": 8},
             "ddp_spec": "resnet18", "ddp_size": 32, "ddp_batch": 2, "ddp_steps": 2, "ddp_cpu_world": 2,
+            "ddp_cuda": False,
         }  # fmt: skip
     return {
         "resnet": "resnet50", "resnet_size": 224, "resnet_batch": 256, "compile": [False, True], "warmup": 5,
         "repeat": 5, "steps": 10, "dtype": torch.bfloat16, "seed_images": 50_000, "trainer_batch": 512,
         "trainer_epochs": 2, "moon_batch": 4096, "moon_epochs": 20, "moon_test": 4000, "zoo": ZOO_BATCHES,
         "ddp_spec": "resnet50", "ddp_size": 224, "ddp_batch": 256, "ddp_steps": 20, "ddp_cpu_world": 0,
+        "ddp_cuda": True,
     }  # fmt: skip
 
 
