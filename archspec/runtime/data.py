@@ -139,7 +139,9 @@ def _read_set(path: Path, header: dict) -> ImageSet | None:
             if handle.read(len(_MAGIC)) != _MAGIC:
                 return None
             meta = json.loads(handle.readline())
-            body = bytearray(handle.read())
+            body = bytearray(os.fstat(handle.fileno()).st_size - handle.tell())  # read in place: no second copy
+            if handle.readinto(body) != len(body):
+                return None
     except (OSError, ValueError):
         return None
     if not isinstance(meta, dict) or any(meta.get(k) != v for k, v in header.items()):
