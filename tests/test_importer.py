@@ -431,7 +431,7 @@ def test_lint_and_diagram_import_a_model_reference(tmp_path, capsys):
 RESNET18_BLOCKS = """\
 blocks:
   basicblock:
-    params: {out_channels: null, stride: null, downsample: null}
+    params: {out_channels: null, stride: 1, downsample: false}
     layers:
       - {type: conv2d, name: conv1, out_channels: $out_channels, kernel_size: 3, stride: $stride, padding: 1, bias: false}
       - {type: batchnorm2d, name: bn1}
@@ -446,14 +446,15 @@ layers:
 """
 
 RESNET18_CALLS = """\
-  - {type: basicblock, name: layer1, repeat: 2, out_channels: 64, stride: 1, downsample: false}
-  - {type: basicblock, name: layer2, repeat: 2, out_channels: 128, stride: 1, downsample: false, first: {stride: 2, downsample: true}}
+  - {type: basicblock, name: layer1, repeat: 2, out_channels: 64}
+  - {type: basicblock, name: layer2, repeat: 2, out_channels: 128, first: {stride: 2, downsample: true}}
 """
 
 
 def test_resnet18_with_blocks_round_trips_as_one_repeated_basic_block():
     """The blocks without a projection are the block with it left out (`when: false`, the add then reading the
-    block's input): one block, and each stage one call with the first instance's values under `first:`."""
+    block's input): one block, and each stage one call with the first instance's values under `first:`; the
+    parameters with a kind's default (stride 1, no projection) are left out of the calls."""
     text = round_trip(torchvision.models.resnet18(weights=None), (3, 64, 64), blocks=True)
     assert RESNET18_BLOCKS in text and RESNET18_CALLS in text
     # 4 header lines, blocks: 1 + 12, layers: 1 + 4 + 4 block calls + 3 (flat: 4 + 1 + 70 layers); the bundled spec: 25
@@ -480,8 +481,7 @@ def test_resnet50_blocks_take_a_left_out_stride_as_its_default():
     assert "      - {type: conv2d, name: conv2, out_channels: $out_channels, kernel_size: 3, stride: $stride, padding: 1," in text
     assert "name: downsample.0, inputs: input, out_channels: $out_channels2, kernel_size: 1, stride: $stride," in text
     assert (
-        "  - {type: bottleneck, name: layer2, repeat: 4, out_channels: 128, stride: 1, out_channels2: 512, downsample: false,"
-        " first: {stride: 2, downsample: true}}\n"
+        "  - {type: bottleneck, name: layer2, repeat: 4, out_channels: 128, out_channels2: 512, first: {stride: 2, downsample: true}}\n"
     ) in text
     assert "first: {downsample: true}}" in text  # layer1.0's projection keeps the stride
     assert len(text.splitlines()) == 32  # 180 flat; the bundled hand-written spec has 37

@@ -16,7 +16,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from archspec.importer.graph import Layer
-from archspec.importer.groups import Group, Instance, arguments, fields_of, merged, param_names, value, varying
+from archspec.importer.groups import (
+    Group,
+    Instance,
+    arguments,
+    fields_of,
+    merged,
+    param_defaults,
+    param_names,
+    value,
+    varying,
+)
+from archspec.importer.text import flow
 
 _NUMBERED = re.compile(r".+\d")  # layer1.0, encoder_layer_3, block1-0
 
@@ -66,7 +77,7 @@ def _instance(layers: list[Layer], i: int, run: int, path: str, cls: str) -> Ins
 @dataclass
 class Block:
     name: str
-    params: list[str]
+    params: dict[str, Any]  # name -> default (a kind's own default: stride 1, no projection), or None: required
     lines: list[str]  # its layers, as spec lines
 
 
@@ -99,7 +110,7 @@ def fold(layers: list[Layer], classes: dict[str, str], line: Any) -> list[str] |
             args[inst.path] = arguments(inst, group)
         out.append(f"  {block.name}:")
         if block.params:
-            out.append("    params: {" + ", ".join(f"{p}: null" for p in block.params) + "}")
+            out.append("    params: " + flow(block.params))
         out += ["    layers:", *(f"    {text}" for text in block.lines)]
     out.append("layers:")
     out += _calls(layers, found, block_of, args, line)
@@ -123,8 +134,7 @@ def _block(group: Group, line: Any, taken: set[str]) -> Block:
         layer = Layer(x.tag, rel, [base.rel(i) for i in x.inputs], values, None)
         lines.append(line(items(layer, previous)))
         previous = rel
-    params = list(dict.fromkeys(by_place.values())) + ([group.flag] if group.flag else [])
-    return Block(name, params, lines)
+    return Block(name, param_defaults(group), lines)
 
 
 def _calls(layers: list[Layer], found: list[Instance], block_of: dict[str, Block], args: dict[str, Any], line: Any) -> list[str]:
@@ -148,7 +158,7 @@ def _calls(layers: list[Layer], found: list[Instance], block_of: dict[str, Block
             call["inputs"] = inst.source
         if len(run) > 1:
             call["repeat"] = len(run)
-        call |= later
+        call |= {k: v for k, v in later.items() if block_of[inst.path].params[k] is None or v != block_of[inst.path].params[k]}
         if first := {k: v for k, v in args[inst.path].items() if v != later[k]}:
             call["first"] = first
         out.append(line(call))

@@ -165,3 +165,17 @@ def arguments(inst: Instance, group: Group) -> dict[str, Any]:
     if group.flag:
         ordered[group.flag] = _layer(inst, group.optional[0]) is not None
     return ordered
+
+
+def param_defaults(group: Group) -> dict[str, Any]:
+    """Each parameter with its default where the kind has one that some instance uses (a stride of 1; the
+    optional layers' flag false), so calls say only what differs; None (required) for the others."""
+    out: dict[str, Any] = {}
+    for (rel, f), name in zip(varying(group), param_names(group)):
+        having = _having(group, rel)
+        default = KIND_BY_TYPE[_layer(having[0], rel).tag].model_fields[f].default  # type: ignore[union-attr]
+        used = default is not None and type(default) in (int, bool, str) and any(value(i, rel, f) == default for i in having)
+        out.setdefault(name, default if used else None)
+    if group.flag:
+        out[group.flag] = False
+    return out
