@@ -27,7 +27,10 @@ under ``archspec.``::
     ├── WeightsError (runtime.weights): a weights file or state dict that does not fit the model
     ├── InspectError (errors; raised by runtime.inspect and preflight): kernels, feature maps, receptive fields
     │   or augmentation cannot be drawn
-    └── GradCamError (runtime.gradcam): no usable target layer
+    ├── GradCamError (runtime.gradcam): no usable target layer
+    │   (the importer, with the torch extra:)
+    ├── ModelRefError (importer): a model reference (`package.module:callable`, `file.py:Name`) gives no module
+    └── UnsupportedOp (importer.graph): a traced operation no kind expresses (its node, module path and line)
 
 ``DataError``, ``TrainingError`` and ``InspectError`` are defined here, without torch, so that
 ``archspec.preflight`` can refuse a command before torch is imported; the runtime modules that
@@ -35,7 +38,8 @@ raise them re-export them under their old names (``archspec.runtime.data.DataErr
 
 ``archspec.layers.base.LayerError`` (and its ``MergeError``) is not in the tree:
 it is control flow inside the analysis, always caught and turned into an
-E304-E307 diagnostic.
+E304-E307 diagnostic. Nor is ``archspec.importer.kinds.Inexpressible``: the importer turns it into an
+``UnsupportedOp`` that names the graph node.
 """
 
 from __future__ import annotations

@@ -316,7 +316,7 @@ def test_an_archspec_error_prints_its_message_and_exits_2(capsys, monkeypatch):
 # --------------------------------------------------------------------------- one exception tree
 
 #: raised on purpose but not errors of archspec's API: control flow caught inside the analysis
-INTERNAL = {"archspec.layers.base.LayerError", "archspec.layers.merge.MergeError"}
+INTERNAL = {"archspec.layers.base.LayerError", "archspec.layers.merge.MergeError", "archspec.importer.kinds.Inexpressible"}
 
 
 def _exception_classes() -> list[str]:
