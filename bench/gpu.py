@@ -39,6 +39,7 @@ import torch
 
 import archspec
 from archspec.analysis.memory import training_memory
+from bench.sections import write_section
 
 BEGIN, END = "<!-- gpu:begin (bench/gpu.py) -->", "<!-- gpu:end -->"
 
@@ -450,16 +451,6 @@ def markdown(r: dict) -> str:
     return "\n".join([*lines, END]) + "\n"
 
 
-def write_section(section: str, path: Path) -> None:
-    """Put ``section`` into ``path`` between its markers (appended the first time), the rest left as it is."""
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END) :].lstrip("\n")
-    else:
-        text = text.rstrip("\n") + ("\n\n" if text else "") + section
-    path.write_text(text, encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="every path on the CPU at tiny sizes; results to a temp folder")
@@ -471,7 +462,7 @@ def main() -> None:
     results = measure(args.smoke)
     section = markdown(results)
     print(section)
-    write_section(section, output)
+    write_section(section, output, BEGIN, END)
     data_file = output.with_suffix(".json")
     stored = json.loads(data_file.read_text(encoding="utf-8")) if data_file.exists() else {}
     stored["gpu"] = results

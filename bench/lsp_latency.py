@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from archspec.lint import lint_analysis
 from archspec.lsp.server import DEBOUNCE_S
+from bench.sections import write_section
 
 VIEW = {"start": {"line": 0, "character": 0}, "end": {"line": 80, "character": 0}}  # editors ask for the lines in view
 BEGIN, END = "<!-- lsp:begin (bench/lsp_latency.py) -->", "<!-- lsp:end -->"
@@ -171,15 +172,6 @@ def markdown(rows: list[dict[str, Any]], targets: dict[str, float]) -> str:
     return "\n".join([*lines, END]) + "\n"
 
 
-def write(section: str, path: Path) -> None:
-    text = path.read_text() if path.exists() else ""
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END) :].lstrip("\n")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--edits", type=int, default=21, help="timed edits per spec")
@@ -196,7 +188,7 @@ def main() -> None:
     section = markdown(rows, {"resnet50": 0.030, f"chain of {args.layers:,} layers": 0.500})
     print(section)
     if args.write:
-        write(section, ROOT / "bench" / "RESULTS.md")
+        write_section(section, ROOT / "bench" / "RESULTS.md", BEGIN, END)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.sections import write_section
+
 BEGIN, END = "<!-- startup:begin (bench/startup.py) -->", "<!-- startup:end -->"
 
 # run in a fresh process: `archspec train` as the command line runs it, ended right after its first step
@@ -240,15 +242,6 @@ REMAINS = """What remains, and why:
   neither is a simple or safe change, and neither is made here."""
 
 
-def write_section(section: str, path: Path) -> None:
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + section + text[text.index(END) + len(END) :].lstrip("\n")
-    else:
-        text = text.rstrip("\n") + ("\n\n" if text else "") + section
-    path.write_text(text, encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: check that it runs")
@@ -273,7 +266,7 @@ def report(results: dict, write: bool, output: Path) -> None:
     section = markdown(results)
     print(section)
     if write:
-        write_section(section, output)
+        write_section(section, output, BEGIN, END)
         data_file = output.with_suffix(".json")
         stored = json.loads(data_file.read_text(encoding="utf-8")) if data_file.exists() else {}
         stored["startup"] = results

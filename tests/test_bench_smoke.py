@@ -66,7 +66,7 @@ def test_gpu_bench_smoke_runs_every_path_on_the_cpu(tmp_path):
     assert data["ddp"]["world"] == 2 and data["ddp"]["many"] > 0
     # writing again replaces its own section and nothing else
     gpu = _gpu_module()
-    gpu.write_section(f"{gpu.BEGIN}\nnew figures\n{gpu.END}\n", out)
+    gpu.write_section(f"{gpu.BEGIN}\nnew figures\n{gpu.END}\n", out, gpu.BEGIN, gpu.END)
     text = out.read_text()
     assert text.startswith("# results\n\nthe CPU rows\n") and text.count("<!-- gpu:begin") == 1
     assert "new figures" in text and "Moonshot" not in text
