@@ -91,20 +91,12 @@ def saved_by_torch(n: int, d: int, heads: int, dropout: float, need_weights: boo
     """Bytes autograd saves in one training forward of torch's own nn.MultiheadAttention (by storage, the
     parameters left out), and the output's bytes."""
     torch = pytest.importorskip("torch")
+    import torch_oracle
+
     module = torch.nn.MultiheadAttention(d, heads, dropout=dropout, batch_first=True).train()
-    weights = {p.untyped_storage().data_ptr() for p in module.parameters()}
-    saved: dict[int, int] = {}
-
-    def keep(t):
-        storage = t.untyped_storage()
-        if storage.data_ptr() not in weights:
-            saved[storage.data_ptr()] = storage.nbytes()
-        return t
-
     x = torch.randn(batch, n, d, requires_grad=True)
-    with torch.autograd.graph.saved_tensors_hooks(keep, lambda t: t):
-        out = module(x, x, x, need_weights=need_weights)[0]
-    return sum(saved.values()), out.untyped_storage().nbytes()
+    saved, out = torch_oracle.saved_bytes(module, lambda: module(x, x, x, need_weights=need_weights)[0])
+    return saved, out.untyped_storage().nbytes()
 
 
 @pytest.mark.parametrize("dropout", [0.0, 0.2], ids=["fused", "math"])

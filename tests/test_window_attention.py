@@ -16,6 +16,7 @@ from archspec.lint import lint_text
 torch = pytest.importorskip("torch")
 torchvision = pytest.importorskip("torchvision")
 
+import torch_oracle
 from test_properties import QUICK, check_against_torch
 from torchvision.models.swin_transformer import PatchMerging, ShiftedWindowAttention, _patch_merging_pad
 
@@ -131,19 +132,9 @@ def test_saved_bytes_are_what_autograd_keeps(shape, window, shift, attention_dro
     fields = {"attention_dropout": attention_dropout, "dropout": dropout}
     layer = analyze(swin_spec(c, h, w, 2, window, shift, **fields)).layer("attn").layer
     reference = ShiftedWindowAttention(c, pair(window), pair(shift), 2, **fields).train()
-    state = {t.untyped_storage().data_ptr() for t in [*reference.parameters(), *reference.buffers()]}
-    saved: dict[int, int] = {}
-
-    def keep(t):
-        storage = t.untyped_storage()
-        if storage.data_ptr() not in state and t.is_floating_point():
-            saved[storage.data_ptr()] = storage.nbytes()
-        return t
-
     x = torch.randn(1, h, w, c, requires_grad=True)
-    with torch.autograd.graph.saved_tensors_hooks(keep, lambda t: t):
-        reference(x)
-    assert layer.extra_saved_bytes([shape], shape) == sum(saved.values())
+    saved, _ = torch_oracle.saved_bytes(reference, lambda: reference(x))
+    assert layer.extra_saved_bytes([shape], shape) == saved
 
 
 def test_shift_must_be_smaller_than_the_window():

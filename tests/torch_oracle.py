@@ -38,6 +38,23 @@ class Lambda(nn.Module):
         return self.fn(*xs)
 
 
+def saved_bytes(module: nn.Module, run) -> tuple[int, object]:
+    """Bytes autograd keeps for the backward pass while ``run()`` runs (each storage once, the module's own
+    parameters and buffers left out), and what ``run()`` returned: torch's own account of saved memory."""
+    state = {t.untyped_storage().data_ptr() for t in [*module.parameters(), *module.buffers()]}
+    saved: dict[int, int] = {}
+
+    def keep(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in state:
+            saved[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(keep, lambda t: t):
+        out = run()
+    return sum(saved.values()), out
+
+
 def _size(value):
     """A per-axis field as torch takes it: an int, or a tuple."""
     return tuple(value) if isinstance(value, list) else value
