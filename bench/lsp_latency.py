@@ -5,7 +5,7 @@
 
 `archspec lsp` runs as a subprocess spoken to over stdio, as an editor would. Each edit changes one value of the
 spec (so the whole text is analysed again) and comes after a pause longer than the server's debounce, as a
-single edit does; a burst of typing is analysed once, DEBOUNCE_S after its last change. Targets from the issue
+single edit does; a burst of typing is analysed once, DEBOUNCE_S after its last change. Targets
 (resnet50 within 30 ms median, 10,000 layers within 500 ms) are reported, not asserted.
 """
 

@@ -214,7 +214,7 @@ def markdown(r: dict) -> str:
         f"{fmt(f['import_torch'], 's')} of it.",
         f"- **`archspec lint specs/resnet50.yaml` as a process**: {fmt(lint['lint_before'])} with every subcommand "
         f"defined → {fmt(lint['lint'])} with only lint's, against {fmt(lint['python'])} "
-        f"for `python -c pass` (**{lint['ratio']:.1f}×**; the issue's reference: 404 ms against ~100 ms) and "
+        f"for `python -c pass` (**{lint['ratio']:.1f}×**; the reference: 404 ms against ~100 ms) and "
         f'{fmt(lint["import_archspec"])} for `python -c "import archspec"`, which lint cannot do without. '
         f"It imports torch: {'yes' if lint['imports_torch'] else 'no'}; archspec's modules: {mods}.",
         f"- **Load + analyse of resnet50 in process**: {fmt(a['archspec'])} (loading alone {fmt(a['load'])}) against "
