@@ -1,4 +1,5 @@
-"""Lint output: text (path:line:col: CODE message), JSON and GitHub Actions annotations."""
+"""Lint output: text (path:line:col: CODE message), JSON, GitHub Actions annotations and SARIF 2.1.0 (for
+code scanning)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,53 @@ def to_github(diagnostics: list[Diagnostic]) -> str:
     return "".join(line + "\n" for line in lines)
 
 
+SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
+
+
+def to_sarif(diagnostics: list[Diagnostic]) -> str:
+    """One SARIF 2.1.0 log with one run: each code that occurs as a rule (its summary, why it matters and the
+    fix, from the code table), each diagnostic as a result at its file, line and column."""
+    from urllib.parse import quote
+
+    from archspec import __version__
+    from archspec.codes import lookup
+
+    codes = sorted({d.code for d in diagnostics})
+    rules = []
+    for code in codes:
+        info = lookup(code)
+        rule: dict[str, object] = {"id": code}
+        if info is not None:
+            rule |= {
+                "name": info.name,
+                "shortDescription": {"text": info.summary},
+                "fullDescription": {"text": info.why},
+                "help": {"text": info.fix},
+                "defaultConfiguration": {"level": SARIF_LEVEL[info.severity.value]},
+            }
+        rules.append(rule)
+    results = []
+    for d in diagnostics:
+        location: dict[str, object] = {"artifactLocation": {"uri": quote(d.path.replace("\\", "/"))}}
+        if d.line:
+            location["region"] = {"startLine": d.line, "startColumn": max(d.column, 1)}
+        results.append(
+            {
+                "ruleId": d.code,
+                "ruleIndex": codes.index(d.code),
+                "level": SARIF_LEVEL[d.severity.value],
+                "message": {"text": d.message + (f" (hint: {d.hint})" if d.hint else "")},
+                "locations": [{"physicalLocation": location}],
+            }
+        )
+    log = {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{"tool": {"driver": {"name": "archspec", "version": __version__, "rules": rules}}, "results": results}],
+    }
+    return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
+
+
 def summary(diagnostics: list[Diagnostic], files: int) -> str:
     counts = {s: sum(1 for d in diagnostics if d.severity.value == s) for s in ("error", "warning", "info")}
     if not diagnostics:
@@ -37,4 +85,4 @@ def summary(diagnostics: list[Diagnostic], files: int) -> str:
     return f"Found {', '.join(parts)} in {files} file{'s' * (files != 1)}."
 
 
-RENDERERS = {"text": to_text, "json": to_json, "github": to_github}
+RENDERERS = {"text": to_text, "json": to_json, "github": to_github, "sarif": to_sarif}
