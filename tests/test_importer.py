@@ -485,3 +485,73 @@ def test_resnet50_blocks_take_a_left_out_stride_as_its_default():
     ) in text
     assert "first: {downsample: true}}" in text  # layer1.0's projection keeps the stride
     assert len(text.splitlines()) == 32  # 180 flat; the bundled hand-written spec has 37
+
+
+# --- one small model from each of 44 timm families (slow; randomly initialised, no downloads) ---
+
+#: model: (input side, what the refusal says, or None for a model that round-trips); the README's timm table gives the reasons
+TIMM = {
+    "resnet10t": (64, None),
+    "dla34": (64, None),
+    "hrnet_w18_small": (64, None),
+    "res2net50_14w_8s": (64, None),
+    "selecsls42b": (64, None),
+    "mixer_b16_224": (224, None),
+    "legacy_seresnet18": (64, None),
+    "efficientnet_b0": (64, "(bn1.running_mean) in module `bn1`: it is a buffer or constant tensor"),
+    "mobilenetv3_small_050": (64, "(bn1.running_mean) in module `bn1`: it is a buffer or constant tensor"),
+    "convnext_atto": (64, "(torch.nn.functional.layer_norm) in module `stem.1`: it has no layer kind"),
+    "regnetx_002": (64, "(stem.bn.running_mean) in module `stem.bn`: it is a buffer or constant tensor"),
+    "ghostnet_100": (64, "(blocks.9.0.bn1.running_mean) in module `blocks.9.0.bn1`: it is a buffer or constant tensor"),
+    "dpn68": (64, "(features.conv1_1.bn.running_mean) in module `features.conv1_1.bn`: it is a buffer or constant tensor"),
+    "mobilevit_xxs": (64, "(TraceError) in the top-level forward: torch.fx cannot trace the model"),
+    "poolformer_s12": (64, "(torch.nn.functional.group_norm) in module `stages.0.blocks.0.norm1`: it has no layer kind"),
+    "rexnet_100": (64, "(stem.bn.running_mean) in module `stem.bn`: it is a buffer or constant tensor"),
+    "repvgg_a0": (64, "(stem.conv_1x1.bn.running_mean) in module `stem.conv_1x1.bn`: it is a buffer or constant tensor"),
+    "resnest14d": (64, "(Tensor.sum) in module `layer1.0.conv2`: it has no layer kind"),
+    "vgg11": (64, "(TraceError) in the top-level forward: torch.fx cannot trace the model"),
+    "xception41": (64, "(stem.0.bn.running_mean) in module `stem.0.bn`: it is a buffer or constant tensor"),
+    "cspresnet50": (64, "(stem.conv1.bn.running_mean) in module `stem.conv1.bn`: it is a buffer or constant tensor"),
+    "edgenext_xx_small": (64, "(torch.nn.functional.layer_norm) in module `stem.1`: it has no layer kind"),
+    "hardcorenas_a": (64, "(bn1.running_mean) in module `bn1`: it is a buffer or constant tensor"),
+    "densenet121": (64, "(features.norm0.running_mean) in module `features.norm0`: it is a buffer or constant tensor"),
+    "vit_tiny_patch16_224": (224, "(placeholder) in the top-level forward: the model takes several inputs"),
+    "deit_tiny_patch16_224": (224, "(placeholder) in the top-level forward: the model takes several inputs"),
+    "levit_128s": (224, "(Tensor.flatten) in module `stages.0.blocks.0.attn.qkv`: it flattens the batch axis"),
+    "pit_ti_224": (224, "(Tensor.permute) in module `transformers.0.blocks.0.attn`: it moves the batch axis"),
+    "swin_tiny_patch4_window7_224": (224, "(torch.nn.functional.pad) in module `layers.0.blocks.0`: it has no layer kind"),
+    "efficientformer_l1": (224, "(_operator.sub) in module `stages.0.blocks.0.token_mixer`: it has no layer kind"),
+    "coat_lite_tiny": (224, "(torch.nn.functional.layer_norm) in module `serial_blocks1.0.norm1`: it has no layer kind"),
+    "crossvit_tiny_240": (240, "(TraceError) in the top-level forward: torch.fx cannot trace the model"),
+    "skresnet18": (
+        64,
+        "(layer1.0.conv1.paths.0.bn.running_mean) in module `layer1.0.conv1.paths.0.bn`: it is a buffer or constant tensor",
+    ),
+    "resnetv2_50": (
+        64,
+        "(stages.0.blocks.0.norm1.running_mean) in module `stages.0.blocks.0.norm1`: it is a buffer or constant tensor",
+    ),
+    "nf_resnet26": (64, "(Tensor.reshape) in module `stem.conv`: it moves values across the batch axis"),
+    "ese_vovnet19b_dw": (64, "(stem.0.bn.running_mean) in module `stem.0.bn`: it is a buffer or constant tensor"),
+    "tresnet_m": (64, "(body.conv1.bn.running_mean) in module `body.conv1.bn`: it is a buffer or constant tensor"),
+    "xcit_nano_12_p16_224": (64, "(torch.arange) in module `pos_embed`: it has no layer kind"),
+    "hgnetv2_b0": (64, "(torch.nn.functional.pad) in module `stem`: it has no layer kind"),
+    "fastvit_t8": (64, "(stem.0.conv_scale.bn.running_mean) in module `stem.0.conv_scale.bn`: it is a buffer or constant tensor"),
+    "inception_next_tiny": (64, "(Tensor.reshape) in module `stages.0.blocks.0`: it moves values across the batch axis"),
+    "nest_tiny": (64, "(TypeError) in the top-level forward: torch.fx cannot trace the model"),
+    "twins_svt_small": (64, "(TraceError) in the top-level forward: torch.fx cannot trace the model"),
+    "convit_tiny": (64, "(TraceError) in the top-level forward: torch.fx cannot trace the model"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", TIMM)
+def test_a_timm_model_of_each_family_round_trips_or_is_refused_precisely(name):
+    timm = pytest.importorskip("timm")
+    size, refusal = TIMM[name]
+    model = timm.create_model(name, pretrained=False)
+    if refusal is None:
+        round_trip(model, (3, size, size))
+    else:
+        with pytest.raises(UnsupportedOp, match=re.escape(refusal)):
+            archspec.from_torch(model.eval(), (3, size, size))
