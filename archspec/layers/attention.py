@@ -52,6 +52,18 @@ def attention_backward_floats(n: int, d: int, heads: int, dropout: float) -> int
     return 2 * n * d + max(heads * n * n, n * d)
 
 
+def heads_divide(heads: int, shape: Shape, axis: int, words: str) -> None:
+    """Each of ``heads`` heads takes an equal share of the ``words`` on ``axis`` (attention of any layout)."""
+    size = shape[axis]
+    if size % heads:
+        raise LayerError(
+            f"{heads} heads need {words} divisible by {heads}, got {size} ({fmt_shape(shape)})",
+            field="num_heads",
+            hint=f"use a divisor of {size} heads, or project to a multiple of {heads} {words}",
+            code=Code.SIZE_CONTRADICTS_INPUT,
+        )
+
+
 class MultiheadAttention(LayerBase):
     """Multi-head self-attention over N tokens of D features, the batch left out (torch.nn.MultiheadAttention
     with batch_first, called with query = key = value = x): torchvision's ViT weights load by name."""
@@ -78,13 +90,7 @@ class MultiheadAttention(LayerBase):
                 f"multihead_attention needs an N×D token sequence (tokens × features), got {fmt_shape(shape)}",
                 hint="make tokens of a map first: flatten its positions and transpose (a reshape to [C, -1], then transpose 0↔1)",
             )
-        if shape[1] % self.num_heads:
-            raise LayerError(
-                f"{self.num_heads} heads need features divisible by {self.num_heads}, got {shape[1]} ({fmt_shape(shape)})",
-                field="num_heads",
-                hint=f"use a divisor of {shape[1]} heads, or project the tokens to a multiple of {self.num_heads} features",
-                code=Code.SIZE_CONTRADICTS_INPUT,
-            )
+        heads_divide(self.num_heads, shape, axis=1, words="features")
 
     def weights(self, ins: list[Shape]) -> dict[str, Shape]:
         d = ins[0][1]

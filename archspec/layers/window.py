@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from archspec.codes import Code
+from archspec.layers.attention import heads_divide
 from archspec.layers.base import LayerBase, LayerError, Receptive, ReceptiveStep, Shape, axis_schema, fmt_shape
 from archspec.layers.fields import Bool, PosInt, Probability, per_axis
 
@@ -87,13 +87,7 @@ class WindowAttention(LayerBase):
     def check_inputs(self, ins: list[Shape]) -> None:
         (shape,) = ins
         _map_of(self.kind(), shape)
-        if shape[2] % self.num_heads:
-            raise LayerError(
-                f"{self.num_heads} heads need channels divisible by {self.num_heads}, got {shape[2]} ({fmt_shape(shape)})",
-                field="num_heads",
-                hint=f"use a divisor of {shape[2]} heads",
-                code=Code.SIZE_CONTRADICTS_INPUT,
-            )
+        heads_divide(self.num_heads, shape, axis=2, words="channels")
 
     def padded(self, shape: Shape) -> tuple[int, int]:
         """The map's height and width padded to whole windows."""
