@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "fuzz"))
 
 import mutate
+from test_code_page import linked_section
 
 TINY = """\
 archspec: 1
@@ -442,4 +443,16 @@ async def test_completion_of_the_fields_a_layer_can_still_take(client: LanguageC
     key = next(n for n, line in enumerate(lines) if line == "    kernel_size: 3")
     offered = await labels(types.Position(key, 4))  # the key column of the block-style conv
     assert {"stride", "dilation", "groups"} <= offered and not {"name", "out_channels", "kernel_size", "padding"} & offered
+    s.close()
+
+
+@on_server
+async def test_each_diagnostic_links_to_its_code_on_the_installed_code_page(client: LanguageClient):
+    s = Session(client, "links")
+    found = await s.open(BROKEN)
+    assert {"E201", "E301"} <= {d.code for d in found}
+    for d in found:  # the misspelt field and reference, and the infos
+        assert d.code_description is not None, d.code
+        section = linked_section(d.code_description.href)
+        assert section.splitlines()[2].startswith(f"## {d.code} "), (d.code, d.code_description.href)
     s.close()

@@ -3,16 +3,16 @@
 Each code has a member of ``Code`` (named after the rule: ``Code.UNKNOWN_FIELD`` is
 ``E201``) and a row in ``TABLE`` saying what it finds, why that matters, a spec that
 triggers it, and how to fix it. The rest of archspec refers to codes only through
-``Code``; the README's code tables and ``archspec explain`` are generated from here.
+``Code``; the README's code tables, ``archspec explain`` and the code page are generated from here.
 
 The first letter is the severity: E error (the spec is unusable; never suppressed),
 W warning (valid, but probably not what was meant), I information. The hundreds
 say where a code comes from: E1xx reading the YAML, E2xx the fields and values,
 E3xx the graph and the shapes, W4xx and I5xx the lint rules.
 
-Regenerate the README's tables after editing a row::
+Regenerate the README's tables and the code page (``page.py``) after editing a row::
 
-    python -m archspec.codes --write-readme README.md
+    python -m archspec.codes --write-readme README.md --write-page
 """
 
 from __future__ import annotations
@@ -112,6 +112,13 @@ class CodeInfo:
         """A lint finding (W/I) rather than an error: can be selected, ignored and suppressed."""
         return self.severity is not Severity.ERROR
 
+    @property
+    def severity_note(self) -> str:
+        """The severity and whether it can be silenced, as ``archspec explain`` and the code page head a row."""
+        if self.lint_rule:
+            return f"{self.severity.value}; silence with `# noqa: {self.code}` on its line or `--ignore {self.code}`"
+        return f"{self.severity.value}; cannot be silenced"
+
     def to_dict(self) -> dict[str, str | None]:
         return {
             "code": self.code.value,
@@ -133,11 +140,7 @@ class CodeInfo:
         def yaml(text: str) -> str:
             return textwrap.indent(text.rstrip("\n"), "    ")
 
-        if self.lint_rule:
-            severity = f"{self.severity.value}; silence with `# noqa: {self.code}` on its line or `--ignore {self.code}`"
-        else:
-            severity = f"{self.severity.value}; cannot be silenced"
-        parts = [f"{self.code} {self.name} ({severity})", "", para(self.summary), "", "Why it matters:", para(self.why)]
+        parts = [f"{self.code} {self.name} ({self.severity_note})", "", para(self.summary), "", "Why it matters:", para(self.why)]
         if self.example is not None:
             parts += ["", "Example:", yaml(self.example)]
         parts += ["", "Fix:", para(self.fix)]
@@ -1268,8 +1271,10 @@ def readme_tables() -> str:
     lines += [f"| {row.code} | {row.name} | {_cell(row.summary)} |" for row in rules]
     note = (
         "`archspec explain CODE` (a code or a name: `archspec explain unknown-field`) prints why a code matters, "
-        "a spec that triggers it and the fix; `archspec explain` lists them all. These tables are generated from "
-        "the table in `archspec/codes/`: `python -m archspec.codes --write-readme README.md` rewrites them."
+        "a spec that triggers it and the fix; `archspec explain` lists them all. The same for every code is on one "
+        "page, [archspec/codes/CODES.md](archspec/codes/CODES.md), installed with archspec: diagnostics link to it. "
+        "These tables and the page are generated from the table in `archspec/codes/`: "
+        "`python -m archspec.codes --write-readme README.md --write-page` rewrites them."
     )
     lines += ["", textwrap.fill(note, width=104, break_on_hyphens=False, break_long_words=False), END]
     return "\n".join(lines) + "\n"

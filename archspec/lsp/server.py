@@ -20,6 +20,8 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from archspec import __version__
+from archspec.codes import lookup
+from archspec.codes.page import page_uri
 from archspec.errors import Diagnostic
 from archspec.lsp import assist, navigate, views
 from archspec.lsp.document import Document, analyse
@@ -138,12 +140,16 @@ class SpecServer(LanguageServer):
 
 
 def lsp_diagnostic(doc: Document, d: Diagnostic) -> types.Diagnostic:
+    """``d`` in the protocol's terms; its code links to the code's section of the page installed with archspec
+    (what ``archspec explain`` says of it), which opens without a network."""
     message = d.message + (f"\nhint: {d.hint}" if d.hint else "")
+    info = lookup(d.code)
     return types.Diagnostic(
         range=span(doc.lines, d.line, d.column),
         message=message,
         severity=_SEVERITY[d.severity.value],
         code=d.code,
+        code_description=types.CodeDescription(href=page_uri(info.code.value)) if info is not None else None,
         source="archspec",
     )
 

@@ -35,11 +35,13 @@ SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 
 def to_sarif(diagnostics: list[Diagnostic]) -> str:
     """One SARIF 2.1.0 log with one run: each code that occurs as a rule (its summary, why it matters and the
-    fix, from the code table), each diagnostic as a result at its file, line and column."""
+    fix, from the code table, and a link to its section of the installed code page), each diagnostic as a
+    result at its file, line and column."""
     from urllib.parse import quote
 
     from archspec import __version__
     from archspec.codes import lookup
+    from archspec.codes.page import page_uri
 
     codes = sorted({d.code for d in diagnostics})
     rules = []
@@ -52,6 +54,7 @@ def to_sarif(diagnostics: list[Diagnostic]) -> str:
                 "shortDescription": {"text": info.summary},
                 "fullDescription": {"text": info.why},
                 "help": {"text": info.fix},
+                "helpUri": page_uri(info.code.value),
                 "defaultConfiguration": {"level": SARIF_LEVEL[info.severity.value]},
             }
         rules.append(rule)
