@@ -137,6 +137,30 @@ def sample_norm(draw, kind: str, shape: tuple[int, ...]):
     raise AssertionError(kind)
 
 
+@st.composite
+def padding(draw, kind: str, shape: tuple[int, ...]):
+    """A pad: one number for every side, or per axis a number or [before, after]; a constant (of some value),
+    or the input reflected, replicated or wrapped around (torch refuses more than the input holds)."""
+    c, sizes = shape[0], shape[1:]
+    amounts = st.integers(0, 3)
+    if draw(st.booleans()):
+        given = draw(amounts)
+        sides = [(given, given)] * len(sizes)
+    else:
+        given = [draw(st.one_of(amounts, st.lists(amounts, min_size=2, max_size=2))) for _ in sizes]
+        sides = [(p, p) if isinstance(p, int) else tuple(p) for p in given]
+    fields = {"type": kind, "padding": given, "mode": draw(st.sampled_from(["constant", "reflect", "replicate", "circular"]))}
+    if fields["mode"] == "constant" and draw(st.booleans()):
+        fields["value"] = draw(st.sampled_from([0.5, -1.0]))
+    return fields, (c, *(n + before + after for n, (before, after) in zip(sizes, sides)))
+
+
+@st.composite
+def scaling(draw, kind: str, shape: tuple[int, ...]):
+    """A product with a number, never 0 (which would depend on no input)."""
+    return {"type": kind, "factor": draw(st.sampled_from([0.125, 0.5, -2.0, 3]))}, shape
+
+
 #: kinds whose fields another strategy draws
 DRAWN_APART = {
     "conv_transpose": enlarging,
@@ -144,6 +168,8 @@ DRAWN_APART = {
     "layernorm": sample_norm,
     "groupnorm": sample_norm,
     "instancenorm": sample_norm,
+    "pad": padding,
+    "scale": scaling,
 }
 
 
@@ -160,7 +186,7 @@ def layer(draw, shape: tuple[int, ...]):
         kinds += ["conv"] * 4
     if n == 2:
         kinds.append("localresponsenorm")
-    kinds += ["layernorm", "groupnorm", "instancenorm"]
+    kinds += ["layernorm", "groupnorm", "instancenorm", "pad", "scale"]
     kind = draw(st.sampled_from(kinds))
     if kind == "conv":
         return draw(conv_layer(c, sizes))
@@ -216,7 +242,7 @@ GENERATED_TYPES = frozenset(
     + ACTIVATIONS
     + ["softmax", "log_softmax", "localresponsenorm", "dropout", "identity", "flatten", "linear", "add", "concat", "batchnorm1d"]
     + ["mul", "permute", "transpose", "reshape", "unflatten", "channel_shuffle", "mean", "slice", "split", "chunk"]
-    + ["crop", "center_crop", "select"]
+    + ["crop", "center_crop", "select", "pad", "scale", "sub", "sum"]
     + ["layernorm", "groupnorm", "instancenorm1d", "instancenorm2d", "instancenorm3d"]
     + ["parameter", "stochastic_depth", "multihead_attention"]
     + ["window_attention", "patch_merging"]
@@ -240,7 +266,7 @@ def gate(draw, prev: str, name: str, shape: tuple[int, ...]):
     excite = {"type": f"conv{n}d", "name": f"{name}e", "out_channels": width, "kernel_size": 1}
     act = {"type": draw(st.sampled_from(["sigmoid", "hardsigmoid", "relu"])), "name": f"{name}g"}
     order = [prev, f"{name}g"] if draw(st.booleans()) else [f"{name}g", prev]
-    merge = {"type": draw(st.sampled_from(["mul", "mul", "add"])), "name": name, "inputs": order}
+    merge = {"type": draw(st.sampled_from(["mul", "mul", "add", "sub"])), "name": name, "inputs": order}
     return [summary, excite, act, merge]
 
 
@@ -263,6 +289,7 @@ def moves(draw, prev: str, name: str, shape: tuple[int, ...]):
                 "unflatten",
                 "shuffle",
                 "mean",
+                "sum",
                 "slice",
                 "parts",
                 "crop",
@@ -314,11 +341,9 @@ def moves(draw, prev: str, name: str, shape: tuple[int, ...]):
         return [split, back], shape
     if kind == "shuffle":
         return [{**first, "type": "channel_shuffle", "groups": draw(st.sampled_from(_divisors(c)))}], shape
-    if kind == "mean":  # with keepdim: each averaged axis becomes 1
+    if kind in ("mean", "sum"):  # with keepdim: each reduced axis becomes 1
         axes = draw(st.lists(st.integers(0, n), min_size=1, max_size=n + 1, unique=True))
-        return [{**first, "type": "mean", "axes": axes, "keepdim": True}], tuple(
-            1 if a in axes else d for a, d in enumerate(shape)
-        )
+        return [{**first, "type": kind, "axes": axes, "keepdim": True}], tuple(1 if a in axes else d for a, d in enumerate(shape))
     if kind == "slice":
         axis = draw(st.integers(0, n))
         size = shape[axis]
@@ -526,15 +551,19 @@ def network(draw, max_layers: int = 7, ranks: list[int] | None = None):
     for index in range(draw(st.integers(1, max_layers))):
         prev = layers[-1]["name"] if layers else "input"
         if n in CONV_RANKS and layers and min(shape[1:]) >= 3 and draw(st.integers(0, 5)) == 0:
-            # a branch of two convs from `prev`, merged by add (same channels) or concat (channels or, now and then, space)
-            merge = draw(st.sampled_from(["add", "concat", "concat", "concat_space"]))
+            # a branch of two convs from `prev`, merged by add or sub (same channels) or concat (channels or, now and then, space)
+            merge = draw(st.sampled_from(["add", "sub", "concat", "concat", "concat_space"]))
             k = draw(st.sampled_from([1, 3]))
-            same = merge == "add" or merge == "concat_space"
+            same = merge in ("add", "sub", "concat_space")
             outs = (shape[0], shape[0]) if same else (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
             conv = f"conv{n}d"
             a = {"type": conv, "name": f"n{index}a", "inputs": prev, "out_channels": outs[0], "kernel_size": k, "padding": k // 2}
             b = {"type": conv, "name": f"n{index}b", "inputs": prev, "out_channels": outs[1], "kernel_size": 3, "padding": 1}
-            m = {"type": "add" if merge == "add" else "concat", "name": f"n{index}", "inputs": [f"n{index}a", f"n{index}b"]}
+            m = {
+                "type": merge if merge in ("add", "sub") else "concat",
+                "name": f"n{index}",
+                "inputs": [f"n{index}a", f"n{index}b"],
+            }
             if merge == "concat_space":
                 axis = draw(st.integers(1, n))
                 m["axis"] = axis

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from archspec.layers import KINDS, LAYER_ADAPTER, LayerBase, Receptive, Window, count
+from archspec.layers.base import Moved
 
 # (fields, input shapes, output shape, params, buffer elements, MACs)
 TABLE = [
@@ -221,6 +222,14 @@ TABLE = [
     ({"type": "chunk", "chunks": 3, "index": 2, "axis": 1}, [(2, 7, 4)], (2, 1, 4), 0, 0, 0),  # 3 + 3 + 1
     ({"type": "crop", "start": [1, 2], "size": [3, 3]}, [(2, 8, 8)], (2, 3, 3), 0, 0, 0),
     ({"type": "center_crop"}, [(2, 9, 8), (5, 4, 4)], (2, 4, 4), 0, 0, 0),
+    ({"type": "pad", "padding": [[0, 1], 2]}, [(2, 5, 5)], (2, 6, 9), 0, 0, 0),  # 5 + 0 + 1, 5 + 2 + 2
+    ({"type": "pad", "padding": 1, "mode": "reflect"}, [(3, 4)], (3, 6), 0, 0, 0),
+    ({"type": "pad", "padding": [1, 0, [2, 3]], "mode": "replicate"}, [(1, 2, 3, 4)], (1, 4, 3, 9), 0, 0, 0),
+    # elementwise arithmetic: FlopCounterMode counts none of it
+    ({"type": "sub"}, [(8, 5, 5), (8, 1, 1)], (8, 5, 5), 0, 0, 0),
+    ({"type": "scale", "factor": 0.125}, [(4, 3, 3)], (4, 3, 3), 0, 0, 0),
+    ({"type": "sum", "axes": [0]}, [(2, 6, 4, 4)], (6, 4, 4), 0, 0, 0),  # ResNeSt's radix groups
+    ({"type": "sum", "axes": [1, 2], "keepdim": True}, [(6, 4, 4)], (6, 1, 1), 0, 0, 0),
 ]
 
 IDS = [f"{row[0]['type']}-{i}" for i, row in enumerate(TABLE)]
@@ -288,6 +297,11 @@ def test_every_kind_lowers():
         ({"type": "relu"}, [(8, 4, 4)], Receptive.KEEP),
         ({"type": "batchnorm2d"}, [(8, 4, 4)], Receptive.KEEP),
         ({"type": "localresponsenorm", "size": 5}, [(8, 4, 4)], Receptive.KEEP),
+        # a pad shifts each axis by what it adds before: unit i is input position i - before
+        ({"type": "pad", "padding": [[0, 1], 2]}, [(1, 8, 8)], (Window((1,), (1,), (0,)), Window((1,), (1,), (2,)))),
+        ({"type": "scale", "factor": -2.0}, [(8, 4, 4)], Receptive.KEEP),
+        ({"type": "sub"}, [(8, 4, 4), (8, 4, 4)], Receptive.KEEP),
+        ({"type": "sum", "axes": [0]}, [(2, 8, 4, 4)], Moved((None, 0, 1, 2))),  # the groups go, the axes move down one
     ],
 )
 def test_receptive_steps(fields, ins, expected):
@@ -310,3 +324,25 @@ def test_rules_match_torch(fields, ins, out, params, buffers, macs):
     assert sum(b.numel() for b in module.buffers()) == buffers
     named = {k: tuple(v.shape) for k, v in module.named_parameters()}
     assert named == {k: tuple(v) for k, v in layer.weights(ins).items()}
+
+
+def test_pad_sub_scale_and_sum_compute_what_torch_writes():
+    """The lowered layers' values against torch written by hand (F.pad's tuple starts from the last axis)."""
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    torch.manual_seed(0)
+    x, gate = torch.randn(2, 3, 5, 6), torch.randn(2, 3, 1, 1)
+    cases = [
+        ({"type": "pad", "padding": [[0, 1], 2]}, [x], F.pad(x, (2, 2, 0, 1))),
+        ({"type": "pad", "padding": 1, "value": -3.0}, [x], F.pad(x, (1, 1, 1, 1), value=-3.0)),
+        ({"type": "pad", "padding": [2, [1, 3]], "mode": "reflect"}, [x], F.pad(x, (1, 3, 2, 2), mode="reflect")),
+        ({"type": "pad", "padding": [1, 0], "mode": "replicate"}, [x], torch.cat([x[:, :, :1], x, x[:, :, -1:]], dim=2)),
+        ({"type": "pad", "padding": [[1, 0], 0], "mode": "circular"}, [x], torch.cat([x[:, :, -1:], x], dim=2)),
+        ({"type": "sub"}, [x, gate], x - gate),
+        ({"type": "sub"}, [gate, x], gate - x),
+        ({"type": "scale", "factor": 0.125}, [x], x / 8),
+        ({"type": "sum", "axes": [0, -1], "keepdim": True}, [x], x.sum(dim=(1, 3), keepdim=True)),
+    ]
+    for fields, xs, want in cases:
+        module = make(fields).lower([tuple(t.shape[1:]) for t in xs])
+        torch.testing.assert_close(module(*xs), want, rtol=0, atol=0, msg=str(fields))

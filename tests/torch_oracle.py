@@ -234,6 +234,29 @@ def _mean(fields: dict, x: torch.Tensor) -> nn.Module:
     return Lambda(lambda x: x.mean(dim=dims, keepdim=fields.get("keepdim", False)))
 
 
+def _sum(fields: dict, x: torch.Tensor) -> nn.Module:
+    dims = [_dim(a) for a in fields["axes"]]
+    return Lambda(lambda x: torch.sum(x, dim=dims, keepdim=fields.get("keepdim", False)))
+
+
+_PADS = {"constant": "ConstantPad", "reflect": "ReflectionPad", "replicate": "ReplicationPad", "circular": "CircularPad"}
+
+
+def _pad(fields: dict, x: torch.Tensor) -> nn.Module:
+    """torch.nn's padding module of the mode and rank, its padding as torch orders it: the last axis first,
+    (left, right, top, bottom, front, back)."""
+    rank = x.dim() - 2
+    padding = fields["padding"]
+    per_axis = [padding] * rank if isinstance(padding, int) else padding
+    if len(per_axis) != rank:
+        raise ValueError("one entry per spatial axis")
+    sides = [(p, p) if isinstance(p, int) else tuple(p) for p in per_axis]
+    order = tuple(n for before, after in reversed(sides) for n in (before, after))
+    mode = fields.get("mode", "constant")
+    cls = getattr(nn, f"{_PADS[mode]}{rank}d")
+    return cls(order, fields.get("value", 0.0)) if mode == "constant" else cls(order)
+
+
 class Learned(nn.Module):
     """A learned tensor and nothing else: the output is the parameter, with a batch axis of one."""
 
@@ -352,6 +375,8 @@ BUILDERS = {
     "identity": lambda fields, x: nn.Identity(),
     "add": lambda fields, x: Lambda(lambda *xs: sum(_per_sample(xs)[1:], _per_sample(xs)[0])),
     "mul": lambda fields, x: Lambda(lambda *xs: torch.stack(torch.broadcast_tensors(*_per_sample(xs))).prod(dim=0)),
+    "sub": lambda fields, x: Lambda(lambda a, b: torch.sub(*_per_sample([a, b]))),
+    "scale": lambda fields, x: Lambda(lambda x: x * fields["factor"]),
     "concat": _concat,
     "permute": _permute,
     "transpose": lambda fields, x: Lambda(lambda x: x.transpose(_dim(fields["axis0"]), _dim(fields["axis1"]))),
@@ -359,6 +384,7 @@ BUILDERS = {
     "unflatten": lambda fields, x: nn.Unflatten(_dim(fields["axis"]), fields["sizes"]),
     "channel_shuffle": lambda fields, x: nn.ChannelShuffle(fields["groups"]),
     "mean": _mean,
+    "sum": _sum,
     "slice": _slice,
     "select": _select,
     # several outputs: a tuple of parts, stored as NAME:0, NAME:1, ... (see `run`)
@@ -366,6 +392,7 @@ BUILDERS = {
     "chunk": lambda fields, x: Lambda(lambda x: torch.chunk(x, fields["chunks"], dim=_dim(fields.get("axis", 0)))),
     "center_crop": _crop(centre=True),
     "crop": _crop(centre=False),
+    "pad": _pad,
 }
 
 
@@ -451,6 +478,10 @@ def transparent_forward(spec: dict, x: torch.Tensor) -> dict[str, torch.Tensor]:
         kind = fields["type"]
         if kind.startswith("adaptivemaxpool"):  # the same windows, every position reaching the output
             kind = kind.replace("max", "avg")
+        elif kind == "sub":  # a difference can cancel a dependency (a window sum minus its centre): a sum keeps each
+            kind = "add"
+        elif kind == "scale":  # a negative factor could cancel one in a later sum
+            kind = "identity"
         module = module_for({**fields, "type": kind}, xs).to(x.dtype).eval()
         if kind in ("softmax", "log_softmax"):
             y = _mix(xs[0], fields.get("axis", 0))

@@ -21,6 +21,7 @@ from archspec.layers import (  # noqa: F401
     merge,
     move,
     norm,
+    pad,
     pool,
     reduce,
     sample_norm,

@@ -1,15 +1,16 @@
-"""Layers that merge several inputs: elementwise sum (residuals) and product (gates), concatenation."""
+"""Elementwise arithmetic and concatenation: the merges of several inputs (sum for residuals, difference,
+product for gates, concatenation) and the product with a constant (scale)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from archspec.arith import product
 from archspec.codes import Code
-from archspec.layers.base import LayerBase, LayerError, Receptive, ReceptiveStep, Shape, fmt_shape
-from archspec.layers.fields import Int, axis_name
+from archspec.layers.base import LayerBase, LayerError, Pointwise, Receptive, ReceptiveStep, Shape, fmt_shape
+from archspec.layers.fields import Float, Int, axis_name
 
 
 class MergeError(LayerError):
@@ -26,7 +27,7 @@ class MergeError(LayerError):
 class _Merge(LayerBase):
     """Traits of the merging kinds; a merged unit sees the union of its paths' fields."""
 
-    arity = (2, None)
+    arity: ClassVar[tuple[int, int | None]] = (2, None)
     family = "merge"
     output_activation = False
     batch_statistics = False
@@ -75,7 +76,6 @@ class Add(_Merge):
     """Elementwise sum of inputs (residual connections); shapes broadcast as numpy does (C×H×W with C×1×1)."""
 
     type: Literal["add"]
-    aliases = ("Sum",)
 
     def output_shape(self, ins: list[Shape]) -> Shape:
         return broadcast("add", ins)
@@ -88,6 +88,28 @@ class Add(_Merge):
 
     def lower(self, ins: list[Shape]) -> Any:
         from archspec.layers.torch_modules import Add as Module
+
+        return Module(max(len(s) for s in ins))
+
+
+class Sub(_Merge):
+    """Elementwise difference of two inputs, the first minus the second; shapes broadcast as numpy does."""
+
+    type: Literal["sub"]
+    aliases = ("Subtract",)
+    arity = (2, 2)
+
+    def output_shape(self, ins: list[Shape]) -> Shape:
+        return broadcast("sub", ins)
+
+    def receptive(self, ins: list[Shape]) -> ReceptiveStep:
+        return Receptive.KEEP  # a broadcast input's field spans its whole axis (analysis/receptive_field.py)
+
+    def label(self) -> str:
+        return "−"
+
+    def lower(self, ins: list[Shape]) -> Any:
+        from archspec.layers.torch_modules import Sub as Module
 
         return Module(max(len(s) for s in ins))
 
@@ -172,3 +194,29 @@ class Concat(_Merge):
         from archspec.layers.torch_modules import Concat as Module
 
         return Module(self.axis + 1 if self.axis >= 0 else self.axis)
+
+
+class Scale(Pointwise):
+    """Elementwise product with a constant number (attention's ``q * head_dim ** -0.5``)."""
+
+    type: Literal["scale"]
+    aliases = ("mul.Scalar",)  # ATen's name of a tensor times a number, which the importer reads
+    factor: Float = Field(description="The number every value is multiplied by.")
+    family = "act"
+    output_activation = False
+    batch_statistics = False
+    cancels_bias = False
+    affine_map = True
+    learned_linear = False
+    random_in_training = False
+
+    def mixed_axes(self, ins: list[Shape]) -> frozenset[int] | None:
+        return frozenset()  # elementwise, whatever the layout
+
+    def label(self) -> str:
+        return f"× {self.factor:g}"
+
+    def lower(self, ins: list[Shape]) -> Any:
+        from archspec.layers.torch_modules import Scale as Module
+
+        return Module(self.factor)

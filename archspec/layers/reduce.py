@@ -1,4 +1,5 @@
-"""The mean over chosen axes (torch.mean): C×H×W → C over the spatial axes, as some classifier heads write it."""
+"""The mean and the sum over chosen axes (torch.mean, torch.sum): C×H×W → C over the spatial axes, as some
+classifier heads write it; the sum of a split attention's groups (ResNeSt)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,13 @@ from archspec.layers.base import LayerBase, LayerError, Moved, Receptive, Recept
 from archspec.layers.fields import Bool
 
 
-class Mean(LayerBase):
-    """Mean over the given axes of each sample (torch.mean, batch left out)."""
+class _Reduce(LayerBase):
+    """Traits and rules of a reduction over chosen axes of each sample (batch left out)."""
 
-    type: Literal["mean"]
-    aliases = ("reduce_mean", "ReduceMean")
     axes: list[Annotated[int, Strict()]] = Field(
-        min_length=1, description="Axes to average, batch left out (spatial of C×H×W: [1, 2])."
+        min_length=1, description="Axes to reduce, batch left out (spatial of C×H×W: [1, 2])."
     )
-    keepdim: Bool = Field(default=False, description="Keep each averaged axis with size 1.")
+    keepdim: Bool = Field(default=False, description="Keep each reduced axis with size 1.")
     family = "pool"
     output_activation = False
     batch_statistics = False
@@ -45,7 +44,7 @@ class Mean(LayerBase):
         return tuple(n for a, n in enumerate(ins[0]) if a not in reduced)
 
     def receptive(self, ins: list[Shape]) -> ReceptiveStep:
-        # kept axes: each averaged spatial axis sees its whole span (stride 0); dropped ones take the layout
+        # kept axes: each reduced spatial axis sees its whole span (stride 0); dropped ones take the layout
         # with them, unless only the channels go (then the spatial axes move down by one)
         reduced, rank = self.reduced(ins[0]), len(ins[0])
         if self.keepdim:
@@ -61,10 +60,36 @@ class Mean(LayerBase):
     def mixed_axes(self, ins: list[Shape]) -> frozenset[int] | None:
         return self.reduced(ins[0]) if self.keepdim else None
 
+    def dims(self, ins: list[Shape]) -> tuple[int, ...]:
+        """The reduced axes as torch counts them (batch included)."""
+        return tuple(sorted(a + 1 for a in self.reduced(ins[0])))
+
+
+class Mean(_Reduce):
+    """Mean over the given axes of each sample (torch.mean, batch left out)."""
+
+    type: Literal["mean"]
+    aliases = ("reduce_mean", "ReduceMean")
+
     def label(self) -> str:
         return f"mean {self.axes}"
 
     def lower(self, ins: list[Shape]) -> Any:
         from archspec.layers.torch_modules import Mean as Module
 
-        return Module(tuple(sorted(a + 1 for a in self.reduced(ins[0]))), self.keepdim)
+        return Module(self.dims(ins), self.keepdim)
+
+
+class Sum(_Reduce):
+    """Sum over the given axes of each sample (torch.sum, batch left out)."""
+
+    type: Literal["sum"]
+    aliases = ("reduce_sum", "ReduceSum")
+
+    def label(self) -> str:
+        return f"sum {self.axes}"
+
+    def lower(self, ins: list[Shape]) -> Any:
+        from archspec.layers.torch_modules import Sum as Module
+
+        return Module(self.dims(ins), self.keepdim)

@@ -31,6 +31,43 @@ class Add(_Elementwise):
         return first
 
 
+class Sub(_Elementwise):
+    """Elementwise difference of two inputs, the first minus the second."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        a, b = self.aligned((a, b))
+        return a - b
+
+
+class Scale(nn.Module):
+    """Elementwise product with a constant number."""
+
+    def __init__(self, factor: float):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.factor
+
+    def extra_repr(self) -> str:
+        return f"factor={self.factor}"
+
+
+class Pad(nn.Module):
+    """Pads each spatial axis by (before, after) positions with F.pad in ``mode`` (``value`` in mode constant)."""
+
+    def __init__(self, sides: tuple[tuple[int, int], ...], mode: str, value: float):
+        super().__init__()
+        self.sides, self.mode, self.value = sides, mode, value
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        amounts = [n for pair in reversed(self.sides) for n in pair]  # torch starts from the last axis
+        return nn.functional.pad(x, amounts, self.mode, self.value if self.mode == "constant" else None)
+
+    def extra_repr(self) -> str:
+        return f"sides={self.sides}, mode={self.mode!r}, value={self.value}"
+
+
 class Mul(_Elementwise):
     """Elementwise product of all inputs (a squeeze-and-excitation gate)."""
 
@@ -181,6 +218,13 @@ class Mean(nn.Module):
 
     def extra_repr(self) -> str:
         return f"dims={self.dims}, keepdim={self.keepdim}"
+
+
+class Sum(Mean):
+    """Sum over dimensions ``dims`` (batch axis included)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.sum(dim=self.dims, keepdim=self.keepdim)
 
 
 class LearnedTensor(nn.Module):

@@ -21,7 +21,6 @@ NOT_YET = {
     **dict.fromkeys(["pixelshuffle", "pixelunshuffle"], "pixel shuffling"),
     **dict.fromkeys(["matmul", "einsum"], "multiplication of matrices"),
     **dict.fromkeys(["prelu", "selu", "mish", "softplus", "softsign", "celu", "glu"], "this activation"),
-    **dict.fromkeys(["zeropadding1d", "zeropadding2d", "zeropadding3d", "pad", "constantpad2d"], "a separate padding layer"),
 }
 
 #: operations archspec writes another way
