@@ -435,3 +435,29 @@ layers:
   - {type: relu}
 """
     assert found(text) == [("E209", 5, 30), ("E209", 7, 41), ("E208", 7, 79), ("E209", 9, 32)]
+
+
+def test_a_learned_tensor_in_a_block_keeps_the_shapes_after_it_known():
+    """A layer without inputs (a learned tensor, as ConvNeXt's layer scale) has a shape too: the mul that reads it,
+    and so the next instance's `in.channels`, are known."""
+    text = """archspec: 1
+input: [8, 4, 4]
+blocks:
+  scaled:
+    layers:
+      - {type: parameter, name: g, shape: ["${in.channels * 2}", 1, 1], value: 0.5}
+      - {type: conv2d, name: c, inputs: input, out_channels: "${in.channels * 2}", kernel_size: 1}
+      - {type: mul, name: m, inputs: [g, c]}
+layers:
+  - {type: scaled, name: s, repeat: 2}
+"""
+    report = archspec.analyze(archspec.loads(text))
+    assert report.ok
+    assert [(i.name, i.output_shape) for i in report.layers] == [
+        ("s.0.g", (16, 1, 1)),
+        ("s.0.c", (16, 4, 4)),
+        ("s.0.m", (16, 4, 4)),
+        ("s.1.g", (32, 1, 1)),
+        ("s.1.c", (32, 4, 4)),
+        ("s.1.m", (32, 4, 4)),
+    ]

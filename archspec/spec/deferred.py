@@ -91,8 +91,8 @@ class ShapeWalk:
 
     def output(self, layer: LayerBase, inputs: list[str]) -> Shape | None:
         ins = [self.shapes.get(i) for i in inputs]
-        if not ins or any(s is None for s in ins):
-            return None
+        if any(s is None for s in ins):
+            return None  # a layer without inputs (a learned tensor) has its shape all the same
         known: list[Shape] = [s for s in ins if s is not None]
         low, high = layer.arity
         if len(known) < low or (high is not None and len(known) > high):
@@ -133,7 +133,7 @@ def resolve(
             layer = results[id(node)][0]
         else:
             layer = done.get(id(node))
-        walk.shapes[name] = walk.output(layer, node.inputs or []) if layer is not None and node.inputs else None
+        walk.shapes[name] = walk.output(layer, node.inputs or []) if layer is not None and node.inputs is not None else None
     for raw in expander.raws:  # switched off (`when: false`) or caught in a cycle: checked if their input is known
         if id(raw) in waiting and id(raw) not in results:
             results[id(raw)] = _validated(raw, walk, validate)
