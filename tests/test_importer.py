@@ -475,16 +475,88 @@ def test_a_model_without_repeated_submodules_stays_flat():
     assert archspec.from_torch(Convs(), (3, 32, 32), blocks=True) == archspec.from_torch(Convs(), (3, 32, 32))
 
 
-def test_resnet50_blocks_take_a_left_out_stride_as_its_default():
-    text = archspec.from_torch(torchvision.models.resnet50(weights=None), (3, 64, 64), blocks=True)
-    # layer1.0 projects at stride 1 (left out), layer2.0 … layer4.0 at stride 2: stride is a parameter of both convolutions
-    assert "      - {type: conv2d, name: conv2, out_channels: $out_channels, kernel_size: 3, stride: $stride, padding: 1," in text
-    assert "name: downsample.0, inputs: input, out_channels: $out_channels2, kernel_size: 1, stride: $stride," in text
-    assert (
-        "  - {type: bottleneck, name: layer2, repeat: 4, out_channels: 128, out_channels2: 512, first: {stride: 2, downsample: true}}\n"
-    ) in text
-    assert "first: {downsample: true}}" in text  # layer1.0's projection keeps the stride
+def expanded(text: str) -> list[tuple[object, ...]]:
+    """Each layer of a spec once its blocks are expanded: name, kind, inputs, shape and every field."""
+    report = archspec.analyze(archspec.loads(text))
+    assert report.ok, [d.format() for d in report.diagnostics]
+    return [(i.name, i.type, i.inputs, i.output_shape, i.layer.model_dump(exclude={"name", "inputs"})) for i in report.layers]
+
+
+def folded_and_flat(model: nn.Module, shape: tuple[int, ...]) -> tuple[str, dict[str, object]]:
+    """The spec with blocks, proved by round trip and equal layer for layer to the flat import; and its layers by
+    name, expanded."""
+    text = round_trip(model, shape, blocks=True)
+    assert "blocks:" in text
+    layers = expanded(text)
+    assert layers == expanded(archspec.from_torch(model, shape))
+    return text, {name: (kind, inputs, out, fields) for name, kind, inputs, out, fields in layers}
+
+
+def test_resnet50_blocks_take_a_width_and_derive_the_output_channels():
+    """torchvision's Bottleneck: conv1 and conv2 are `planes` wide, conv3 (and the projection) give planes * 4; the
+    stride sits on conv2 and the projection, 1 (left out) in layer1.0."""
+    text, layer = folded_and_flat(torchvision.models.resnet50(weights=None), (3, 64, 64))
+    assert "    params: {width: null, stride: 1, downsample: false}\n" in text
+    assert "      - {type: conv2d, name: conv2, out_channels: $width, kernel_size: 3, stride: $stride, padding: 1," in text
+    assert '      - {type: conv2d, name: conv3, out_channels: "${width * 4}", kernel_size: 1, bias: false}\n' in text
+    assert 'name: downsample.0, inputs: input, out_channels: "${width * 4}", kernel_size: 1, stride: $stride,' in text
+    assert "  - {type: bottleneck, name: layer1, repeat: 3, width: 64, first: {downsample: true}}\n" in text
+    assert "  - {type: bottleneck, name: layer2, repeat: 4, width: 128, first: {stride: 2, downsample: true}}\n" in text
+    assert "  - {type: bottleneck, name: layer4, repeat: 3, width: 512, first: {stride: 2, downsample: true}}\n" in text
+    # by hand from torchvision's source: layer2 is 128 wide with 512 out, its first block strided (at 64×64: 16 to 8)
+    assert layer["layer2.0.conv2"][2] == (128, 8, 8) and layer["layer2.0.conv2"][3]["stride"] == (2, 2)
+    assert layer["layer2.0.conv3"][2] == (512, 8, 8) and layer["layer2.0.downsample.0"][2] == (512, 8, 8)
+    assert layer["layer2.3.conv1"][2] == (128, 8, 8) and layer["layer2.3.conv2"][3]["stride"] == (1, 1)
+    assert layer["layer1.0.downsample.0"][2] == (256, 16, 16) and layer["layer1.0.downsample.0"][3]["stride"] == (1, 1)
     assert len(text.splitlines()) == 32  # 180 flat; the bundled hand-written spec has 37
+
+
+def test_resnet18_blocks_take_the_output_channels():
+    """BasicBlock's two convolutions and its projection all give the block's output channels (`planes`)."""
+    _, layer = folded_and_flat(torchvision.models.resnet18(weights=None), (3, 64, 64))
+    assert layer["layer3.0.conv1"][2] == (256, 4, 4) and layer["layer3.0.conv1"][3]["stride"] == (2, 2)
+    assert layer["layer3.0.downsample.0"][2] == (256, 4, 4) and layer["layer3.1.conv2"][2] == (256, 4, 4)
+
+
+MOBILENET_V2_BLOCKS = """\
+  invertedresidual:
+    layers:
+      - {type: conv2d, name: conv.0.0, out_channels: "${in.channels * 6}", kernel_size: 1, bias: false}
+      - {type: batchnorm2d, name: conv.0.1}
+      - {type: relu6, name: conv.0.2}
+      - {type: conv2d, name: conv.1.0, out_channels: "${in.channels * 6}", kernel_size: 3, padding: 1, groups: depthwise, bias: false}
+      - {type: batchnorm2d, name: conv.1.1}
+      - {type: relu6, name: conv.1.2}
+      - {type: conv2d, name: conv.2, out_channels: "${in.channels}", kernel_size: 1, bias: false}
+      - {type: batchnorm2d, name: conv.3}
+      - {type: add, name: add, inputs: [input, conv.3]}
+  invertedresidual_2:
+    params: {stride: 1, out_channels: null}
+"""
+
+
+def test_mobilenet_v2_blocks_expand_their_input_six_times():
+    """torchvision's inverted_residual_setting: after the first block every one expands its input 6 times; those with
+    a skip keep their channels, the others (the first of each row) take `c` and `s`."""
+    text, layer = folded_and_flat(torchvision.models.mobilenet_v2(weights=None), (3, 64, 64))
+    assert MOBILENET_V2_BLOCKS in text
+    assert "  - {type: invertedresidual_2, name: features.2, stride: 2, out_channels: 24}\n" in text  # t=6, c=24, s=2
+    assert "  - {type: invertedresidual, name: features.3}\n" in text
+    assert "  - {type: invertedresidual_2, name: features.11, out_channels: 96}\n" in text  # t=6, c=96, s=1
+    assert layer["features.2.conv.1.0"][2] == (96, 16, 16)  # 16 * 6, strided
+    assert layer["features.3.conv.0.0"][2] == (144, 16, 16) and layer["features.3.conv.2"][2] == (24, 16, 16)
+    assert layer["features.17.conv.0.0"][2] == (960, 2, 2) and layer["features.17.conv.2"][2] == (320, 2, 2)
+
+
+def test_convnext_blocks_derive_every_width_from_their_input():
+    """A learned tensor of the input's channels, the MLP four times as wide: nothing left to pass but the drop rate."""
+    from torchvision.models.convnext import CNBlockConfig, ConvNeXt
+
+    net = ConvNeXt([CNBlockConfig(16, 32, 1), CNBlockConfig(32, None, 1)], stochastic_depth_prob=0.1)
+    text, layer = folded_and_flat(net, (3, 32, 32))
+    assert '      - {type: parameter, name: layer_scale, shape: ["${in.channels}", 1, 1], value: 1.0e-06}\n' in text
+    assert '      - {type: linear, name: block.3, out_features: "${in.channels * 4}"}\n' in text
+    assert layer["features.3.0.layer_scale"][2] == (32, 1, 1) and layer["features.3.0.block.3"][2] == (4, 4, 128)
 
 
 # --- one small model from each of 44 timm families (slow; randomly initialised, no downloads) ---

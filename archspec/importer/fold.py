@@ -3,8 +3,8 @@
 An instance is a numbered submodule (``layer1.0``, ``encoder_layer_3``), not a container, whose layers
 follow one another, read one input from outside (the block's ``input``) and are read from outside only
 through the last one. Instances of one class with the same layers and wiring are one block; the fields
-whose values differ between them (a field left out counts as its default) are its parameters, named
-after the field. Instances numbered 0 … N−1 under one parent with the same arguments (the first may
+whose values differ between them (a field left out counts as its default) are its parameters, or
+expressions where they follow from the input or another parameter (``params.py``). Instances numbered 0 … N−1 under one parent with the same arguments (the first may
 differ: ``first:``) are one call with ``repeat: N``. Expanded, the blocks give the same layer names, so
 weights still load by name; the caller keeps the folded spec only if it expands to exactly the flat one.
 """
@@ -16,17 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from archspec.importer.graph import Layer
-from archspec.importer.groups import (
-    Group,
-    Instance,
-    arguments,
-    fields_of,
-    merged,
-    param_defaults,
-    param_names,
-    value,
-    varying,
-)
+from archspec.importer.groups import Group, Instance, fields_of, merged, value
+from archspec.importer.params import Param, arguments, defaults, params
 from archspec.importer.text import flow
 
 _NUMBERED = re.compile(r".+\d")  # layer1.0, encoder_layer_3, block1-0
@@ -35,12 +26,14 @@ _NUMBERED = re.compile(r".+\d")  # layer1.0, encoder_layer_3, block1-0
 def instances(layers: list[Layer], classes: dict[str, str]) -> list[Instance]:
     """The outermost numbered submodules that can be blocks, in order."""
     found: list[Instance] = []
+    shapes = {x.name: x.shape for x in layers}
     i = 0
     while i < len(layers):
         for path in _prefixes(layers[i].name):
             run = _run(layers, i, path)
             inst = _instance(layers, i, run, path, classes.get(path, "")) if run > 1 else None
             if inst is not None:
+                inst.in_shape = shapes.get(inst.source)
                 found.append(inst)
                 i += run
                 break
@@ -104,10 +97,11 @@ def fold(layers: list[Layer], classes: dict[str, str], line: Any) -> list[str] |
     args: dict[str, dict[str, Any]] = {}  # instance path -> its arguments
     out = ["blocks:"]
     for group in groups:
-        block = _block(group, line, {b.name for b in block_of.values()})
-        for inst in group.insts:
+        ps = params(group)
+        block = _block(group, ps, line, {b.name for b in block_of.values()})
+        for inst, given in zip(group.insts, arguments(group, ps)):
             block_of[inst.path] = block
-            args[inst.path] = arguments(inst, group)
+            args[inst.path] = given
         out.append(f"  {block.name}:")
         if block.params:
             out.append("    params: " + flow(block.params))
@@ -117,24 +111,24 @@ def fold(layers: list[Layer], classes: dict[str, str], line: Any) -> list[str] |
     return out
 
 
-def _block(group: Group, line: Any, taken: set[str]) -> Block:
+def _block(group: Group, ps: list[Param], line: Any, taken: set[str]) -> Block:
     base = group.base
     name, n = base.cls.lower(), 1
     while name in taken:
         n += 1
         name = f"{base.cls.lower()}_{n}"
-    by_place = dict(zip(varying(group), param_names(group)))
+    by_place = {place: p.text() for p in ps for place in p.places}
     lines = []
     previous = "input"
     for x in base.layers:
         rel = base.rel(x.name)
-        values = {f: f"${by_place[(rel, f)]}" if (rel, f) in by_place else value(base, rel, f) for f in fields_of(group, rel)}
+        values = {f: by_place[(rel, f)] if (rel, f) in by_place else value(base, rel, f) for f in fields_of(group, rel)}
         if rel in group.optional:
             values["when"] = f"${group.flag}"
         layer = Layer(x.tag, rel, [base.rel(i) for i in x.inputs], values, None)
         lines.append(line(items(layer, previous)))
         previous = rel
-    return Block(name, param_defaults(group), lines)
+    return Block(name, defaults(group, ps), lines)
 
 
 def _calls(layers: list[Layer], found: list[Instance], block_of: dict[str, Block], args: dict[str, Any], line: Any) -> list[str]:

@@ -1,8 +1,8 @@
-"""Which instances of a submodule are one block, and what they pass it: the grouping and the parameters.
+"""Which instances of a submodule are one block: the grouping, and the values that differ between them.
 
 Instances with the same layers and wiring are one group; an instance that is another's layers without some
 (ResNet's blocks without a projection) joins its group, those layers optional. The values that differ between
-the instances of a group are its parameters, one per column of values that agree wherever both layers exist.
+the instances of a group become its parameters (``params.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ class Instance:
     layers: list[Layer]
     source: str  # the one outside layer it reads ("input" inside the block)
     start: int  # its first layer's position in the flat list
+    in_shape: tuple[int, ...] | None = None  # its input's shape, where known (``in`` in the block's expressions)
 
     def signature(self) -> tuple[Any, ...]:
         return (
@@ -95,87 +96,32 @@ def _fits(host: Group, other: Instance) -> bool:
     )
 
 
-def _layer(inst: Instance, rel: str) -> Layer | None:
+def layer_of(inst: Instance, rel: str) -> Layer | None:
     return next((x for x in inst.layers if inst.rel(x.name) == rel), None)
 
 
 def value(inst: Instance, rel: str, field: str) -> Any:
     """A field of the instance's layer ``rel``: as written, or the kind's default where it was left out."""
-    layer = _layer(inst, rel)
+    layer = layer_of(inst, rel)
     assert layer is not None
     return layer.fields[field] if field in layer.fields else KIND_BY_TYPE[layer.tag].model_fields[field].default
 
 
-def _having(group: Group, rel: str) -> list[Instance]:
-    return [inst for inst in group.insts if _layer(inst, rel) is not None]
+def having(group: Group, rel: str) -> list[Instance]:
+    return [inst for inst in group.insts if layer_of(inst, rel) is not None]
 
 
 def fields_of(group: Group, rel: str) -> list[str]:
     """The fields any instance sets on its layer ``rel``, in the kind's order (kernel_size before stride)."""
-    having = _having(group, rel)
-    order = list(KIND_BY_TYPE[_layer(having[0], rel).tag].model_fields)  # type: ignore[union-attr]
-    return sorted({f for inst in having for f in _layer(inst, rel).fields}, key=order.index)  # type: ignore[union-attr]
+    insts = having(group, rel)
+    order = list(KIND_BY_TYPE[layer_of(insts[0], rel).tag].model_fields)  # type: ignore[union-attr]
+    return sorted({f for inst in insts for f in layer_of(inst, rel).fields}, key=order.index)  # type: ignore[union-attr]
 
 
 def varying(group: Group) -> list[tuple[str, str]]:
     """(layer, field) of the values that differ between the instances (a stride of 2 here, 1 there)."""
     out = []
     for rel in rels(group.base):
-        having = _having(group, rel)
-        out += [(rel, f) for f in fields_of(group, rel) if any(value(i, rel, f) != value(having[0], rel, f) for i in having)]
-    return out
-
-
-def param_names(group: Group) -> list[str]:
-    """One name per varying value: columns that agree wherever both layers exist (conv3's out_channels and the
-    optional projection's) share one."""
-    names: list[str] = []
-    columns: list[tuple[list[Any], str]] = []
-    for rel, f in varying(group):
-        column = [value(i, rel, f) if _layer(i, rel) else _ABSENT for i in group.insts]
-        name = next((n for c, n in columns if _agree(c, column)), None)
-        if name is None:
-            name, k = f, 1
-            while any(n == name for _, n in columns) or name == group.flag:
-                k += 1
-                name = f"{f}{k}"
-        columns.append((column, name))
-        names.append(name)
-    return names
-
-
-_ABSENT = object()
-
-
-def _agree(a: list[Any], b: list[Any]) -> bool:
-    return all(x is _ABSENT or y is _ABSENT or x == y for x, y in zip(a, b))
-
-
-def arguments(inst: Instance, group: Group) -> dict[str, Any]:
-    """The instance's value of each parameter: from its own layers, or (a parameter only of layers it lacks, so
-    unused) another instance's."""
-    places = list(zip(varying(group), param_names(group)))
-    out: dict[str, Any] = {}
-    for (rel, f), name in places:
-        if _layer(inst, rel) is not None:
-            out.setdefault(name, value(inst, rel, f))
-    for (rel, f), name in places:
-        out.setdefault(name, value(_having(group, rel)[0], rel, f))
-    ordered = {name: out[name] for name in dict.fromkeys(n for _, n in places)}
-    if group.flag:
-        ordered[group.flag] = _layer(inst, group.optional[0]) is not None
-    return ordered
-
-
-def param_defaults(group: Group) -> dict[str, Any]:
-    """Each parameter with its default where the kind has one that some instance uses (a stride of 1; the
-    optional layers' flag false), so calls say only what differs; None (required) for the others."""
-    out: dict[str, Any] = {}
-    for (rel, f), name in zip(varying(group), param_names(group)):
-        having = _having(group, rel)
-        default = KIND_BY_TYPE[_layer(having[0], rel).tag].model_fields[f].default  # type: ignore[union-attr]
-        used = default is not None and type(default) in (int, bool, str) and any(value(i, rel, f) == default for i in having)
-        out.setdefault(name, default if used else None)
-    if group.flag:
-        out[group.flag] = False
+        insts = having(group, rel)
+        out += [(rel, f) for f in fields_of(group, rel) if any(value(i, rel, f) != value(insts[0], rel, f) for i in insts)]
     return out
