@@ -4,9 +4,10 @@ An instance is a numbered submodule (``layer1.0``, ``encoder_layer_3``), not a c
 follow one another, read one input from outside (the block's ``input``) and are read from outside only
 through the last one. Instances of one class with the same layers and wiring are one block; the fields
 whose values differ between them (a field left out counts as its default) are its parameters, or
-expressions where they follow from the input or another parameter (``params.py``). Instances numbered 0 … N−1 under one parent with the same arguments (the first may
-differ: ``first:``) are one call with ``repeat: N``. Expanded, the blocks give the same layer names, so
-weights still load by name; the caller keeps the folded spec only if it expands to exactly the flat one.
+expressions where they follow from the input or another parameter (``params.py``). Instances numbered
+0 … N−1 under one parent with the same arguments (the first may differ: ``first:``) are one call with
+``repeat: N``. Expanded, the blocks give the same layer names, so weights still load by name; the caller
+keeps the folded spec only if it expands to exactly the flat one.
 """
 
 from __future__ import annotations
