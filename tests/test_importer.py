@@ -559,6 +559,45 @@ def test_convnext_blocks_derive_every_width_from_their_input():
     assert layer["features.3.0.layer_scale"][2] == (32, 1, 1) and layer["features.3.0.block.3"][2] == (4, 4, 128)
 
 
+class Stage(nn.Module):
+    """Three convolutions whose widths follow from nothing: each count a parameter of its own."""
+
+    def __init__(self, cin: int, expand: int, mix: int, k: int, cout: int) -> None:
+        super().__init__()
+        self.expand = nn.Conv2d(cin, expand, 1)
+        self.mix = nn.Conv2d(expand, mix, k, padding=k // 2)
+        self.project = nn.Conv2d(mix, cout, 1)
+
+    def forward(self, x):
+        return self.project(torch.relu(self.mix(torch.relu(self.expand(x)))))
+
+
+class Stages(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.Sequential(Stage(3, 5, 7, 3, 4), Stage(4, 6, 11, 5, 8))
+
+    def forward(self, x):
+        return self.blocks(x)
+
+
+def test_two_widths_of_a_block_are_named_after_their_layers_and_a_padding_follows_its_kernel():
+    text, layer = folded_and_flat(Stages(), (3, 16, 16))
+    assert (
+        "  stage:\n"
+        "    params: {expand_out_channels: null, mix_out_channels: null, kernel_size: null, out_channels: null}\n"
+        "    layers:\n"
+        "      - {type: conv2d, name: expand, out_channels: $expand_out_channels, kernel_size: 1}\n"
+        "      - {type: relu, name: relu}\n"
+        '      - {type: conv2d, name: mix, out_channels: $mix_out_channels, kernel_size: $kernel_size, padding: "${kernel_size // 2}"}\n'
+    ) in text
+    assert (
+        "  - {type: stage, name: blocks, repeat: 2, expand_out_channels: 6, mix_out_channels: 11, kernel_size: 5, out_channels: 8,"
+        " first: {expand_out_channels: 5, mix_out_channels: 7, kernel_size: 3, out_channels: 4}}\n"
+    ) in text
+    assert layer["blocks.1.mix"][3]["padding"] == (2, 2) and layer["blocks.0.mix"][3]["padding"] == (1, 1)
+
+
 # --- one small model from each of 44 timm families (slow; randomly initialised, no downloads) ---
 
 #: model: (input side, what the refusal says, or None for a model that round-trips); the README's timm table gives the reasons

@@ -4,11 +4,12 @@ The values that differ between a group's instances come in columns, one value pe
 wherever both layers exist are one (conv3's out_channels and the optional projection's). A column that follows
 from the block's input or from another column in every instance is written in its places as an expression, not
 as a parameter: an expanded width ``${in.channels * 6}``, a bottleneck's output ``${width * 4}``, a padding
-``${kernel_size // 2}``. A count of channels or features may follow from the input's first axis
-(``in.channels``) or last (``in.shape[-1]``, a channels-last block) or from another count; any other number only
-from another parameter of its own layer, and a parameter with a default (``stride: 1``) never. The others are
-named: the count that leaves the block after its field (``out_channels``), a count inside it ``width``, the rest
-after their field; where two would share a name, each is named after its layer (``conv2_out_channels``).
+``${kernel_size // 2}``. A count (of channels, features or groups) may follow from the input's first axis
+(``in.channels``) or last (``in.shape[-1]``, a channels-last block) or from another count, dividing exactly;
+any other number only from another such of its own layer, and a parameter with a default (``stride: 1``) never.
+The others are named: the width that leaves the block after its field (``out_channels``), a width inside it
+``width``, the rest after their field; where two would share a name, each is named after its layer
+(``conv2_out_channels``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ from typing import Any
 from archspec.importer.groups import Group, Instance, having, layer_of, value, varying
 from archspec.layers import KIND_BY_TYPE
 
-#: fields that count channels or features (a learned tensor's ``shape`` counts them on each axis)
-COUNTS = ("out_channels", "out_features", "shape")
+#: fields that count channels or features (a learned tensor's ``shape`` counts them on each axis, ``groups`` divides
+#: them): the counts, which follow from one another
+COUNTS = ("out_channels", "out_features", "groups", "shape")
+#: the counts that say how many channels (features) a layer gives: the block's output, or a width inside it
+WIDTHS = ("out_channels", "out_features")
 
 _ABSENT = object()  # in a column: the instance lacks the layers
 
@@ -117,32 +121,37 @@ def _rule(p: Param, group: Group, kept: list[Param]) -> Ratio | list[Any] | None
 
 
 def _follows(values: list[int], at: list[int], p: Param, group: Group, kept: list[Param]) -> Ratio | None:
-    """A Ratio that gives ``values`` (those of the instances at ``at``) in every one of them, if there is one."""
+    """A Ratio that gives ``values`` (those of the instances at ``at``) in every one of them, if there is one.
+
+    Ratios between counts divide exactly (a floor division matches too many pairs by chance: widths 7 and 11 are
+    kernels 3 and 5 halved); a number that is no count follows only from another of its own layer (a padding
+    from the kernel size)."""
     if p.count:
         for axis, word in ((0, "in.channels"), (-1, "in.shape[-1]")):
             shapes = [group.insts[k].in_shape for k in at]
             if all(s is not None and len(s) > (axis if axis >= 0 else 1) for s in shapes):
-                if ratio := _ratio(values, [s[axis] for s in shapes]):  # type: ignore[index]
+                if ratio := _ratio(values, [s[axis] for s in shapes], exact=True):  # type: ignore[index]
                     return Ratio(word, *ratio)
     mine = {rel for rel, _ in p.places}
     for q in kept:
-        related = q.count if p.count else bool(mine & {rel for rel, _ in q.places})
+        related = q.count if p.count else not q.count and bool(mine & {rel for rel, _ in q.places})
         bases = [q.column[k] for k in at]
         if q.default is None and related and all(_is_int(b) for b in bases):
-            ratio = _ratio(values, bases)
+            ratio = _ratio(values, bases, exact=p.count)
             if ratio is not None and ratio != ("*", 1):
                 return Ratio(q, *ratio)
     return None
 
 
-def _ratio(values: list[int], bases: list[int]) -> tuple[str, int] | None:
-    """("*", k) when every value is k times its base, ("//", k) when every value is its base floor-divided by k."""
+def _ratio(values: list[int], bases: list[int], exact: bool) -> tuple[str, int] | None:
+    """("*", k) when every value is k times its base, ("//", k) when every value is its base floor-divided by k
+    (with ``exact``, divided without remainder)."""
     if not values or any(b <= 0 for b in bases) or any(v <= 0 for v in values):
         return None
     if values[0] % bases[0] == 0 and all(v == b * (values[0] // bases[0]) for v, b in zip(values, bases)):
         return ("*", values[0] // bases[0])
     for k in range(2, bases[0] // values[0] + 1):
-        if all(b // k == v for v, b in zip(values, bases)):
+        if all(b // k == v and (b % k == 0 or not exact) for v, b in zip(values, bases)):
             return ("//", k)
     return None
 
@@ -165,7 +174,7 @@ def _name(kept: list[Param], group: Group) -> None:
 def _role(p: Param, group: Group) -> str:
     """``out_channels`` (or ``out_features``) for the count of the block's output, ``width`` for a count inside it,
     else the field."""
-    counts = [(rel, f) for rel, f in p.places if f in COUNTS and f != "shape"]
+    counts = [(rel, f) for rel, f in p.places if f in WIDTHS]
     if not counts:
         return p.places[0][1]
     for rel, f in counts:
