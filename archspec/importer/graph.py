@@ -8,6 +8,7 @@ the fields need (``x.view(x.size(0), -1)``), and the figures the imported spec i
 
 from __future__ import annotations
 
+import inspect
 import operator
 import re
 from dataclasses import dataclass, field
@@ -17,8 +18,9 @@ import torch
 from torch import fx, nn
 
 from archspec.errors import ArchspecError
-from archspec.importer.kinds import Inexpressible, module_fields, module_kind
+from archspec.importer.kinds import Inexpressible, module_fields, module_kind, module_tail
 from archspec.importer.ops import Call, Made, Part, Same, handler, kind
+from archspec.layers import KIND_BY_TYPE
 
 
 class UnsupportedOp(ArchspecError):
@@ -58,10 +60,36 @@ class Imported:
 def trace(module: nn.Module) -> fx.GraphModule:
     """The module's fx graph with torch.nn leaves; a model fx cannot trace is refused with fx's reason."""
     try:
-        graph = _Tracer().trace(module)
+        graph = _Tracer().trace(module, concrete_args=_defaults(module))
     except Exception as exc:  # fx's errors (control flow on tensors, unsupported Python) are the user's model's limits
         raise UnsupportedOp("(trace)", type(exc).__name__, "", f"torch.fx cannot trace the model: {exc}") from None
+    _drop_guards(graph)
     return fx.GraphModule(module, graph)
+
+
+_CONSTANTS = (type(None), bool, int, float, str)
+
+
+def _defaults(module: nn.Module) -> dict[str, Any]:
+    """The forward's arguments after the input that default to a constant (ViT's ``attn_mask=None``,
+    ``is_causal=False``), fixed at it, as a call with the input alone leaves them."""
+    try:
+        params = list(inspect.signature(module.forward).parameters.values())
+    except (TypeError, ValueError):
+        return {}
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return {p.name: p.default for p in params[1:] if p.kind in named and isinstance(p.default, _CONSTANTS)}
+
+
+def _drop_guards(graph: fx.Graph) -> None:
+    """fx keeps each fixed argument as an input with a check of its value; without them the model has one input."""
+    guards = {n for n in graph.nodes if n.op == "placeholder"} - {next(iter(graph.nodes), None)}
+    for node in graph.nodes:
+        if node.op == "call_function" and node.all_input_nodes and all(i in guards for i in node.all_input_nodes):
+            guards.add(node)  # `is_causal == False`, torch._assert(...), _assert_is_none(...)
+    for node in reversed(list(graph.nodes)):
+        if node in guards and all(user in guards for user in node.users):
+            graph.erase_node(node)
 
 
 def run(gm: fx.GraphModule, example: torch.Tensor) -> dict[fx.Node, Any]:
@@ -163,6 +191,7 @@ class _Reader:
         self.names = _Names()
         self.firsts: set[fx.Node] = set()  # modules that return a tuple whose first element is the layer's output
         self.used: set[str] = set()  # modules already called: a second call of one with parameters shares them
+        self.unbatched: set[fx.Node] = set()  # learned tensors stored without a batch axis (torch's value lacks it)
 
     def refuse(self, node: fx.Node, reason: str) -> UnsupportedOp:
         return UnsupportedOp(node.name, _op(self.gm, node), _scope(node), f"it {reason}", _where(node))
@@ -182,6 +211,8 @@ class _Reader:
             raise self.refuse(node, str(exc)) from None
         if isinstance(made, Same):
             self.refs[node] = self.refs[made.node]
+            if made.node in self.unbatched:
+                self.unbatched.add(node)
         elif isinstance(made, Part) and made.node in self.firsts:  # attention's (output, weights): the output
             if made.index:
                 raise self.refuse(node, "reads attention's weights")
@@ -189,6 +220,9 @@ class _Reader:
         elif isinstance(made, Part):
             self.refs[node] = f"{self.refs[made.node]}:{made.index}"
         else:
+            unbatched = next((i for i in made.inputs if i in self.unbatched), None)
+            if unbatched is not None and KIND_BY_TYPE[made.tag].family != "merge":  # add and mul broadcast it
+                raise self.refuse(node, f"reads the learned tensor `{unbatched.target}` as if its first axis were the batch")
             self.refs[node] = self.add(node, made)
 
     def add(self, node: fx.Node, made: Made) -> str:
@@ -207,7 +241,16 @@ class _Reader:
         shape = tuple(value.shape[1:]) if isinstance(value, torch.Tensor) else None
         if node.op == "get_attr":  # a learned tensor has no batch axis, or one of 1 (batch_axis)
             shape = tuple(made.fields["shape"])
+            if not made.fields.get("batch_axis"):
+                self.unbatched.add(node)
         self.out.layers.append(Layer(made.tag, name, inputs, made.fields, shape))
+        if node.op == "call_module":  # a timm norm's activation: a layer of its own after the norm, `bn1_act` after `bn1`
+            for child, part in module_tail(self.gm.get_submodule(str(node.target))):
+                tag = module_kind(part)
+                assert tag is not None and isinstance(value, torch.Tensor)  # checked when the node was read
+                step = self.names.claim(f"{node.target}_{child}")  # not `bn1.act`: a layer holds no other layers
+                self.out.layers.append(Layer(tag, step, [name], module_fields(part, tag, value.dim()), shape))
+                name = step
         return name
 
 
@@ -252,6 +295,9 @@ def _read_node(gm: fx.GraphModule, node: fx.Node, values: dict[fx.Node, Any], us
         (x,) = node.args if len(node.args) == 1 and not node.kwargs else (None,)
         if not isinstance(x, fx.Node):
             raise Inexpressible("is a module called with more than one argument")
+        for child, part in module_tail(module):
+            if module_kind(part) is None:
+                raise Inexpressible(f"applies its `{child}` ({type(part).__name__}), which has no kind")
         return Made(tag, module_fields(module, tag, values[x].dim()), [x])
     if node.op == "get_attr":
         return _learned(gm, node)

@@ -49,11 +49,35 @@ def kind_named(torch_name: str) -> str | None:
 _LAYER_MODULES = ("torch.nn.", "torchvision.ops.", "torchvision.models.")
 
 
+#: timm's layers that subclass torch's and compute just it (the forward rewritten for scripting), the norms named
+#: `...Act` then their `drop` and `act` children: their kind is their torch base's. timm's float32 and `fast_norm`
+#: variants compute otherwise and are traced into.
+_TIMM_LAYERS = {"BatchNormAct2d", "GroupNorm", "GroupNorm1", "GroupNormAct", "GroupNorm1Act", "LayerNorm", "LayerNorm2d"}
+_TIMM_LAYERS |= {"LayerNormAct", "LayerNormAct2d", "Linear"}
+_CHANNELS_LAST = {"LayerNorm2d", "LayerNormAct2d"}  # torchvision's and timm's: a layer norm of the channels at every position
+
+
+def _timm_layer(module: nn.Module) -> bool:
+    cls = type(module)
+    return cls.__module__.startswith("timm.layers.") and cls.__name__ in _TIMM_LAYERS and not getattr(module, "_fast_norm", False)
+
+
 def module_kind(module: nn.Module) -> str | None:
-    """The kind of a torch.nn (or torchvision) module, None for a module archspec has no kind for."""
+    """The kind of a torch.nn (or torchvision, or timm) layer, None for a module archspec has no kind for."""
+    if _timm_layer(module):
+        return next(kind_named(c.__name__) for c in type(module).__mro__ if c.__module__.startswith("torch.nn."))
     if not type(module).__module__.startswith(_LAYER_MODULES) or isinstance(module, (nn.Sequential, nn.ModuleList)):
         return None
     return kind_named(type(module).__name__)
+
+
+def module_tail(module: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The child modules a timm norm layer applies after its norm (``drop``, then ``act``), an Identity left out."""
+    if not _timm_layer(module):
+        return []
+    return [
+        (name, child) for name in ("drop", "act") if not isinstance(child := getattr(module, name, nn.Identity()), nn.Identity)
+    ]
 
 
 class Inexpressible(Exception):
@@ -128,7 +152,7 @@ def module_fields(module: nn.Module, tag: str, rank: int) -> dict[str, Any]:
         value = _value(module, field, rank)
         if value is not _ABSENT and (info.is_required() or value != plain(info.default)):
             fields[field] = value
-    if type(module).__name__ == "LayerNorm2d":  # torchvision's: a layer norm of the channels at every position
+    if type(module).__name__ in _CHANNELS_LAST:
         fields["over"] = "channels"
     elif isinstance(module, nn.LayerNorm) and len(module.normalized_shape) > 1:
         fields["over"] = len(module.normalized_shape)  # torch's trailing axes; one is the kind's default
