@@ -13,7 +13,6 @@ import random
 import re
 import subprocess
 import sys
-import time
 
 import pytest
 from spec_text import PATH, Y, lint
@@ -282,11 +281,8 @@ def _alias_bomb() -> str:
     return "\n".join(lines) + "\n"
 
 
-def test_e105_alias_bomb_refused_quickly():
-    start = time.perf_counter()
-    ds = lint(_alias_bomb())
-    elapsed = time.perf_counter() - start
-    assert elapsed < 10, f"took {elapsed:.1f}s"
+def test_e105_alias_bomb_refused():
+    ds = lint(_alias_bomb())  # refused at 10**6 values, long before the 10**9 are made
     assert [d.code for d in ds] == ["E105"]
     assert "1,000,000 values" in ds[0].message and "alias bomb" in ds[0].message
     # Values are counted depth-first, keys included, an alias counting its whole subtree:

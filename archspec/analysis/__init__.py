@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
 from typing import TypeGuard
 
 from archspec.analysis import receptive_field as rf
-from archspec.analysis.report import LayerInfo, Report
+from archspec.analysis.layout import channel_axis, input_channel_axis
+from archspec.analysis.report import SUMMED, LayerInfo, Report
 from archspec.codes import Code
 from archspec.errors import Diagnostic, SpecError, one_per_place
 from archspec.graph import INPUT, build_graph, layer_mark, layer_name, topological
@@ -13,7 +16,7 @@ from archspec.layers import LayerBase, LayerError, MergeError, Shape, fmt_shape
 from archspec.layers.fields import axis_name
 from archspec.spec import Spec, no_gc
 
-__all__ = ["LayerInfo", "Report", "analyze", "run_analysis"]
+__all__ = ["Flow", "LayerInfo", "Report", "analyze", "reanalyse", "run_analysis"]
 
 
 def analyze(spec: Spec) -> Report:
@@ -31,56 +34,113 @@ def run_analysis(spec: Spec) -> Report:
         return _run_analysis(spec)
 
 
+@dataclass
+class Flow:
+    """What each layer passes on to the layers that read it (its shape, field, spatial axes and token grid):
+    the state a later analysis of an edited spec resumes from."""
+
+    shapes: dict[str, Shape | None]
+    fields: dict[str, rf.Field | None]
+    axes: dict[str, rf.Axes]
+    grids: dict[str, rf.Grid]
+    channels: dict[str, int | None]  # the axis holding the input's channels (analysis.layout)
+
+    @classmethod
+    def at_input(cls, shape: Shape) -> Flow:
+        field = rf.input_field(shape)
+        return cls(
+            {INPUT: shape or None},
+            {INPUT: field},
+            {INPUT: rf.channels_first(len(shape))},
+            {INPUT: None},
+            {INPUT: input_channel_axis(shape)},
+        )
+
+    def copy(self) -> Flow:
+        return Flow(dict(self.shapes), dict(self.fields), dict(self.axes), dict(self.grids), dict(self.channels))
+
+    def passed(self, name: str) -> tuple[object, ...]:
+        return self.shapes[name], self.fields[name], self.axes[name], self.grids[name], self.channels[name]
+
+
 def _run_analysis(spec: Spec) -> Report:
     graph, diagnostics = build_graph(spec)
-    shapes: dict[str, Shape | None] = {INPUT: spec.input_shape or None}
-    fields: dict[str, rf.Field | None] = {INPUT: rf.input_field(spec.input_shape)}
-    axes: dict[str, rf.Axes] = {INPUT: rf.channels_first(len(spec.input_shape))}
-    grids: dict[str, rf.Grid] = {INPUT: None}
+    flow = Flow.at_input(spec.input_shape)
     infos: list[LayerInfo] = []
     for name in topological(graph):
-        layer: LayerBase | None = graph.nodes[name]["layer"]
-        inputs = list(layer.inputs or []) if layer is not None else list(spec.unparsed.get(name) or [])
-        info = LayerInfo(name, layer.kind() if layer else "?", inputs, layer, block=spec.block_of.get(name, ()))
+        info, found = _analyse_layer(spec, name, flow)
         infos.append(info)
-        ins = [shapes.get(i) for i in inputs]
-        shapes[name] = None
-        fields[name] = None
-        axes[name] = ()
-        grids[name] = None
-        if layer is None or layer.inputs is None or not _all_known(ins):
-            continue  # unknown upstream (already reported)
-        try:
-            _check_arity(layer, len(ins))
-            layer.check_inputs(ins)
-            out = layer.output_shape(ins)
-            info.weights = layer.weights(ins)
-            info.buffers = layer.buffers(ins)
-            info.macs = layer.macs(ins, out)
-            info.rf, info.rf_axes, info.rf_grid = rf.step(
-                layer, ins, [fields[i] for i in inputs], [axes[i] for i in inputs], [grids[i] for i in inputs]
-            )
-        except MergeError as exc:
-            diagnostics.append(_merge_diagnostic(spec, layer, inputs, shapes, exc))
-            continue
-        except LayerError as exc:
-            diagnostics.append(_layer_diagnostic(spec, layer, exc))
-            continue
-        info.output_shape = shapes[name] = out
-        fields[name] = info.rf
-        if info.rf == rf.CONSTANT:
-            info.rf = None  # no input position to show
-        axes[name] = info.rf_axes
-        grids[name] = info.rf_grid
-    return Report(
-        name=spec.name,
-        input_shape=spec.input_shape,
-        output=spec.output,
-        layers=infos,
-        diagnostics=diagnostics,
-        spec=spec,
-        graph=graph,
-    )
+        diagnostics += found
+    return Report(spec.name, spec.input_shape, spec.output, infos, diagnostics, spec, graph, flow)
+
+
+def reanalyse(previous: Report, spec: Spec, changed: AbstractSet[str]) -> Report:
+    """``run_analysis(spec)`` for a spec that differs from ``previous.spec`` only in the fields of the layers
+    ``changed`` (same names, same inputs, so the same graph): only those layers, and downstream of them the
+    layers whose inputs now pass on something else, are analysed again; the others keep their figures.
+    Layers with a diagnostic are always analysed again (a merge's message describes the paths upstream)."""
+    assert previous.flow is not None, "a report from run_analysis"
+    with no_gc():
+        flow = previous.flow.copy()
+        sums = dict(previous.sums())
+        again = set(changed) | {d.layer for d in previous.diagnostics if d.layer}
+        moved: set[str] = set()  # layers that now pass on something else
+        infos: list[LayerInfo] = []
+        diagnostics: list[Diagnostic] = []
+        for old in previous.layers:
+            name = old.name
+            if name not in again and not any(i in moved for i in old.inputs):
+                infos.append(old)
+                continue
+            before = flow.passed(name)
+            info, found = _analyse_layer(spec, name, flow)
+            infos.append(info)
+            diagnostics += found
+            if flow.passed(name) != before:
+                moved.add(name)
+            for key in SUMMED:
+                sums[key] += getattr(info, key) - getattr(old, key)
+        report = Report(spec.name, spec.input_shape, spec.output, infos, diagnostics, spec, previous.graph, flow)
+        report.__dict__["_sums"] = sums  # the previous totals, less the layers analysed again, plus their new figures
+        return report
+
+
+def _analyse_layer(spec: Spec, name: str, flow: Flow) -> tuple[LayerInfo, list[Diagnostic]]:
+    """One layer's figures from what its inputs pass on; what it passes on goes into ``flow``."""
+    layer = spec.get(name)
+    inputs = list(layer.inputs or []) if layer is not None else list(spec.unparsed.get(name) or [])
+    info = LayerInfo(name, layer.kind() if layer else "?", inputs, layer, block=spec.block_of.get(name, ()))
+    shapes = flow.shapes
+    ins = [shapes.get(i) for i in inputs]
+    shapes[name] = None
+    flow.fields[name] = None
+    flow.axes[name] = ()
+    flow.grids[name] = None
+    flow.channels[name] = None
+    if layer is None or layer.inputs is None or not _all_known(ins):
+        return info, []  # unknown upstream (already reported)
+    try:
+        _check_arity(layer, len(ins))
+        layer.check_inputs(ins)
+        out = layer.output_shape(ins)
+        info.weights = layer.weights(ins)
+        info.buffers = layer.buffers(ins)
+        info.macs = layer.macs(ins, out)
+        info.rf, info.rf_axes, info.rf_grid = rf.step(
+            layer, ins, [flow.fields[i] for i in inputs], [flow.axes[i] for i in inputs], [flow.grids[i] for i in inputs]
+        )
+    except MergeError as exc:
+        return info, [_merge_diagnostic(spec, layer, inputs, shapes, exc)]
+    except LayerError as exc:
+        return info, [_layer_diagnostic(spec, layer, exc)]
+    info.output_shape = shapes[name] = out
+    flow.fields[name] = info.rf
+    if info.rf == rf.CONSTANT:
+        info.rf = None  # no input position to show
+    flow.axes[name] = info.rf_axes
+    flow.grids[name] = info.rf_grid
+    flow.channels[name] = channel_axis(layer, ins, out, flow.channels.get(inputs[0]) if inputs else None)
+    return info, []
 
 
 def _all_known(shapes: list[Shape | None]) -> TypeGuard[list[Shape]]:

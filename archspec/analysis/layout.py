@@ -8,25 +8,26 @@ so lint can tell a per-position linear map from a forgotten flatten, and Grad-CA
 from __future__ import annotations
 
 from archspec.analysis.report import Report
-from archspec.graph import INPUT
+from archspec.layers import LayerBase, Shape
 from archspec.layers.base import Moved
 
 
 def channel_axes(report: Report) -> dict[str, int | None]:
     """Per layer (and ``input``): the axis of its output holding the input's channels; None once a layer
     regroups them or changes the rank. Every layer that keeps the rank (a norm, an attention, a linear on
-    channels last) keeps them where they are."""
-    where: dict[str, int | None] = {INPUT: 0 if len(report.input_shape) >= 2 else None}
-    for info in report.layers:
-        ins = [report.input_shape if i == INPUT else getattr(report.get(i), "output_shape", None) for i in info.inputs]
-        first = where.get(info.inputs[0]) if info.inputs else None
-        shapes = [s for s in ins if s is not None]
-        if info.layer is None or first is None or info.output_shape is None or len(shapes) < len(ins):
-            where[info.name] = None
-            continue
-        step = info.layer.receptive(shapes)
-        if isinstance(step, Moved):
-            where[info.name] = step.to[first]
-        else:
-            where[info.name] = first if len(info.output_shape) == len(shapes[0]) else None
-    return where
+    channels last) keeps them where they are. Followed by the analysis, layer by layer (``channel_axis``)."""
+    return dict(report.flow.channels)
+
+
+def input_channel_axis(shape: Shape) -> int | None:
+    return 0 if len(shape) >= 2 else None
+
+
+def channel_axis(layer: LayerBase, ins: list[Shape], out: Shape, first: int | None) -> int | None:
+    """Where a layer puts the channels that lie on axis ``first`` of its first input."""
+    if first is None:
+        return None
+    step = layer.receptive(ins)
+    if isinstance(step, Moved):
+        return step.to[first]
+    return first if len(out) == len(ins[0]) else None

@@ -12,6 +12,8 @@ from archspec.layers import LayerBase, Shape
 
 FLOAT32_BYTES = 4
 BUFFER_BYTES = {"num_batches_tracked": 8}  # an int64 counter; other buffers are float32
+#: the figures of LayerInfo that a report's totals add up
+SUMMED = ("params", "trainable_params", "buffer_elements", "macs", "buffer_bytes", "activation_elements")
 
 
 @dataclass
@@ -101,6 +103,8 @@ class Report:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     spec: Any = field(default=None, repr=False)
     graph: Any = field(default=None, repr=False)
+    #: what each layer passed on (analysis.Flow): where re-analysing an edited spec resumes
+    flow: Any = field(default=None, repr=False, compare=False)
 
     def layer(self, name: str) -> LayerInfo:
         return self._index()[name]
@@ -123,21 +127,27 @@ class Report:
     def ok(self) -> bool:
         return not any(d.severity.value == "error" for d in self.diagnostics)
 
+    def sums(self) -> dict[str, int]:
+        """Each per-layer figure of LayerInfo summed over the layers (computed once: a report is not changed)."""
+        cache = self.__dict__.get("_sums")
+        if cache is None:
+            cache = self.__dict__["_sums"] = {key: sum(getattr(info, key) for info in self.layers) for key in SUMMED}
+        return cache
+
     def totals(self) -> dict[str, int]:
-        params = sum(i.params for i in self.layers)
-        trainable = sum(i.trainable_params for i in self.layers)
-        macs = sum(i.macs for i in self.layers)
+        sums = self.sums()
+        params, trainable, macs = sums["params"], sums["trainable_params"], sums["macs"]
         return {
             "params": params,
             "trainable_params": trainable,
             "non_trainable_params": params - trainable,
-            "buffers": sum(i.buffer_elements for i in self.layers),
+            "buffers": sums["buffer_elements"],
             "macs": macs,
             "flops": 2 * macs,
             "param_bytes": params * FLOAT32_BYTES,
-            "buffer_bytes": sum(i.buffer_bytes for i in self.layers),
+            "buffer_bytes": sums["buffer_bytes"],
             "input_bytes": product(self.input_shape) * FLOAT32_BYTES,
-            "activation_bytes": sum(i.activation_elements for i in self.layers) * FLOAT32_BYTES,
+            "activation_bytes": sums["activation_elements"] * FLOAT32_BYTES,
         }
 
     def to_dict(self) -> dict[str, Any]:

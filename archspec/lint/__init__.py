@@ -10,14 +10,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
 
-from archspec.analysis import Report, run_analysis
+from archspec.analysis import LayerInfo, Report, reanalyse, run_analysis
+from archspec.codes import Code
 from archspec.errors import Diagnostic, SpecError, one_per_place
 from archspec.graph import layer_mark
-from archspec.lint.rules import RULES, Rule
+from archspec.lint.rules import RULES, Finding, Rule
 from archspec.spec import Spec, parse_spec, read_text
+from archspec.spec.patch import patch_spec
 
-__all__ = ["RULES", "Rule", "lint_analysis", "lint_file", "lint_text"]
+__all__ = ["RULES", "Linted", "Rule", "lint_analysis", "lint_file", "lint_state", "lint_text"]
 
 _CODE = r"[EWI]\d{3}"
 _LINE_NOQA = re.compile(rf"#\s*noqa(?P<colon>:\s*(?P<codes>{_CODE}(?:\s*,\s*{_CODE})*)?)?", re.IGNORECASE)
@@ -45,19 +48,92 @@ def lint_analysis(
 ) -> tuple[list[Diagnostic], Spec | None, Report | None]:
     """``lint_text``'s diagnostics with the (possibly partial) spec and analysis they came from, for callers that
     show both (the language server) without loading the text twice."""
-    spec, diagnostics = parse_spec(text, path)
-    report: Report | None = None
-    if spec is not None and spec.input_shape and spec.output:
-        report = run_analysis(spec)
+    linted = lint_state(text, path, select=select, ignore=ignore)
+    return linted.diagnostics, linted.spec, linted.report
+
+
+@dataclass(frozen=True)
+class Linted:
+    """One text's lint, kept whole so that the next version of the text can be linted from it."""
+
+    text: str
+    path: str
+    diagnostics: list[Diagnostic]
+    spec: Spec | None
+    report: Report | None
+    parsed: list[Diagnostic]  # what reading the text found (parse_spec), before the analysis and the rules
+    select: AbstractSet[str] | None
+    ignore: AbstractSet[str]
+    found: dict[str, list[Diagnostic]] = field(default_factory=dict)  # each rule run: its findings, unsuppressed
+    patched: bool = False  # linted from the previous version's (one layer read and analysed again)
+
+
+def lint_state(
+    text: str,
+    path: str = "<string>",
+    *,
+    select: AbstractSet[str] | None = None,
+    ignore: AbstractSet[str] = frozenset(),
+    previous: Linted | None = None,
+) -> Linted:
+    """Everything lint knows of a text. Given the lint of the text's previous version, an edit inside one layer
+    is read by patching that lint's spec and re-analysing downstream of the layer (spec.patch,
+    analysis.reanalyse), which gives what reading the text whole gives; any other edit reads it whole."""
+    if previous is not None and (previous.path, previous.select, previous.ignore) == (path, select, ignore):
+        done = _patched(previous, text)
+        if done is not None:
+            return _linted(text, path, *done, select, ignore, previous)
+    spec, parsed = parse_spec(text, path)
+    report = run_analysis(spec) if spec is not None and spec.input_shape and spec.output else None
+    return _linted(text, path, spec, parsed, report, select, ignore)
+
+
+def _patched(previous: Linted, text: str) -> tuple[Spec, list[Diagnostic], Report] | None:
+    report = previous.report
+    if previous.spec is None or report is None or any(d.code == Code.CYCLIC_REFERENCE for d in report.diagnostics):
+        return None  # (a cycle's diagnostic belongs to no layer's analysis)
+    patch = patch_spec(previous.spec, previous.parsed, text)
+    if patch is None:
+        return None
+    return patch.spec, patch.diagnostics, reanalyse(report, patch.spec, {patch.changed})
+
+
+def _linted(
+    text: str,
+    path: str,
+    spec: Spec | None,
+    parsed: list[Diagnostic],
+    report: Report | None,
+    select: AbstractSet[str] | None,
+    ignore: AbstractSet[str],
+    previous: Linted | None = None,  # the lint of the text before an edit that was patched in
+) -> Linted:
+    diagnostics = parsed
+    found: dict[str, list[Diagnostic]] = {}
+    if spec is not None and report is not None:
         diagnostics = diagnostics + report.diagnostics
         complete = not any(d.severity.value == "error" for d in diagnostics)
+        again = _touched(previous.report, report) if previous is not None and previous.report is not None else None
         for rule in RULES:
             if _wanted(rule.code, select, ignore) and (complete or not rule.whole):
-                diagnostics += _findings(rule, report, spec)
+                before = previous.found.get(rule.code) if previous is not None else None
+                found[rule.code] = _findings(rule, report, spec, before, again)
+                diagnostics = diagnostics + _shown(found[rule.code], spec)
     kept = _unsuppressed(diagnostics, text, spec)
     kept = [d for d in kept if d.severity.value == "error" or _wanted(d.code, select, ignore)]
     in_block = (lambda name: bool(spec.block_of.get(name))) if spec is not None else (lambda name: False)
-    return one_per_place(sorted(set(kept), key=Diagnostic.sort_key), in_block), spec, report
+    shown = one_per_place(sorted(set(kept), key=Diagnostic.sort_key), in_block)
+    return Linted(text, path, shown, spec, report, parsed, select, ignore, found, previous is not None)
+
+
+def _touched(before: Report, after: Report) -> list[LayerInfo]:
+    """The layers a rule reading one layer must judge again after a patch: those analysed again, and the
+    layers next to them (a finding on a layer reads its inputs and its readers)."""
+    kept = {id(info) for info in before.layers}
+    names = {info.name for info in after.layers if id(info) not in kept}
+    for name in list(names):
+        names.update(after.graph.predecessors(name), after.graph.successors(name))
+    return [info for info in after.layers if info.name in names]
 
 
 def _wanted(code: str, select: AbstractSet[str] | None, ignore: AbstractSet[str]) -> bool:
@@ -67,15 +143,34 @@ def _wanted(code: str, select: AbstractSet[str] | None, ignore: AbstractSet[str]
     return (select is None or matches(select)) and not matches(ignore)
 
 
-def _findings(rule: Rule, report: Report, spec: Spec) -> list[Diagnostic]:
+def _findings(
+    rule: Rule, report: Report, spec: Spec, before: list[Diagnostic] | None, again: list[LayerInfo] | None
+) -> list[Diagnostic]:
+    """A rule's findings, with those of the previous version of the text where they cannot have changed: all
+    of them for a rule that reads the graph's wiring alone, those on layers not judged again for a rule
+    reading one layer."""
+    if before is not None and again is not None and rule.reads != "network":
+        if rule.reads == "graph":
+            return before
+        names = {info.name for info in again}
+        return [d for d in before if d.layer not in names] + _positioned(rule, spec, rule.check_layers(report, again))
+    return _positioned(rule, spec, rule.check(report))
+
+
+def _positioned(rule: Rule, spec: Spec, findings: Iterable[Finding]) -> list[Diagnostic]:
     out = []
-    internal = [f"`{name}`" for name in spec.repaired if "@" in name]  # renamed duplicates: no name a user wrote
-    for layer, field, message, hint in rule.check(report):
-        if layer in spec.repaired or any(name in message for name in internal):
-            continue  # judged on a guessed repair of an invalid layer: the error already says what is wrong
-        mark = layer_mark(spec, layer, field)
+    for layer, field_name, message, hint in findings:
+        mark = layer_mark(spec, layer, field_name)
         out.append(Diagnostic(rule.code, message, spec.path, mark.line, mark.column, hint, layer=layer))
     return out
+
+
+def _shown(findings: list[Diagnostic], spec: Spec) -> list[Diagnostic]:
+    """Findings but those judged on a guessed repair of an invalid layer: the error already says what is wrong."""
+    if not spec.repaired:
+        return findings
+    internal = [f"`{name}`" for name in spec.repaired if "@" in name]  # renamed duplicates: no name a user wrote
+    return [d for d in findings if d.layer not in spec.repaired and not any(name in d.message for name in internal)]
 
 
 def _unsuppressed(diagnostics: list[Diagnostic], text: str, spec: Spec | None) -> list[Diagnostic]:

@@ -4,17 +4,19 @@ Rules ask a layer kind for its traits (``learned_linear``, ``batch_statistics``,
 for how it acts on each axis (``receptive``); they never test its class or type name.
 
 A rule yields (layer name, field or None, message, hint) tuples; the runner turns
-them into positioned diagnostics. Each rule's name, summary, rationale and fix live in the
+them into positioned diagnostics. Most rules judge one layer at a time, from its own figures and
+those of the layers next to it (``reads="layer"``): after an edit, only the layers whose figures
+changed, and their neighbours, are judged again. Each rule's name, summary, rationale and fix live in the
 code table (archspec.codes), from which the README and ``archspec explain`` are generated.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Literal
 
 from archspec.analysis import receptive_field as rf
-from archspec.analysis.layout import channel_axes
 from archspec.analysis.report import LayerInfo, Report
 from archspec.arith import Window, product
 from archspec.codes import TABLE, Code
@@ -25,6 +27,10 @@ from archspec.layers.fields import AXIS_NAMES, axis_name
 
 Finding = tuple[str, str | None, str, str | None]  # layer, field, message, hint
 Check = Callable[[Report], Iterator[Finding]]
+LayerCheck = Callable[[Report, LayerInfo], Iterator[Finding]]
+#: what a rule's findings depend on: one layer's figures and its neighbours' (inputs and readers), each
+#: finding on that layer; the wiring of the graph alone; or anything in the network
+Reads = Literal["layer", "graph", "network"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,8 @@ class Rule:
     code: Code
     check: Check
     whole: bool  # judges the network as a whole: skipped while errors leave parts unknown
+    reads: Reads = "network"
+    each: LayerCheck | None = None  # the check of one layer, for rules that read one layer
 
     @property
     def name(self) -> str:
@@ -41,16 +49,36 @@ class Rule:
     def summary(self) -> str:
         return TABLE[self.code].summary
 
+    def check_layers(self, report: Report, infos: Iterable[LayerInfo]) -> Iterator[Finding]:
+        """The findings on some layers only (a rule that reads one layer at a time)."""
+        assert self.each is not None
+        for info in infos:
+            yield from self.each(report, info)
+
 
 RULES: list[Rule] = []
 
 
-def rule(code: Code, *, whole: bool = False) -> Callable[[Check], Check]:
+def rule(code: Code, *, whole: bool = False, reads: Reads = "network") -> Callable[[Check], Check]:
     """Register a rule under its code; its name and summary live in the code table (archspec.codes)."""
 
     def register(check: Check) -> Check:
-        RULES.append(Rule(code, check, whole))
+        RULES.append(Rule(code, check, whole, reads))
         return check
+
+    return register
+
+
+def layer_rule(code: Code) -> Callable[[LayerCheck], LayerCheck]:
+    """Register a rule that judges each layer from its own figures and its neighbours' alone."""
+
+    def register(each: LayerCheck) -> LayerCheck:
+        def check(report: Report) -> Iterator[Finding]:
+            for info in report.layers:
+                yield from each(report, info)
+
+        RULES.append(Rule(code, check, False, "layer", each))
+        return each
 
     return register
 
@@ -59,22 +87,21 @@ def _consumers(report: Report, name: str) -> list[str]:
     return list(report.graph.successors(name)) if report.graph is not None and name in report.graph else []
 
 
-@rule(Code.CONV_BIAS_BEFORE_BATCHNORM)
-def conv_bias_before_batchnorm(report: Report) -> Iterator[Finding]:
-    for info in report.layers:
-        if info.layer is None or "bias" not in info.weights or info.output_shape is None:
-            continue
-        if info.weights["bias"] != info.output_shape[:1]:
-            continue  # only a bias per channel is a constant the normalisation subtracts
-        after = _consumers(report, info.name)
-        if after and all(_is(report, c, "cancels_bias") for c in after):
-            yield (
-                info.name,
-                "bias",
-                f"`{info.name}` has a bias but feeds {report.layer(after[0]).label} `{after[0]}`, which subtracts "
-                "the mean and cancels it",
-                f"set `bias: false` (saves {info.weights['bias'][0]:,} parameters)",
-            )
+@layer_rule(Code.CONV_BIAS_BEFORE_BATCHNORM)
+def conv_bias_before_batchnorm(report: Report, info: LayerInfo) -> Iterator[Finding]:
+    if info.layer is None or "bias" not in info.weights or info.output_shape is None:
+        return
+    if info.weights["bias"] != info.output_shape[:1]:
+        return  # only a bias per channel is a constant the normalisation subtracts
+    after = _consumers(report, info.name)
+    if after and all(_is(report, c, "cancels_bias") for c in after):
+        yield (
+            info.name,
+            "bias",
+            f"`{info.name}` has a bias but feeds {report.layer(after[0]).label} `{after[0]}`, which subtracts "
+            "the mean and cancels it",
+            f"set `bias: false` (saves {info.weights['bias'][0]:,} parameters)",
+        )
 
 
 def _is(report: Report, name: str, trait: str) -> bool:
@@ -101,36 +128,34 @@ def _input_shape(report: Report, info: LayerInfo) -> Shape:
 _UNITS = {"length": "position(s)", "depth": "frame(s)", "height": "row(s)", "width": "column(s)"}
 
 
-@rule(Code.WINDOW_DROPS_INPUT)
-def window_drops_input(report: Report) -> Iterator[Finding]:
-    for info in report.layers:
-        window = _window(report, info)
-        if window is None or info.layer is None or info.output_shape is None or window.strides_past_kernel():
-            continue  # (a stride past the window: W403 says it better)
-        shape = _input_shape(report, info)
-        lost = window.dropped(shape[1:], info.output_shape[1:])
-        if any(lost):
-            what = " and ".join(f"{n} {_UNITS[axis]}" for n, axis in zip(lost, AXIS_NAMES[window.rank]))
-            yield (
-                info.name,
-                "stride" if "stride" in info.layer.model_fields_set else "kernel_size",
-                f"`{info.name}` never reads the last {what} of its {fmt_shape(shape)} input",
-                "add padding, use ceil_mode: true (pooling), or change the input size",
-            )
+@layer_rule(Code.WINDOW_DROPS_INPUT)
+def window_drops_input(report: Report, info: LayerInfo) -> Iterator[Finding]:
+    window = _window(report, info)
+    if window is None or info.layer is None or info.output_shape is None or window.strides_past_kernel():
+        return  # (a stride past the window: W403 says it better)
+    shape = _input_shape(report, info)
+    lost = window.dropped(shape[1:], info.output_shape[1:])
+    if any(lost):
+        what = " and ".join(f"{n} {_UNITS[axis]}" for n, axis in zip(lost, AXIS_NAMES[window.rank]))
+        yield (
+            info.name,
+            "stride" if "stride" in info.layer.model_fields_set else "kernel_size",
+            f"`{info.name}` never reads the last {what} of its {fmt_shape(shape)} input",
+            "add padding, use ceil_mode: true (pooling), or change the input size",
+        )
 
 
-@rule(Code.STRIDE_EXCEEDS_KERNEL)
-def stride_exceeds_kernel(report: Report) -> Iterator[Finding]:
-    for info in report.layers:
-        window = _window(report, info)
-        if window is not None and window.strides_past_kernel():
-            yield (
-                info.name,
-                "stride",
-                f"`{info.name}` strides {fmt_shape(window.stride)} over a {fmt_shape(window.spans)} window: "
-                "positions between windows are never read",
-                "use a stride no larger than the kernel",
-            )
+@layer_rule(Code.STRIDE_EXCEEDS_KERNEL)
+def stride_exceeds_kernel(report: Report, info: LayerInfo) -> Iterator[Finding]:
+    window = _window(report, info)
+    if window is not None and window.strides_past_kernel():
+        yield (
+            info.name,
+            "stride",
+            f"`{info.name}` strides {fmt_shape(window.stride)} over a {fmt_shape(window.spans)} window: "
+            "positions between windows are never read",
+            "use a stride no larger than the kernel",
+        )
 
 
 def _where_space_ends(report: Report) -> tuple[LayerInfo, LayerInfo, tuple[int, ...]] | None:
@@ -275,40 +300,38 @@ def _merged_parameters(report: Report, chain: list[LayerInfo]) -> tuple[int, int
     return merged, sum(info.params for info in chain)
 
 
-@rule(Code.DROPOUT_BEFORE_BATCHNORM)
-def dropout_before_batchnorm(report: Report) -> Iterator[Finding]:
-    for info in report.layers:
-        if info.layer is not None and info.layer.random_in_training:
-            for after in _consumers(report, info.name):
-                if _is(report, after, "batch_statistics"):
-                    yield (
-                        info.name,
-                        None,
-                        f"dropout `{info.name}` feeds batchnorm `{after}`: the variance it sees in training differs from evaluation",
-                        "move the dropout after the batchnorm (or after the block)",
-                    )
-
-
-@rule(Code.MISALIGNED_MERGE)
-def misaligned_merge(report: Report) -> Iterator[Finding]:
-    for info in report.layers:
-        merged = info.inputs[: info.layer.value_inputs] if info.layer is not None else info.inputs  # not shape-only ones
-        if len(merged) > 1 and info.output_shape is not None:
-            fields = [report.layer(i).rf if i != INPUT else rf.input_field(report.input_shape) for i in merged]
-            ins = [report_shape(report, i) for i in merged]
-            if all(s is not None for s in ins):  # a broadcast path (C×1×1 gate) sees one span everywhere
-                fields = rf.seen_whole(fields, [s for s in ins if s is not None])
-            if not rf.aligned(fields):
-                centres = ", ".join(f"`{i}` at {tuple(a.center for a in f)}" for i, f in zip(merged, fields) if f is not None)
+@layer_rule(Code.DROPOUT_BEFORE_BATCHNORM)
+def dropout_before_batchnorm(report: Report, info: LayerInfo) -> Iterator[Finding]:
+    if info.layer is not None and info.layer.random_in_training:
+        for after in _consumers(report, info.name):
+            if _is(report, after, "batch_statistics"):
                 yield (
                     info.name,
-                    "inputs",
-                    f"`{info.name}` merges paths that look at different input positions (first-unit centres: {centres})",
-                    "pad the paths alike (e.g. padding k//2 on each conv) so their windows stay centred",
+                    None,
+                    f"dropout `{info.name}` feeds batchnorm `{after}`: the variance it sees in training differs from evaluation",
+                    "move the dropout after the batchnorm (or after the block)",
                 )
 
 
-@rule(Code.UNUSED_LAYER, whole=True)
+@layer_rule(Code.MISALIGNED_MERGE)
+def misaligned_merge(report: Report, info: LayerInfo) -> Iterator[Finding]:
+    merged = info.inputs[: info.layer.value_inputs] if info.layer is not None else info.inputs  # not shape-only ones
+    if len(merged) > 1 and info.output_shape is not None:
+        fields = [report.layer(i).rf if i != INPUT else rf.input_field(report.input_shape) for i in merged]
+        ins = [report_shape(report, i) for i in merged]
+        if all(s is not None for s in ins):  # a broadcast path (C×1×1 gate) sees one span everywhere
+            fields = rf.seen_whole(fields, [s for s in ins if s is not None])
+        if not rf.aligned(fields):
+            centres = ", ".join(f"`{i}` at {tuple(a.center for a in f)}" for i, f in zip(merged, fields) if f is not None)
+            yield (
+                info.name,
+                "inputs",
+                f"`{info.name}` merges paths that look at different input positions (first-unit centres: {centres})",
+                "pad the paths alike (e.g. padding k//2 on each conv) so their windows stay centred",
+            )
+
+
+@rule(Code.UNUSED_LAYER, whole=True, reads="graph")
 def unused_layer(report: Report) -> Iterator[Finding]:
     graph = report.graph
     if graph is None or report.output not in graph:
@@ -384,27 +407,25 @@ def _last_axis_not_spatial(report: Report, name: str, rank: int) -> bool:
     return info.rf is not None and bool(info.rf_axes) and rank - 1 not in info.rf_axes
 
 
-@rule(Code.LINEAR_ON_SPATIAL_MAP)
-def linear_on_spatial_map(report: Report) -> Iterator[Finding]:
+@layer_rule(Code.LINEAR_ON_SPATIAL_MAP)
+def linear_on_spatial_map(report: Report, info: LayerInfo) -> Iterator[Finding]:
     if len(report.input_shape) < 2:
         return
-    channels = channel_axes(report)
-    for info in report.layers:
-        if info.layer is None or info.layer.family != "dense" or len(info.inputs) != 1 or info.output_shape is None:
-            continue
-        shape = report_shape(report, info.inputs[0])
-        if shape is not None and len(shape) == len(report.input_shape):  # a map with the input's spatial axes
-            last = len(shape) - 1
-            if _last_axis_not_spatial(report, info.inputs[0], len(shape)) or channels[info.inputs[0]] == last:
-                continue  # a permute put the channels last (ConvNeXt's MLP, Swin): a per-position linear map
-            axis = axis_name(len(shape), len(shape) - 1)
-            yield (
-                info.name,
-                None,
-                f"`{info.name}` acts on the last axis (the {axis}) of its {fmt_shape(shape)} input and gives "
-                f"{fmt_shape(info.output_shape)}: was a flatten or global pooling meant before it?",
-                "add `{type: flatten}` or a global pooling before it",
-            )
+    if info.layer is None or info.layer.family != "dense" or len(info.inputs) != 1 or info.output_shape is None:
+        return
+    shape = report_shape(report, info.inputs[0])
+    if shape is not None and len(shape) == len(report.input_shape):  # a map with the input's spatial axes
+        last = len(shape) - 1
+        if _last_axis_not_spatial(report, info.inputs[0], len(shape)) or report.flow.channels[info.inputs[0]] == last:
+            return  # a permute put the channels last (ConvNeXt's MLP, Swin): a per-position linear map
+        axis = axis_name(len(shape), len(shape) - 1)
+        yield (
+            info.name,
+            None,
+            f"`{info.name}` acts on the last axis (the {axis}) of its {fmt_shape(shape)} input and gives "
+            f"{fmt_shape(info.output_shape)}: was a flatten or global pooling meant before it?",
+            "add `{type: flatten}` or a global pooling before it",
+        )
 
 
 @rule(Code.NON_VECTOR_OUTPUT, whole=True)
@@ -440,52 +461,50 @@ def non_vector_output(report: Report) -> Iterator[Finding]:
         )
 
 
-@rule(Code.SOFTMAX_INSIDE_NETWORK)
-def softmax_inside_network(report: Report) -> Iterator[Finding]:
-    for info in report.layers:
-        if info.layer is not None and info.layer.output_activation and info.name != report.output:
-            after = _consumers(report, info.name)
-            if after:
-                yield (
-                    info.name,
-                    None,
-                    f"`{info.name}` is a {info.type} inside the network (it feeds `{after[0]}`): its probabilities "
-                    "squash the features and their gradients",
-                    "remove it, or move it to the output",
-                )
+@layer_rule(Code.SOFTMAX_INSIDE_NETWORK)
+def softmax_inside_network(report: Report, info: LayerInfo) -> Iterator[Finding]:
+    if info.layer is not None and info.layer.output_activation and info.name != report.output:
+        after = _consumers(report, info.name)
+        if after:
+            yield (
+                info.name,
+                None,
+                f"`{info.name}` is a {info.type} inside the network (it feeds `{after[0]}`): its probabilities "
+                "squash the features and their gradients",
+                "remove it, or move it to the output",
+            )
 
 
-@rule(Code.NO_SINGLE_RECEPTIVE_FIELD)
-def no_single_receptive_field(report: Report) -> Iterator[Finding]:
-    for info in report.layers:
-        if info.layer is None or info.output_shape is None or info.rf is not None:
-            continue
-        ins = [s for s in (report_shape(report, i) for i in info.inputs) if s is not None]
-        fields = [rf.input_field(report.input_shape) if i == INPUT else report.layer(i).rf for i in info.inputs]
-        if len(ins) < len(info.inputs) or any(f is None for f in fields):
-            continue  # nothing to lose: an input had no field already
-        rule = info.layer.receptive(ins)
-        moved = any(i != INPUT and report.layer(i).rf_axes != rf.channels_first(len(s)) for i, s in zip(info.inputs, ins))
-        grids = [None if i == INPUT else report.layer(i).rf_grid for i in info.inputs]
-        if any(g is not None for g in grids):  # tokens on a grid (a ViT's patches)
-            why = rf.why_lost(info.layer, ins, fields, grids)
-            if why is None:
-                continue  # the layout is gone, as after global pooling (the class token taken)
-            moved = False
-        elif rule == Receptive.UNDEFINED:
-            why = info.layer.no_single_field or "have no single receptive-field size and step"
-            moved = moved and not info.layer.no_single_field  # the kind says why: permuting would not help
-        elif isinstance(rule, Moved):  # the inputs had a field and this one has none: a spatial axis was regrouped
-            why = "regroup the positions of a spatial axis"
-        elif moved and rule != Receptive.LOST:
-            why = "read spatial axes that a permute has moved from where its rule expects them (after the channels)"
-        elif isinstance(rule, (Window, tuple)) and info.inputs:  # a window after a field the same everywhere
-            why = "include one whose dilated window reads only padding, so not all of them see the same span"
-        else:
-            continue
-        yield (
-            info.name,
-            None,
-            f"the units of `{info.name}` ({info.label}) {why}: receptive fields are not given from here on",
-            "permute the axes back (channels first) before this layer" if moved else None,
-        )
+@layer_rule(Code.NO_SINGLE_RECEPTIVE_FIELD)
+def no_single_receptive_field(report: Report, info: LayerInfo) -> Iterator[Finding]:
+    if info.layer is None or info.output_shape is None or info.rf is not None:
+        return
+    ins = [s for s in (report_shape(report, i) for i in info.inputs) if s is not None]
+    fields = [rf.input_field(report.input_shape) if i == INPUT else report.layer(i).rf for i in info.inputs]
+    if len(ins) < len(info.inputs) or any(f is None for f in fields):
+        return  # nothing to lose: an input had no field already
+    rule = info.layer.receptive(ins)
+    moved = any(i != INPUT and report.layer(i).rf_axes != rf.channels_first(len(s)) for i, s in zip(info.inputs, ins))
+    grids = [None if i == INPUT else report.layer(i).rf_grid for i in info.inputs]
+    if any(g is not None for g in grids):  # tokens on a grid (a ViT's patches)
+        why = rf.why_lost(info.layer, ins, fields, grids)
+        if why is None:
+            return  # the layout is gone, as after global pooling (the class token taken)
+        moved = False
+    elif rule == Receptive.UNDEFINED:
+        why = info.layer.no_single_field or "have no single receptive-field size and step"
+        moved = moved and not info.layer.no_single_field  # the kind says why: permuting would not help
+    elif isinstance(rule, Moved):  # the inputs had a field and this one has none: a spatial axis was regrouped
+        why = "regroup the positions of a spatial axis"
+    elif moved and rule != Receptive.LOST:
+        why = "read spatial axes that a permute has moved from where its rule expects them (after the channels)"
+    elif isinstance(rule, (Window, tuple)) and info.inputs:  # a window after a field the same everywhere
+        why = "include one whose dilated window reads only padding, so not all of them see the same span"
+    else:
+        return
+    yield (
+        info.name,
+        None,
+        f"the units of `{info.name}` ({info.label}) {why}: receptive fields are not given from here on",
+        "permute the axes back (channels first) before this layer" if moved else None,
+    )

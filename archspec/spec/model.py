@@ -86,6 +86,10 @@ class Spec:
     def layer(self, name: str) -> LayerBase:
         return self._by_name()[name]
 
+    def get(self, name: str) -> LayerBase | None:
+        """The layer of that name, None for one that failed validation (or no layer)."""
+        return self._by_name().get(name)
+
     def _by_name(self) -> dict[str, LayerBase]:
         cache = self.__dict__.get("_index")
         if cache is None or len(cache) != len(self.layers):
