@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from archspec.importer.kinds import Inexpressible, axis, kind_named, module_fields
+from archspec.importer.kinds import Inexpressible, axis, kind_named, module_fields, plain
 
 
 @dataclass
@@ -131,17 +131,50 @@ def _dims(c: Call, name: str) -> list[int]:
     return [c.value(a) for a in c.args[1:]] if len(c.args) > 1 else [first]
 
 
-def _mean(c: Call) -> Result:
-    if c.kwargs.get("dtype") is not None:
-        raise Inexpressible("changes the dtype")
-    dims = c.get(1, "dim")
-    if dims is None:
-        raise Inexpressible("averages over the batch axis too")
-    dims = [dims] if isinstance(dims, int) else list(dims)
-    fields: dict[str, Any] = {"axes": [_batch_axis(c, d, "averages over") for d in dims]}
-    if c.get(2, "keepdim", False):
-        fields["keepdim"] = True
-    return Made(kind(torch.mean), fields, [_tensor(c, c.args[0])])
+def _reduce(like: Callable[..., Any], verb: str) -> Handler:
+    """torch.mean or torch.sum over the given dimensions; ``verb`` says what it does in a refusal."""
+
+    def handle(c: Call) -> Result:
+        if c.kwargs.get("dtype") is not None:
+            raise Inexpressible("changes the dtype")
+        dims = c.get(1, "dim")
+        if dims is None or dims == [] or dims == ():
+            raise Inexpressible(f"{verb} over the batch axis too")
+        dims = [dims] if isinstance(dims, int) else list(dims)
+        fields: dict[str, Any] = {"axes": [_batch_axis(c, d, f"{verb} over") for d in dims]}
+        if c.get(2, "keepdim", False):
+            fields["keepdim"] = True
+        return Made(kind(like), fields, [_tensor(c, c.args[0])])
+
+    return handle
+
+
+def _product(c: Call) -> Result:
+    """``a * b``: of two tensors a mul layer; of a tensor and a number (``q * 0.125``) a scale."""
+    a, b = c.raw(0, "input"), c.raw(1, "other")
+    for x, number in ((a, b), (b, a)):
+        factor = c.value(number)
+        if isinstance(factor, (int, float)) and not isinstance(factor, bool) and isinstance(c.value(x), torch.Tensor):
+            return Made(kind(torch.ops.aten.mul.Scalar), {"factor": factor}, [_tensor(c, x)])
+    return _mul(c)
+
+
+def _pad(c: Call) -> Result:
+    """F.pad: torch's amounts come in pairs from the last axis backwards; a pad kind gives them per spatial axis."""
+    amounts, mode, value = list(c.get(1, "pad")), c.get(2, "mode", "constant"), c.get(3, "value", None)
+    if any(n < 0 for n in amounts):
+        raise Inexpressible(f"crops (negative padding {tuple(amounts)})")
+    pairs = [(0, 0)] * (c.rank - len(amounts) // 2) + [tuple(amounts[i : i + 2]) for i in range(len(amounts) - 2, -1, -2)]
+    if all(pair == (0, 0) for pair in pairs):
+        return Same(_tensor(c, c.args[0]))  # nothing to add (Swin pads a map to whole windows, here already whole)
+    if any(pair != (0, 0) for pair in pairs[:2]):
+        raise Inexpressible(f"pads the batch or channel axis ({tuple(amounts)}); a pad layer pads the axes after the channels")
+    fields: dict[str, Any] = {"padding": plain([before if before == after else [before, after] for before, after in pairs[2:]])}
+    if mode != "constant":
+        fields["mode"] = mode
+    elif value:
+        fields["value"] = float(value)
+    return Made(kind(F.pad), fields, [_tensor(c, c.args[0])])
 
 
 def _permute(c: Call) -> Result:
@@ -225,15 +258,21 @@ def _same(c: Call) -> Result:
 
 
 _POOLS = ("kernel_size", "stride", "padding")
+_mul = _merge(operator.mul)
 
 #: every function and tensor method the importer reads (methods are looked up on torch.Tensor)
 HANDLERS: dict[Any, Handler] = {
     **dict.fromkeys([operator.add, operator.iadd, torch.add, torch.Tensor.add], _merge(operator.add)),
-    **dict.fromkeys([operator.mul, operator.imul, torch.mul, torch.Tensor.mul], _merge(operator.mul)),
+    **dict.fromkeys([operator.mul, operator.imul, torch.mul, torch.Tensor.mul], _product),
+    **dict.fromkeys(
+        [operator.sub, operator.isub, torch.sub, torch.subtract, torch.Tensor.sub, torch.Tensor.subtract], _merge(operator.sub)
+    ),
     **dict.fromkeys([torch.cat, torch.concat], _cat),
     **dict.fromkeys([torch.flatten, torch.Tensor.flatten], _flatten),
     **dict.fromkeys([torch.reshape, torch.Tensor.reshape, torch.Tensor.view], _reshape),
-    **dict.fromkeys([torch.mean, torch.Tensor.mean], _mean),
+    **dict.fromkeys([torch.mean, torch.Tensor.mean], _reduce(torch.mean, "averages")),
+    **dict.fromkeys([torch.sum, torch.Tensor.sum], _reduce(torch.sum, "sums")),
+    F.pad: _pad,
     **dict.fromkeys([torch.permute, torch.Tensor.permute], _permute),
     **dict.fromkeys([torch.transpose, torch.Tensor.transpose], _transpose),
     **dict.fromkeys([torch.chunk, torch.Tensor.chunk], _chunk),
