@@ -7,6 +7,8 @@ MACs = out elements · in_c/g · kh·kw.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from archspec.layers import KINDS, LAYER_ADAPTER, LayerBase, Receptive, Window, count
@@ -346,3 +348,33 @@ def test_pad_sub_scale_and_sum_compute_what_torch_writes():
     for fields, xs, want in cases:
         module = make(fields).lower([tuple(t.shape[1:]) for t in xs])
         torch.testing.assert_close(module(*xs), want, rtol=0, atol=0, msg=str(fields))
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])
+def test_the_saved_bytes_of_a_pad_and_the_arithmetic_kinds_are_torchs(mode):
+    """What the memory model says autograd keeps for a pad (and a scale, a sub and a sum, which keep nothing): what
+    torch keeps, by storage, besides the input batch and the output the loss reads, which the model counts too (a
+    scale in front, so that the pad's input is not the input batch)."""
+    torch = pytest.importorskip("torch")
+    import torch_oracle
+
+    import archspec
+    from archspec.analysis.memory import saved_bytes_per_sample
+
+    spec = {
+        "archspec": 1,
+        "name": "pad",
+        "input": [2, 5, 6],
+        "layers": [
+            {"type": "scale", "name": "a", "factor": 2.0},
+            {"type": "pad", "name": "p", "padding": [[1, 2], 1], "mode": mode},
+            {"type": "sub", "name": "d", "inputs": ["p", "p"]},
+            {"type": "sum", "name": "s", "axes": [0]},
+        ],
+    }
+    report = archspec.analyze(archspec.loads(json.dumps(spec)))
+    model = archspec.build(report).train()
+    x = torch.randn(1, 2, 5, 6, requires_grad=True)
+    saved, out = torch_oracle.saved_bytes(model, lambda: model(x))
+    assert saved == (4 * 2 * 5 * 6 if mode in ("reflect", "replicate") else 0)  # the scale's output, or nothing
+    assert saved_bytes_per_sample(report) == x.untyped_storage().nbytes() + saved + out.untyped_storage().nbytes()

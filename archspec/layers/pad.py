@@ -39,6 +39,12 @@ class Pad(LayerBase):
     learned_linear = False
     random_in_training = False
 
+    @property
+    def saves(self) -> tuple[str, ...]:  # type: ignore[override]  # a class variable elsewhere: this one follows the mode
+        """What autograd keeps: torch's backward of a reflected or replicated pad reads the input; of a constant or
+        wrapped one, nothing (measured in the tests)."""
+        return ("input",) if self.mode in ("reflect", "replicate") else ()
+
     def sides(self, shape: Shape) -> tuple[tuple[int, int], ...]:
         """(before, after) on each spatial axis of ``shape``."""
         rank = len(shape) - 1
