@@ -28,7 +28,8 @@ from archspec.importer import UnsupportedOp
 
 
 def round_trip(model: nn.Module, shape: tuple[int, ...], blocks: bool = False) -> str:
-    """Import ``model``; its figures and outputs must be torch's. Returns the spec text."""
+    """Import ``model``; its figures and outputs must be torch's (a model that returns a dict of one tensor, as a
+    segmentation model's ``{"out": x}``: that tensor's). Returns the spec text."""
     model.eval()
     text = archspec.from_torch(model, shape, blocks=blocks)
     report = archspec.analyze(archspec.loads(text))
@@ -43,6 +44,8 @@ def round_trip(model: nn.Module, shape: tuple[int, ...], blocks: bool = False) -
     built = archspec.load_weights(archspec.build(report), model.state_dict()).eval()
     with torch.no_grad():
         want, got = model(x), built(x)
+    if isinstance(want, dict):
+        (want,) = want.values()
     assert tuple(want.shape[1:]) == report.output_shape
     torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
     return text
@@ -453,6 +456,149 @@ def test_every_torchvision_classifier_round_trips_or_is_refused_precisely(name):
             archspec.from_torch(model, _input(name))
     else:
         round_trip(model, _input(name), blocks=True)  # the folded spec when it expands to the flat one, else the flat
+
+
+# --- segmentation and video builders ---
+
+
+def test_a_segmentation_model_imports_its_out_and_resizes_to_the_image():
+    model = torchvision.models.get_model("lraspp_mobilenet_v3_large", weights=None, weights_backbone=None)
+    text = round_trip(model, (3, 64, 64))
+    assert text.startswith('# imported from PyTorch\n# the output is the model\'s ["out"] (it returns a dict of one tensor)\n')
+    line = lines_of(text)
+    # F.interpolate(x, size=y.shape[-2:]): the size of the 1/8 features, then of the image, as the bundled spec has it
+    assert line["classifier.interpolate"] == (
+        "  - {type: upsample, name: classifier.interpolate, inputs: [classifier.mul, backbone.4.block.3.1], mode: bilinear,"
+        " align_corners: false}"
+    )
+    assert line["interpolate"] == (
+        "  - {type: upsample, name: interpolate, inputs: [classifier.add, input], mode: bilinear, align_corners: false}"
+    )
+    # so the spec stays the model at another input size: torch's output at 96x96 after loading its weights by name
+    report = archspec.analyze(archspec.loads(text.replace("input: [3, 64, 64]", "input: [3, 96, 96]")))
+    assert report.ok and report.output_shape == (21, 96, 96)
+    built = archspec.load_weights(archspec.build(report), model.state_dict()).eval()
+    x = torch.randn(1, 3, 96, 96)
+    with torch.no_grad():
+        torch.testing.assert_close(built(x), model.eval()(x)["out"], atol=1e-5, rtol=0)
+
+
+def test_a_video_resnet_round_trips_with_3d_convolutions():
+    text = round_trip(torchvision.models.video.r3d_18(weights=None), (3, 4, 32, 32))
+    line = lines_of(text)
+    assert line["stem.0"] == (
+        "  - {type: conv3d, name: stem.0, out_channels: 64, kernel_size: [3, 7, 7], stride: [1, 2, 2], padding: [1, 3, 3],"
+        " bias: false}"
+    )
+    # torchvision's Conv3DSimple: a Conv3d under another name, so a conv3d layer of the same path
+    assert line["layer2.0.conv1.0"] == (
+        "  - {type: conv3d, name: layer2.0.conv1.0, out_channels: 128, kernel_size: 3, stride: 2, padding: 1, bias: false}"
+    )
+
+
+class Heads(nn.Module):
+    """A segmentation model with an auxiliary head that runs in evaluation too: two outputs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Conv2d(3, 4, 3, padding=1)
+        self.out, self.aux = nn.Conv2d(4, 2, 1), nn.Conv2d(4, 2, 1)
+
+    def forward(self, x):
+        x = self.body(x)
+        return {"out": self.out(x), "aux": self.aux(x)}
+
+
+def test_a_dict_of_several_outputs_is_refused_with_its_keys():
+    with pytest.raises(UnsupportedOp) as info:
+        archspec.from_torch(Heads(), (3, 8, 8))
+    assert str(info.value) == (
+        "cannot import graph node `output` (output) in the top-level forward: the model returns a dict of 2 outputs"
+        " (`out`, `aux`); a spec has one"
+    )
+
+
+def test_heads_that_only_training_calls_are_named_and_are_no_weights_of_the_spec():
+    # GoogLeNet with its auxiliary classifiers: evaluation never calls them, so the spec has no layer for them
+    model = torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=False).eval()
+    text = archspec.from_torch(model, (3, 64, 64))
+    assert "\n# not imported: aux1, aux2, never called in evaluation (their tensors are no weights of this spec)\n" in text
+    built = archspec.build(archspec.analyze(archspec.loads(text)))
+    extra = r"(?s)tensor\(s\) of torchvision's weights that the model does not have:.*`aux1\.conv\.conv\.weight`"
+    with pytest.raises(archspec.ArchspecError, match=extra):
+        archspec.load_weights(built, model.state_dict())
+    weights = {k: v for k, v in model.state_dict().items() if not k.startswith(("aux1.", "aux2."))}
+    archspec.load_weights(built, weights).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(built(x), model(x), atol=1e-5, rtol=0)
+
+
+class Dropped(nn.Module):
+    """A convolution and F.dropout called as ``drop`` says."""
+
+    def __init__(self, drop) -> None:
+        super().__init__()
+        self.conv, self.drop = nn.Conv2d(3, 4, 3), drop
+
+    def forward(self, x):
+        return self.drop(self, self.conv(x))
+
+
+def test_dropout_that_drops_in_evaluation_is_refused():
+    # F.dropout's `training` defaults to True: without `self.training` it drops in evaluation, unlike a dropout layer
+    for drop in (lambda m, x: F.dropout(x, 0.2), lambda m, x: F.dropout(x, p=0.5, training=True)):
+        with pytest.raises(UnsupportedOp, match=r"`dropout` \(torch.nn.functional.dropout\).*it drops values in evaluation too"):
+            archspec.from_torch(Dropped(drop), (3, 8, 8))
+    text = round_trip(Dropped(lambda m, x: F.dropout(x, 0.2, m.training)), (3, 8, 8))
+    assert lines_of(text)["dropout"] == "  - {type: dropout, name: dropout, p: 0.2}"
+    assert "type: dropout" not in round_trip(Dropped(lambda m, x: F.dropout(x, 0.0)), (3, 8, 8)).split("name: conv")[0]
+
+
+#: builder: (input, what the refusal says, or None for one that round-trips); the README's table gives the reasons.
+#: Segmentation models are built without an ImageNet backbone and without aux_loss (its default then): one output.
+SEGMENTATION_AND_VIDEO = {
+    **dict.fromkeys(torchvision.models.list_models(module=torchvision.models.segmentation), ((3, 64, 64), None)),
+    **dict.fromkeys(["r3d_18", "mc3_18", "r2plus1d_18"], ((3, 8, 64, 64), None)),
+    "s3d": ((3, 16, 224, 224), None),  # its last pool is 2x7x7 over a 1/8 x 1/32 map
+    **dict.fromkeys(
+        ["mvit_v1_b", "mvit_v2_s"],  # positions learned for 16x224x224 only
+        ((3, 16, 224, 224), "`_unsqueeze` (torchvision.models.video.mvit._unsqueeze) in the top-level forward: it has no"),
+    ),
+    **dict.fromkeys(
+        ["swin3d_t", "swin3d_s", "swin3d_b"],
+        ((3, 8, 64, 64), "`pad` (torch.nn.functional.pad) in module `patch_embed`: it has no layer kind"),
+    ),
+}
+
+
+def test_the_segmentation_and_video_table_lists_every_builder():
+    listed = torchvision.models.list_models(module=torchvision.models.segmentation)
+    listed += torchvision.models.list_models(module=torchvision.models.video)
+    assert sorted(SEGMENTATION_AND_VIDEO) == sorted(listed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SEGMENTATION_AND_VIDEO)
+def test_every_segmentation_and_video_builder_round_trips_or_is_refused_precisely(name):
+    shape, refusal = SEGMENTATION_AND_VIDEO[name]
+    segmentation = name in torchvision.models.list_models(module=torchvision.models.segmentation)
+    backbone = {"weights_backbone": None} if segmentation else {}  # no ImageNet backbone to download
+    model = torchvision.models.get_model(name, weights=None, **backbone)
+    if refusal is None:
+        round_trip(model, shape, blocks=True)
+    else:
+        with pytest.raises(UnsupportedOp, match=re.escape(refusal)):
+            archspec.from_torch(model, shape)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["fcn_resnet50", "deeplabv3_mobilenet_v3_large"])
+def test_a_segmentation_model_with_its_auxiliary_head_is_refused(name):
+    # aux_loss=True: the auxiliary head runs in evaluation too and is a second output
+    model = torchvision.models.get_model(name, weights=None, weights_backbone=None, aux_loss=True)
+    with pytest.raises(UnsupportedOp, match=re.escape("the model returns a dict of 2 outputs (`out`, `aux`); a spec has one")):
+        archspec.from_torch(model, (3, 64, 64))
 
 
 def test_describe_imports_a_model_reference_with_the_bundled_specs_figures(capsys):

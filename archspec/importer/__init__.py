@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -117,7 +118,17 @@ def load_ref(ref: str) -> tuple[nn.Module, str]:
     factory = getattr(owner, attr, None)
     if not callable(factory):
         raise ModelRefError(f"{where} has no callable `{attr}`")
-    model = factory(weights=None) if where.startswith("torchvision.") else factory()
+    model = factory(**_no_downloads(factory)) if where.startswith("torchvision.") else factory()
     if not isinstance(model, nn.Module):
         raise ModelRefError(f"{ref} returned a {type(model).__name__}, not a torch.nn.Module")
     return model, attr.lower() if attr[0].islower() else type(model).__name__.lower()
+
+
+def _no_downloads(factory: Any) -> dict[str, None]:
+    """``weights=None``, and ``weights_backbone=None`` for a builder that takes one (segmentation and detection
+    models load an ImageNet backbone by default)."""
+    try:
+        takes = set(inspect.signature(factory).parameters)
+    except (TypeError, ValueError):  # a callable without a signature to read
+        takes = set()
+    return {"weights": None} | ({"weights_backbone": None} if "weights_backbone" in takes else {})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from archspec.importer.fold import fold, items
@@ -36,7 +37,13 @@ def shared_settings(layers: list[Layer]) -> dict[str, dict[str, Any]]:
 def spec_text(
     imported: Imported, name: str, input_shape: tuple[int, ...], source: str | None = None, blocks: bool = False
 ) -> str:
-    lines = [f"# imported from {source}" if source else "# imported from PyTorch", "archspec: 1"]
+    lines = [f"# imported from {source}" if source else "# imported from PyTorch"]
+    if imported.key is not None:
+        lines.append(f"# the output is the model's [{json.dumps(imported.key)}] (it returns a dict of one tensor)")
+    if imported.unused:
+        unused = ", ".join(imported.unused)
+        lines.append(f"# not imported: {unused}, never called in evaluation (their tensors are no weights of this spec)")
+    lines.append("archspec: 1")
     lines += [f"name: {scalar(name)}", f"input: {scalar(list(input_shape))}"]
     shared = shared_settings(imported.layers)
     if shared:

@@ -54,6 +54,8 @@ class Imported:
     layers: list[Layer] = field(default_factory=list)
     output: str = "input"
     stopped: UnsupportedOp | None = None  # where a partial import stopped
+    key: str | None = None  # the output's key where the model returns a dict of one tensor (`{"out": x}`)
+    unused: list[str] = field(default_factory=list)  # modules with weights that evaluation never calls (aux heads)
     classes: dict[str, str] = field(default_factory=dict)  # module path -> its class's name (names the blocks)
 
 
@@ -101,6 +103,10 @@ def run(gm: fx.GraphModule, example: torch.Tensor) -> dict[fx.Node, Any]:
             values[n] = super().run_node(n)
             return values[n]
 
+        def call_function(self, target: Any, args: Any, kwargs: Any) -> Any:
+            # plain lists, as the traced code passes them: a wrapped function may change its list in place (Swin3D's)
+            return super().call_function(target, _mutable(args), _mutable(kwargs))
+
     try:
         with torch.no_grad():
             Recorder(gm).run(example)
@@ -108,6 +114,17 @@ def run(gm: fx.GraphModule, example: torch.Tensor) -> dict[fx.Node, Any]:
         shape = "x".join(str(n) for n in example.shape[1:])
         raise ArchspecError(f"the model fails on an input of {shape}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
     return values
+
+
+def _mutable(value: Any) -> Any:
+    """fx's immutable lists and dicts, nested, as plain ones (a torch.Size or named tuple stays as it is)."""
+    if type(value) is tuple:
+        return tuple(_mutable(v) for v in value)
+    if isinstance(value, list):
+        return [_mutable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _mutable(v) for k, v in value.items()}
+    return value
 
 
 def _scope(node: fx.Node) -> str:
@@ -166,10 +183,11 @@ def read(module: nn.Module, example: torch.Tensor, partial: bool = False) -> Imp
     reader.out.classes = {path: type(m).__name__ for path, m in module.named_modules() if path and not isinstance(m, containers)}
     for node in gm.graph.nodes:
         if node.op == "output":
-            result = node.args[0]
+            result, reader.out.key = _returned(node)
             if not isinstance(result, fx.Node) or result not in reader.refs:
                 raise UnsupportedOp(node.name, "output", "", "the model returns something other than one tensor")
             reader.out.output = reader.refs[result]
+            reader.out.unused = _unused(module, gm)
             break
         try:
             reader.read(node)
@@ -179,6 +197,38 @@ def read(module: nn.Module, example: torch.Tensor, partial: bool = False) -> Imp
             reader.out.stopped = error
             break
     return reader.out
+
+
+def _returned(node: fx.Node) -> tuple[Any, str | None]:
+    """What the output node returns, and its key when that is a dict of one (a segmentation model's ``{"out": x}``
+    without its auxiliary head). A dict of several is refused: a spec has one output, and dropping one of them
+    would leave layers that the spec computes for nothing."""
+    result = node.args[0]
+    if not isinstance(result, dict):
+        return result, None
+    if len(result) != 1:
+        keys = f"{len(result)} outputs ({', '.join(f'`{k}`' for k in result)})"
+        raise UnsupportedOp(node.name, "output", "", f"the model returns a dict of {keys}; a spec has one")
+    ((key, value),) = result.items()
+    return value, str(key)
+
+
+def _unused(module: nn.Module, gm: fx.GraphModule) -> list[str]:
+    """The outermost modules whose every parameter and buffer the evaluation graph leaves unread: heads that only
+    training calls (GoogLeNet's `aux1`). The spec has no layer for them, so their tensors are no part of its weights."""
+    read = {str(n.target) for n in gm.graph.nodes if n.op in ("call_module", "get_attr")}
+    keys = list(module.state_dict())
+    left = {k for k in keys if not any(k == r or k.startswith(r + ".") for r in read)}
+    paths: list[str] = []
+    for k in keys:
+        if k not in left:
+            continue
+        parts = k.split(".")
+        owners = (".".join(parts[:i]) for i in range(1, len(parts)))  # from the outermost module in
+        outer = next((p for p in owners if all(o in left for o in keys if o.startswith(p + "."))), k)
+        if outer not in paths:
+            paths.append(outer)
+    return paths
 
 
 class _Reader:

@@ -68,7 +68,14 @@ def module_kind(module: nn.Module) -> str | None:
         return next(kind_named(c.__name__) for c in type(module).__mro__ if c.__module__.startswith("torch.nn."))
     if not type(module).__module__.startswith(_LAYER_MODULES) or isinstance(module, (nn.Sequential, nn.ModuleList)):
         return None
-    return kind_named(type(module).__name__)
+    return kind_named(type(module).__name__) or _renamed(type(module))
+
+
+def _renamed(cls: type[nn.Module]) -> str | None:
+    """The kind of torch's layer that a torchvision class subclasses only to name a setting, its forward torch's
+    own (the video ResNets' ``Conv3DSimple``, a ``Conv3d``)."""
+    base = next((c for c in cls.__mro__ if c.__module__.startswith("torch.nn.")), None)
+    return kind_named(base.__name__) if base is not None and getattr(base, "forward", None) is cls.forward else None
 
 
 def module_tail(module: nn.Module) -> list[tuple[str, nn.Module]]:

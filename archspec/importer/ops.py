@@ -253,6 +253,49 @@ def _expand(c: Call) -> Result:
     return Same(_tensor(c, c.args[0]))  # a learned tensor repeated for every sample (ViT's class token): concat does it
 
 
+_upsample = _twin(nn.Upsample, "size", "scale_factor", "mode", "align_corners", "recompute_scale_factor", "antialias")
+
+
+def _interpolate(c: Call) -> Result:
+    """F.interpolate; to the size of another tensor (``size=y.shape[-2:]``, as segmentation heads resize to the
+    image) it is an upsample with that tensor as its second input, which stays right when the input size changes."""
+    made = _upsample(c)
+    like = _spatial_size_of(c, c.raw(1, "size"))
+    if like is None or not isinstance(made, Made):
+        return made
+    return Made(made.tag, {k: v for k, v in made.fields.items() if k != "size"}, [*made.inputs, like])
+
+
+def _spatial_size_of(c: Call, raw: Any) -> fx.Node | None:
+    """The tensor of the input's rank whose spatial axes ``raw`` is (``y.shape[2:]``, ``y.size()[-2:]``), or None."""
+    if not (isinstance(raw, fx.Node) and raw.target is operator.getitem and isinstance(raw.args[1], slice)):
+        return None
+    shape: Any
+    key: slice
+    shape, key = raw.args  # type: ignore[assignment]
+    is_shape = isinstance(shape, fx.Node) and (
+        (shape.target is getattr and shape.args[1:] == ("shape",)) or (shape.target == "size" and len(shape.args) == 1)
+    )
+    if not is_shape or not isinstance(shape.args[0], fx.Node) or key.stop is not None or key.step not in (None, 1):
+        return None
+    like = shape.args[0]
+    value = c.value(like)
+    if not isinstance(value, torch.Tensor) or value.dim() != c.rank or key.start is None or key.start % c.rank != 2:
+        return None
+    return like
+
+
+_dropout_module = _twin(nn.Dropout, "p", "training", "inplace")
+
+
+def _dropout(c: Call) -> Result:
+    """F.dropout, whose ``training`` defaults to True: it drops in evaluation unless given ``self.training``, and
+    a dropout layer does nothing there."""
+    if c.get(2, "training", True) and c.get(1, "p", 0.5) > 0:
+        raise Inexpressible("drops values in evaluation too (training=True, its default); a dropout layer passes them")
+    return _dropout_module(c)
+
+
 def _same(c: Call) -> Result:
     return Same(_tensor(c, c.args[0]))
 
@@ -292,7 +335,7 @@ HANDLERS: dict[Any, Handler] = {
     **dict.fromkeys([torch.tanh, F.tanh, torch.Tensor.tanh], _twin(nn.Tanh)),  # type: ignore[list-item]
     **dict.fromkeys([F.softmax, torch.softmax, torch.Tensor.softmax], _twin(nn.Softmax, "dim", "_stacklevel", "dtype")),
     **dict.fromkeys([F.log_softmax, torch.Tensor.log_softmax], _twin(nn.LogSoftmax, "dim", "_stacklevel", "dtype")),
-    F.dropout: _twin(nn.Dropout, "p", "training", "inplace"),
+    F.dropout: _dropout,
     F.adaptive_avg_pool1d: _twin(nn.AdaptiveAvgPool1d, "output_size"),
     F.adaptive_avg_pool2d: _twin(nn.AdaptiveAvgPool2d, "output_size"),
     F.adaptive_avg_pool3d: _twin(nn.AdaptiveAvgPool3d, "output_size"),
@@ -301,7 +344,7 @@ HANDLERS: dict[Any, Handler] = {
     F.max_pool1d: _twin(nn.MaxPool1d, *_POOLS, "dilation", "ceil_mode", "return_indices"),
     F.avg_pool1d: _twin(nn.AvgPool1d, *_POOLS, "ceil_mode", "count_include_pad"),
     F.avg_pool2d: _twin(nn.AvgPool2d, *_POOLS, "ceil_mode", "count_include_pad", "divisor_override"),
-    F.interpolate: _twin(nn.Upsample, "size", "scale_factor", "mode", "align_corners", "recompute_scale_factor", "antialias"),
+    F.interpolate: _interpolate,
 }
 
 
