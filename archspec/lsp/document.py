@@ -7,6 +7,7 @@ load still has its diagnostics and whatever of its outline the YAML gives.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import Any
 
 from archspec.analysis import LayerInfo, Report
 from archspec.errors import Diagnostic
-from archspec.lint import lint_analysis
+from archspec.lint import Linted, lint_state
 from archspec.spec import Spec, no_gc
 from archspec.spec.load import Mark, YDict, YList, mark_of, parse_yaml
 
@@ -40,15 +41,31 @@ class Item:
 
 @dataclass
 class Document:
-    text: str
-    path: str
-    diagnostics: list[Diagnostic]
-    spec: Spec | None
-    report: Report | None
+    linted: Linted  # what lint knows of the text: the next version of the text is linted from it
     lines: list[str] = field(init=False)
 
     def __post_init__(self) -> None:
         self.lines = self.text.splitlines()
+
+    @property
+    def text(self) -> str:
+        return self.linted.text
+
+    @property
+    def path(self) -> str:
+        return self.linted.path
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        return self.linted.diagnostics
+
+    @property
+    def spec(self) -> Spec | None:
+        return self.linted.spec
+
+    @property
+    def report(self) -> Report | None:
+        return self.linted.report
 
     @cached_property
     def tree(self) -> Any:
@@ -82,9 +99,29 @@ class Document:
                 out += _items(body.get("layers"), block)
         return out
 
+    def items_between(self, first: int, last: int) -> list[Item]:
+        """The layer mappings that start on lines first..last (1-based), found without reading the others: a
+        view of a long file asks for a few of its thousands."""
+        top = self.tree.get("layers") if isinstance(self.tree, YDict) else None
+        out: list[Item] = []
+        if isinstance(top, YList):
+            starts = [mark.line for mark in top.item_marks]  # in file order
+            begin, end = bisect.bisect_left(starts, first), bisect.bisect_right(starts, last)
+            window = YList(top.mark)
+            window.extend(top[begin:end])
+            window.item_marks.extend(top.item_marks[begin:end])
+            out += _items(window, None)
+        for block, body in self.blocks.items():
+            out += [item for item in _items(body.get("layers"), block) if first <= item.first <= last]
+        return out
+
     def item_at(self, line: int) -> Item | None:
         """The innermost layer mapping spanning a 1-based line."""
-        spanning = [item for item in self.items if item.first <= line <= item.last]
+        top = self.tree.get("layers") if isinstance(self.tree, YDict) else None
+        starts = [mark.line for mark in top.item_marks] if isinstance(top, YList) else []
+        index = bisect.bisect_right(starts, line) - 1  # the last top-level mapping starting on or before it
+        near = self.items_between(starts[index], line) if index >= 0 else self.items_between(1, line)
+        spanning = [item for item in near if item.first <= line <= item.last]
         return min(spanning, key=lambda item: item.last - item.first) if spanning else None
 
     @cached_property
@@ -136,6 +173,9 @@ class Document:
     def layers_written_at(self, item: Item) -> list[str]:
         """The analysed layers a mapping of the text stands for: one (or one per part, for a split), or, for a
         layer written in a block, one per instance of that block. Expansion copies a mapping with its marks."""
+        source = self.spec.source.get(item.name) if self.spec is not None and item.block is None and item.name else None
+        if source is not None and source.mark == item.data.mark:
+            return [item.name or ""]  # a top-level layer of one part: found without indexing every layer
         return self._by_mark.get(item.data.mark, [])
 
 
@@ -167,7 +207,7 @@ def _last_line(data: Any) -> int:
     return last
 
 
-def analyse(text: str, path: str) -> Document:
-    """The document of one text: lint's diagnostics and the analysis behind them (one load of the text)."""
-    diagnostics, spec, report = lint_analysis(text, path)
-    return Document(text, path, diagnostics, spec, report)
+def analyse(text: str, path: str, previous: Document | None = None) -> Document:
+    """The document of one text: lint's diagnostics and the analysis behind them (one load of the text, or,
+    for an edit inside one layer of the previous version, a patch of that version's)."""
+    return Document(lint_state(text, path, previous=previous.linted if previous is not None else None))

@@ -100,7 +100,7 @@ class SpecServer(LanguageServer):
         text = self.workspace.get_text_document(uri).source
         doc = self.analysed.get(uri)
         if doc is None or doc.text != text:
-            doc = self.analysed[uri] = analyse(text, to_fs_path(uri) or uri)
+            doc = self.analysed[uri] = analyse(text, to_fs_path(uri) or uri, doc)
         if isinstance(doc.tree, dict):
             self.parsed[uri] = doc
         return doc
@@ -196,8 +196,8 @@ def _show_analysis(server: SpecServer) -> None:
         doc = server.document(params.text_document.uri)
         first, last = params.range.start.line + 1, params.range.end.line + 1
         hints = []
-        for item in doc.items:
-            text = views.hint(doc, item) if first <= item.first <= last else None
+        for item in doc.items_between(first, last):
+            text = views.hint(doc, item)
             if text is not None:
                 where = line_end(doc.lines, item.first)
                 hints.append(types.InlayHint(where, text, kind=types.InlayHintKind.Type, padding_left=True))
