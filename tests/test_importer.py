@@ -567,7 +567,7 @@ SEGMENTATION_AND_VIDEO = {
     ),
     **dict.fromkeys(
         ["swin3d_t", "swin3d_s", "swin3d_b"],
-        ((3, 8, 64, 64), "`pad` (torch.nn.functional.pad) in module `patch_embed`: it has no layer kind"),
+        ((3, 8, 64, 64), "(features.0.0.attn.relative_position_index) in module `features.0.0.attn`: it is a buffer or constant"),
     ),
 }
 
