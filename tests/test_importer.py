@@ -809,6 +809,17 @@ def test_two_widths_of_a_block_are_named_after_their_layers_and_a_padding_follow
     assert layer["blocks.1.mix"][3]["padding"] == (2, 2) and layer["blocks.0.mix"][3]["padding"] == (1, 1)
 
 
+def test_a_block_begins_at_its_submodules_first_layer():
+    """ShuffleNetV2's blocks with a skip split their input (`chunk`, read as `chunk:1`): they stay flat, and their
+    channel shuffle at the end, which alone would read one layer from outside, is no block of its own. The strided
+    blocks are: both branches as wide as the input (24, 48, 96 in x0.5), the shuffle a reshape of the halved map."""
+    text, layer = folded_and_flat(torchvision.models.shufflenet_v2_x0_5(weights=None), (3, 64, 64))
+    assert '      - {type: reshape, name: view, shape: [2, "${in.channels}", "${in.size // 2}", "${in.size // 2}"]}\n' in text
+    calls = [line for line in text.splitlines() if line.startswith("  - {type: invertedresidual")]
+    assert calls == [f"  - {{type: invertedresidual, name: stage{k}.0}}" for k in (2, 3, 4)]
+    assert layer["stage2.0.view"][2] == (2, 24, 8, 8) and layer["stage3.0.branch1.2"][2] == (48, 4, 4)
+
+
 # --- timm's layers that subclass torch's: leaves of the trace, a norm's activation a layer after it ---
 
 

@@ -28,9 +28,13 @@ def instances(layers: list[Layer], classes: dict[str, str]) -> list[Instance]:
     """The outermost numbered submodules that can be blocks, in order."""
     found: list[Instance] = []
     shapes = {x.name: x.shape for x in layers}
+    begun: set[str] = set()  # submodules whose first layer has been seen: an instance starts there or nowhere
     i = 0
     while i < len(layers):
         for path in _prefixes(layers[i].name):
+            if path in begun:
+                continue
+            begun.add(path)
             run = _run(layers, i, path)
             inst = _instance(layers, i, run, path, classes.get(path, "")) if run > 1 else None
             if inst is not None:

@@ -4,25 +4,26 @@ The values that differ between a group's instances come in columns, one value pe
 wherever both layers exist are one (conv3's out_channels and the optional projection's). A column that follows
 from the block's input or from another column in every instance is written in its places as an expression, not
 as a parameter: an expanded width ``${in.channels * 6}``, a bottleneck's output ``${width * 4}``, a padding
-``${kernel_size // 2}``. A count (of channels, features or groups) may follow from the input's first axis
-(``in.channels``) or last (``in.shape[-1]``, a channels-last block) or from another count, dividing exactly;
-any other number only from another such of its own layer, and a parameter with a default (``stride: 1``) never.
-The others are named: the width that leaves the block after its field (``out_channels``), a width inside it
-``width``, the rest after their field; where two would share a name, each is named after its layer
-(``conv2_out_channels``).
+``${kernel_size // 2}``. A count (of channels, features or groups, or a size in a target shape) may follow from
+the input's channels (``in.channels``), the side of its square map (``in.size``) or its last axis
+(``in.shape[-1]``, a channels-last block) or from another count, dividing exactly; any other number only from
+another such of its own layer, and a parameter with a default (``stride: 1``) never. The others are named: the
+width that leaves the block after its field (``out_channels``), a width inside it ``width``, the rest after their
+field; where two would share a name, each is named after its layer (``conv2_out_channels``).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from archspec.importer.groups import Group, Instance, having, layer_of, value, varying
 from archspec.layers import KIND_BY_TYPE
 
-#: fields that count channels or features (a learned tensor's ``shape`` counts them on each axis, ``groups`` divides
-#: them): the counts, which follow from one another
+#: fields that count channels or features (``groups`` divides them; a learned tensor's or a reshape's ``shape``
+#: gives a size on each axis): the counts, which follow from one another and from the input's sizes
 COUNTS = ("out_channels", "out_features", "groups", "shape")
 #: the counts that say how many channels (features) a layer gives: the block's output, or a width inside it
 WIDTHS = ("out_channels", "out_features")
@@ -126,12 +127,11 @@ def _follows(values: list[int], at: list[int], p: Param, group: Group, kept: lis
     Ratios between counts divide exactly (a floor division matches too many pairs by chance: widths 7 and 11 are
     kernels 3 and 5 halved); a number that is no count follows only from another of its own layer (a padding
     from the kernel size)."""
-    if p.count:
-        for axis, word in ((0, "in.channels"), (-1, "in.shape[-1]")):
-            shapes = [group.insts[k].in_shape for k in at]
-            if all(s is not None and len(s) > (axis if axis >= 0 else 1) for s in shapes):
-                if ratio := _ratio(values, [s[axis] for s in shapes], exact=True):  # type: ignore[index]
-                    return Ratio(word, *ratio)
+    shapes = [s for k in at if (s := group.insts[k].in_shape) is not None]
+    if p.count and len(shapes) == len(at):
+        for word, size in _INPUT_SIZES:
+            if ratio := _ratio(values, [size(s) for s in shapes], exact=True):
+                return Ratio(word, *ratio)
     mine = {rel for rel, _ in p.places}
     for q in kept:
         related = q.count if p.count else not q.count and bool(mine & {rel for rel, _ in q.places})
@@ -141,6 +141,15 @@ def _follows(values: list[int], at: list[int], p: Param, group: Group, kept: lis
             if ratio is not None and ratio != ("*", 1):
                 return Ratio(q, *ratio)
     return None
+
+
+#: sizes of a block's input that a count may follow from, in the order tried (0: the input has none): channels, the
+#: side of a square map (in a reshape's target), the last axis (a channels-last block's features)
+_INPUT_SIZES: tuple[tuple[str, Callable[[tuple[int, ...]], int]], ...] = (
+    ("in.channels", lambda s: s[0] if s else 0),
+    ("in.size", lambda s: s[1] if len(s) >= 3 and len(set(s[1:])) == 1 else 0),
+    ("in.shape[-1]", lambda s: s[-1] if len(s) >= 2 else 0),
+)
 
 
 def _ratio(values: list[int], bases: list[int], exact: bool) -> tuple[str, int] | None:
