@@ -84,8 +84,35 @@ def lint_state(
         if done is not None:
             return _linted(text, path, *done, select, ignore, previous)
     spec, parsed = parse_spec(text, path)
-    report = run_analysis(spec) if spec is not None and spec.input_shape and spec.output else None
+    report = None
+    if spec is not None and spec.input_shape and spec.output:
+        report = _analysed_again(previous, spec) or run_analysis(spec)
     return _linted(text, path, spec, parsed, report, select, ignore)
+
+
+def _analysed_again(previous: Linted | None, spec: Spec) -> Report | None:
+    """The analysis of a spec read whole, resumed from the previous version's when both have the same layers
+    with the same inputs (an edit of values, inside a block say): only the layers whose fields changed, and
+    downstream as far as that reaches, are analysed again. None when the wiring differs."""
+    before = previous.spec if previous is not None else None
+    report = previous.report if previous is not None else None
+    if before is None or report is None or any(d.code == Code.CYCLIC_REFERENCE for d in report.diagnostics):
+        return None
+    same = (before.input_shape, before.output, before.unparsed, before.block_of) == (
+        spec.input_shape,
+        spec.output,
+        spec.unparsed,
+        spec.block_of,
+    )
+    if not same or len(before.layers) != len(spec.layers):
+        return None
+    changed = set()
+    for old, new in zip(before.layers, spec.layers, strict=True):
+        if old.name != new.name or old.inputs != new.inputs:
+            return None
+        if old != new or old.model_fields_set != new.model_fields_set:  # (which fields were written: lint reads it)
+            changed.add(new.name or "")
+    return reanalyse(report, spec, changed)
 
 
 def _patched(previous: Linted, text: str) -> tuple[Spec, list[Diagnostic], Report] | None:
