@@ -19,7 +19,7 @@ from torch import fx, nn
 
 from archspec.errors import ArchspecError
 from archspec.importer.kinds import Inexpressible, module_fields, module_kind, module_tail
-from archspec.importer.ops import Call, Made, Part, Same, handler, kind
+from archspec.importer.ops import HANDLERS, Call, Made, Part, Same, handler, kind
 from archspec.layers import KIND_BY_TYPE
 
 
@@ -255,6 +255,10 @@ class _Reader:
             return
         if not isinstance(value, (torch.Tensor, tuple, list)) or _only_sizes(value):
             return  # a size or a constant (x.size(0)): handlers read its value where it is used
+        learned = node.args[0] if node.args else None
+        if learned in self.unbatched and handler(node) is HANDLERS[torch.reshape]:  # a layer scale's gamma.view(C, 1, 1)
+            self.refs[node] = self.reshape_learned(node, learned, value)
+            return
         try:
             made = _read_node(self.gm, node, self.values, self.used)
         except Inexpressible as exc:
@@ -272,11 +276,23 @@ class _Reader:
         else:
             unbatched = next((i for i in made.inputs if i in self.unbatched), None)
             if unbatched is not None and KIND_BY_TYPE[made.tag].family != "merge":  # add and mul broadcast it
-                raise self.refuse(node, f"reads the learned tensor `{unbatched.target}` as if its first axis were the batch")
+                raise self.refuse(node, f"takes `{unbatched.target}`, a learned tensor torch keeps without a batch axis")
             self.refs[node] = self.add(node, made)
 
-    def add(self, node: fx.Node, made: Made) -> str:
-        """The layer ``made`` for ``node``; returns its name."""
+    def reshape_learned(self, node: fx.Node, learned: fx.Node, value: torch.Tensor) -> str:
+        """A reshape of a learned tensor kept without a batch axis (``gamma.view(C, 1, 1)``, ``gamma.reshape(1, -1,
+        1, 1)``). The spec's learned tensor has a batch axis of 1, which its reshape keeps: torch's leading 1 is that
+        axis, and a shape without one broadcasts in an add or mul as the spec's does with it (and stays unbatched)."""
+        batch = value.dim() > 1 and value.shape[0] == 1
+        shape = tuple(value.shape[1:] if batch else value.shape)
+        name = self.add(node, Made(kind(torch.reshape), {"shape": list(shape)}, [learned]), shape)
+        if not batch:
+            self.unbatched.add(node)
+        return name
+
+    def add(self, node: fx.Node, made: Made, static: tuple[int, ...] | None = None) -> str:
+        """The layer ``made`` for ``node``; returns its name. ``static``: its shape where torch's value has no batch
+        axis (a reshape of a learned tensor: the spec's has a batch axis of 1, broadcast alike)."""
         inputs = [self.refs[i] for i in made.inputs]
         if node.op == "call_module" and type(self.gm.get_submodule(str(node.target))).__name__ in _FOLLOWED:
             self.names.claim(str(node.target))  # its parts are named under its path
@@ -288,7 +304,7 @@ class _Reader:
         if node.op == "call_module" and isinstance(value, tuple):
             self.firsts.add(node)
             value = value[0]
-        shape = tuple(value.shape[1:]) if isinstance(value, torch.Tensor) else None
+        shape = tuple(value.shape[1:]) if isinstance(value, torch.Tensor) and static is None else static
         if node.op == "get_attr":  # a learned tensor has no batch axis, or one of 1 (batch_axis)
             shape = tuple(made.fields["shape"])
             if not made.fields.get("batch_axis"):
