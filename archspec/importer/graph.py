@@ -256,7 +256,8 @@ class _Reader:
         if not isinstance(value, (torch.Tensor, tuple, list)) or _only_sizes(value):
             return  # a size or a constant (x.size(0)): handlers read its value where it is used
         learned = node.args[0] if node.args else None
-        if learned in self.unbatched and handler(node) is HANDLERS[torch.reshape]:  # a layer scale's gamma.view(C, 1, 1)
+        if isinstance(learned, fx.Node) and learned in self.unbatched and handler(node) is HANDLERS[torch.reshape]:
+            assert isinstance(value, torch.Tensor)  # a layer scale's gamma.view(C, 1, 1)
             self.refs[node] = self.reshape_learned(node, learned, value)
             return
         try:
