@@ -43,7 +43,12 @@ def edit(draw, spec: dict) -> dict:
     misspelt or deleted, the kind swapped, a comment written."""
     layers = [dict(layer) for layer in spec["layers"]]
     target = layers[draw(st.integers(0, len(layers) - 1))]
-    what = draw(st.sampled_from(["number", "number", "junk", "field", "drop", "kind", "rename"]))
+    what = draw(st.sampled_from(["number", "number", "junk", "field", "drop", "kind", "rename", "input"]))
+    if what == "input":  # another shape (of the same rank, mostly), or a mistake
+        shape = [draw(st.integers(1, 12)) if draw(st.booleans()) else n for n in spec["input"]]
+        return {**spec, "input": draw(st.sampled_from([shape, shape, shape[:-1], [*shape, 2], [0, *shape[1:]]]))}
+    if not target:  # every field deleted by an edit before
+        what = "kind"
     numbers = [k for k, v in target.items() if isinstance(v, int) and not isinstance(v, bool)]
     if what == "number" and numbers:
         target[draw(st.sampled_from(numbers))] = draw(st.integers(1, 12))
@@ -144,6 +149,21 @@ def test_an_edit_inside_one_layer_analyses_only_as_far_as_its_effect_goes():
     assert_same(after, lint_state(chain(2000, {500: 16})))
 
 
+def test_an_edit_of_the_input_shape_analyses_only_as_far_as_its_effect_goes():
+    before = lint_state(chain(2000))
+    more = lint_state(chain(2000).replace("input: [8, 16, 16]", "input: [9, 16, 16]"), previous=before)
+    assert more.patched
+    old = {info.name: info for info in before.report.layers}
+    assert [info.name for info in more.report.layers if info is not old[info.name]] == ["conv0"]
+    assert more.report.get("conv0").params == 9 * 8 * 9 + 8  # hand count: 3×3 from 9 channels to 8, with bias
+    smaller = lint_state(chain(2000).replace("input: [8, 16, 16]", "input: [8, 12, 12]"), previous=more)
+    assert smaller.patched and smaller.report.get("relu999").output_shape == (8, 12, 12)
+    assert all(info is not old[info.name] for info in smaller.report.layers)  # every map is smaller
+    assert_same(smaller, lint_state(chain(2000).replace("input: [8, 16, 16]", "input: [8, 12, 12]")))
+    wrong = lint_state(chain(2000).replace("input: [8, 16, 16]", "input: [8, 0, 16]"), previous=smaller)
+    assert not wrong.patched and wrong.diagnostics[0].line == 3  # a mistake is said by reading the text whole
+
+
 def test_a_mistake_typed_into_one_layer_is_found_by_the_patch_and_gone_when_fixed():
     base = chain(40)
     before = lint_state(base)
@@ -160,7 +180,7 @@ def test_a_mistake_typed_into_one_layer_is_found_by_the_patch_and_gone_when_fixe
 @pytest.mark.parametrize(
     "old, new",
     [
-        ("input: [8, 16, 16]", "input: [9, 16, 16]"),  # the header
+        ("name: chain", "name: chained"),  # the header, but for the input's shape
         ("name: conv3,", "name: conv3b,"),  # a layer renamed: references to it change
         ("  - {type: relu, name: relu3}\n", "  - {type: relu, name: relu3}\n  - {type: relu, name: extra}\n"),  # a line added
         ("  - {type: relu, name: relu19}\n", "  - {type: gelu, name: relu19}\n"),  # the last layer: its lines end nowhere

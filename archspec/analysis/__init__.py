@@ -76,7 +76,8 @@ def _run_analysis(spec: Spec) -> Report:
 
 def reanalyse(previous: Report, spec: Spec, changed: AbstractSet[str]) -> Report:
     """``run_analysis(spec)`` for a spec that differs from ``previous.spec`` only in the fields of the layers
-    ``changed`` (same names, same inputs, so the same graph): only those layers, and downstream of them the
+    ``changed`` and perhaps its input's shape (same names, same inputs, so the same graph): only those
+    layers and the readers of a changed input, and downstream of them the
     layers whose inputs now pass on something else, are analysed again; the others keep their figures.
     Layers with a diagnostic are always analysed again (a merge's message describes the paths upstream)."""
     assert previous.flow is not None, "a report from run_analysis"
@@ -84,7 +85,12 @@ def reanalyse(previous: Report, spec: Spec, changed: AbstractSet[str]) -> Report
         flow = previous.flow.copy()
         sums = dict(previous.sums())
         again = set(changed) | {d.layer for d in previous.diagnostics if d.layer}
-        moved: set[str] = set()  # layers that now pass on something else
+        moved: set[str] = set()  # layers (and the input) that now pass on something else
+        if spec.input_shape != previous.input_shape:
+            start = Flow.at_input(spec.input_shape)
+            for now, then in zip(vars(flow).values(), vars(start).values(), strict=True):
+                now[INPUT] = then[INPUT]
+            moved.add(INPUT)
         infos: list[LayerInfo] = []
         diagnostics: list[Diagnostic] = []
         for old in previous.layers:

@@ -98,12 +98,7 @@ def _analysed_again(previous: Linted | None, spec: Spec) -> Report | None:
     report = previous.report if previous is not None else None
     if before is None or report is None or any(d.code == Code.CYCLIC_REFERENCE for d in report.diagnostics):
         return None
-    same = (before.input_shape, before.output, before.unparsed, before.block_of) == (
-        spec.input_shape,
-        spec.output,
-        spec.unparsed,
-        spec.block_of,
-    )
+    same = (before.output, before.unparsed, before.block_of) == (spec.output, spec.unparsed, spec.block_of)
     if not same or len(before.layers) != len(spec.layers):
         return None
     changed = set()
@@ -122,7 +117,7 @@ def _patched(previous: Linted, text: str) -> tuple[Spec, list[Diagnostic], Repor
     patch = patch_spec(previous.spec, previous.parsed, text)
     if patch is None:
         return None
-    return patch.spec, patch.diagnostics, reanalyse(report, patch.spec, {patch.changed})
+    return patch.spec, patch.diagnostics, reanalyse(report, patch.spec, patch.changed)
 
 
 def _linted(
@@ -140,7 +135,9 @@ def _linted(
     if spec is not None and report is not None:
         diagnostics = diagnostics + report.diagnostics
         complete = not any(d.severity.value == "error" for d in diagnostics)
-        again = _touched(previous.report, report) if previous is not None and previous.report is not None else None
+        again = None  # the layers to judge again, when the others' findings stand
+        if previous is not None and previous.report is not None and previous.report.input_shape == report.input_shape:
+            again = _touched(previous.report, report)
         for rule in RULES:
             if _wanted(rule.code, select, ignore) and (complete or not rule.whole):
                 before = previous.found.get(rule.code) if previous is not None else None

@@ -3,8 +3,9 @@
 Typing in an editor changes one layer's value at a time; reading a 10,000-layer file again for each
 keystroke costs seconds. When the edit lies within one top-level layer mapping, keeps its name and its
 inputs and adds or removes no line, only that mapping is parsed and validated again and put in the old
-layer's place. Anything else (the header, a block, anchors, expressions, lines added) returns None, and
-the caller reads the text whole: the patch must give exactly what ``parse_spec`` gives, or nothing.
+layer's place; an edit of the input's shape alone changes no layer at all. Anything else (the rest of the
+header, a block, anchors, expressions, lines added) returns None, and the caller reads the text whole: the
+patch must give exactly what ``parse_spec`` gives, or nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from archspec.spec import _dedupe, _usable_blocks, _validate_layer
 from archspec.spec.defaults import spec_defaults
 from archspec.spec.expand import RawLayer, Scope, _with_defaults, has_params, valid_name
 from archspec.spec.load import Mark, YDict, YList, parse_yaml
-from archspec.spec.model import Spec
+from archspec.spec.model import MAX_INPUT_RANK, Spec
 
 #: what makes a mapping's meaning depend on text outside it: anchors, aliases, merge keys, expressions
 _NOT_LOCAL = re.compile(r"[&*$]|<<")
@@ -33,12 +34,12 @@ _OTHER_BREAKS = re.compile("[\r\x85\u2028\u2029]")
 class Patched:
     spec: Spec
     diagnostics: list[Diagnostic]  # what parse_spec says of the new text
-    changed: str  # the layer whose mapping changed
+    changed: frozenset[str]  # the layers whose fields changed (none when the input's shape did)
 
 
 def patch_spec(spec: Spec, diagnostics: list[Diagnostic], text: str) -> Patched | None:
     """The spec of ``text`` from ``spec`` (with its ``parse_spec`` diagnostics), or None when the edit is not
-    one layer's alone."""
+    one layer's alone, or the input's shape alone."""
     if spec.document is None or _OTHER_BREAKS.search(text) or _READS_INPUT.search(text):
         return None
     old_lines, new_lines = spec.text.split("\n"), text.split("\n")
@@ -47,13 +48,23 @@ def patch_spec(spec: Spec, diagnostics: list[Diagnostic], text: str) -> Patched 
     edited = _edited_lines(old_lines, new_lines)
     layers = spec.document.get("layers")
     index = _item_around(layers, edited, old_lines) if isinstance(layers, YList) else None
-    if index is None:
-        return None
+    if index is not None:
+        return _patch_layer(spec, diagnostics, text, index, old_lines, new_lines)
+    return _patch_input(spec, diagnostics, text, edited, old_lines, new_lines)
+
+
+def _local(lines: list[str]) -> bool:
+    return not any(_NOT_LOCAL.search(line) or line.startswith(("---", "...")) for line in lines)
+
+
+def _patch_layer(
+    spec: Spec, diagnostics: list[Diagnostic], text: str, index: int, old_lines: list[str], new_lines: list[str]
+) -> Patched | None:
+    layers = spec.document["layers"]
     first, end = layers.item_marks[index].line, layers.item_marks[index + 1].line  # the mapping's lines: [first, end)
-    old_chunk, new_chunk = old_lines[first - 1 : end - 1], new_lines[first - 1 : end - 1]
-    if any(_NOT_LOCAL.search(line) or line.startswith(("---", "...")) for line in old_chunk + new_chunk):
+    if not _local(old_lines[first - 1 : end - 1] + new_lines[first - 1 : end - 1]):
         return None
-    item = _parse_item(new_chunk, first, spec.path)
+    item = _parse_item(new_lines[first - 1 : end - 1], first, spec.path)
     old = layers[index]
     if item is None or not isinstance(old, YDict) or not _same_place(spec, old, item):
         return None
@@ -78,7 +89,39 @@ def patch_spec(spec: Spec, diagnostics: list[Diagnostic], text: str) -> Patched 
     repaired = (spec.repaired - {name}) | ({name} if found else set())
     document = _with_item(spec.document, index, item)
     new = dataclasses.replace(spec, text=text, layers=layers, source=source, repaired=repaired, document=document)
-    return Patched(new, _dedupe(diagnostics + found), name)
+    return Patched(new, _dedupe(diagnostics + found), frozenset({name}))
+
+
+def _patch_input(
+    spec: Spec, diagnostics: list[Diagnostic], text: str, edited: tuple[int, int], old_lines: list[str], new_lines: list[str]
+) -> Patched | None:
+    """An edit of the top-level `input:` alone, to another valid shape: the layers stay as they were."""
+    document = spec.document
+    mark = document.key_marks.get("input")
+    if mark is None or mark.column != 1 or not spec.input_shape:
+        return None
+    first = mark.line
+    end = min((m.line for m in document.key_marks.values() if m.line > first), default=None)  # the next key's line
+    if end is None or not first <= edited[0] <= edited[1] < end or any(first <= d.line < end for d in diagnostics):
+        return None
+    if not _local(old_lines[first - 1 : end - 1] + new_lines[first - 1 : end - 1]):
+        return None
+    data, found = parse_yaml("\n" * (first - 1) + "\n".join(new_lines[first - 1 : end - 1]) + "\n", spec.path)
+    if found or not isinstance(data, YDict) or list(data) != ["input"]:
+        return None
+    shape = data["input"]
+    if not (isinstance(shape, list) and 0 < len(shape) <= MAX_INPUT_RANK and all(_positive(d) for d in shape)):
+        return None  # (what is wrong with it is said by reading the text whole)
+    out = YDict(document.mark)
+    for key, value in document.items():
+        at = data.value_marks["input"] if key == "input" else document.value_marks[key]
+        out.set(key, shape if key == "input" else value, document.key_marks[key], at)
+    new = dataclasses.replace(spec, text=text, input_shape=tuple(shape), document=out)
+    return Patched(new, diagnostics, frozenset())
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def _edited_lines(old: list[str], new: list[str]) -> tuple[int, int]:
