@@ -87,7 +87,12 @@ def _merge(like: Callable[..., Any]) -> Handler:
     def handle(c: Call) -> Result:
         if c.kwargs.get("alpha", 1) != 1:
             raise Inexpressible("scales the second term (alpha)")
-        return Made(kind(like), {}, [_tensor(c, c.raw(0, "input")), _tensor(c, c.raw(1, "other"))])
+        a, b = c.raw(0, "input"), c.raw(1, "other")
+        if like is operator.add:  # a sum that starts at 0 (MobileOne's branches, one missing): the other term
+            for term, zero in ((a, b), (b, a)):
+                if type(c.value(zero)) in (int, float) and c.value(zero) == 0 and isinstance(c.value(term), torch.Tensor):
+                    return Same(_tensor(c, term))
+        return Made(kind(like), {}, [_tensor(c, a), _tensor(c, b)])
 
     return handle
 
