@@ -378,3 +378,21 @@ def test_the_saved_bytes_of_a_pad_and_the_arithmetic_kinds_are_torchs(mode):
     saved, out = torch_oracle.saved_bytes(model, lambda: model(x))
     assert saved == (4 * 2 * 5 * 6 if mode in ("reflect", "replicate") else 0)  # the scale's output, or nothing
     assert saved_bytes_per_sample(report) == x.untyped_storage().nbytes() + saved + out.untyped_storage().nbytes()
+
+
+@pytest.mark.parametrize(
+    ("fields", "code", "message"),
+    [
+        ("padding: 1, mode: reflect, value: 2.0", "E204", "value is what mode constant fills in; mode reflect copies"),
+        ("padding: [1, 2, 3]", "E306", "padding needs one entry per spatial axis [h, w] of 3×8×8, got [1, 2, 3]"),
+        ("padding: [[1, 2, 3], 1]", "E203", "padding"),  # a pair of more than two
+        ("padding: 8, mode: reflect", "E306", "reflect padding of 8 on the height does not fit an input height of 8"),
+        ("padding: [0, 9], mode: circular", "E306", "circular padding of 9 on the width does not fit an input width of 8"),
+    ],
+)
+def test_a_pad_that_cannot_be_is_a_positioned_diagnostic(fields, code, message):
+    from archspec.lint import lint_text
+
+    text = f"archspec: 1\nname: t\ninput: [3, 8, 8]\nlayers:\n  - {{type: pad, name: p, {fields}}}\n"
+    (found,) = [d for d in lint_text(text) if d.severity.value == "error"][:1]
+    assert (found.code, found.line) == (code, 5) and message in found.message, found.format()

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, Strict
+from pydantic import Field, model_validator
 
 from archspec.arith import Window
 from archspec.layers.base import LayerBase, LayerError, ReceptiveStep, Shape, fmt_shape
-from archspec.layers.fields import AXIS_NAMES, Float, axis_words
-
-_Amount = Annotated[int, Strict(), Field(ge=0)]
+from archspec.layers.fields import AXIS_NAMES, Float, NonNegInt, axis_words
 
 #: one number for every side; or per spatial axis a number (both sides) or [before, after]
-Padding = _Amount | list[_Amount | Annotated[list[_Amount], Field(min_length=2, max_length=2)]]
+Padding = NonNegInt | list[NonNegInt | Annotated[list[NonNegInt], Field(min_length=2, max_length=2)]]
 
 
 class Pad(LayerBase):
@@ -38,6 +36,12 @@ class Pad(LayerBase):
     affine_map = True
     learned_linear = False
     random_in_training = False
+
+    @model_validator(mode="after")
+    def _value_only_when_constant(self) -> Pad:
+        if self.value != 0 and self.mode != "constant":
+            raise ValueError(f"value is what mode constant fills in; mode {self.mode} copies the input (as in F.pad)")
+        return self
 
     @property
     def saves(self) -> tuple[str, ...]:  # type: ignore[override]  # a class variable elsewhere: this one follows the mode
