@@ -820,6 +820,47 @@ def test_a_block_begins_at_its_submodules_first_layer():
     assert layer["stage2.0.view"][2] == (2, 24, 8, 8) and layer["stage3.0.branch1.2"][2] == (48, 4, 4)
 
 
+def test_mobilenet_v3_blocks_name_their_main_width_and_the_squeeze_after_its_layer():
+    """torchvision's bneck_conf: expansions of 96, 240, 120 … follow no single ratio, nor do the squeezes
+    (make_divisible(expanded // 4, 8)): two widths, the one three layers take `width`, the other by its layer."""
+    text, layer = folded_and_flat(torchvision.models.mobilenet_v3_small(weights=None), (3, 64, 64))
+    assert "  invertedresidual:\n    params: {width: null, fc1_out_channels: null}\n" in text
+    assert "      - {type: conv2d, name: block.2.fc2, out_channels: $width, kernel_size: 1}\n" in text
+    # (24, 5, 96, 40, True, "HS", 2, 1) and (40, 5, 240, 40, True, "HS", 1, 1)
+    assert "  - {type: invertedresidual_2, name: features.4, width: 96, stride: 2, fc1_out_channels: 24, out_channels: 40}\n" in text
+    assert "  - {type: invertedresidual, name: features.5, width: 240, fc1_out_channels: 64}\n" in text
+    assert layer["features.5.block.2.fc1"][2] == (64, 1, 1) and layer["features.5.block.3.0"][2] == (40, 4, 4)
+
+
+class Fused(nn.Module):
+    """A projection `block.1` only where the first convolution widens, as torchvision's FusedMBConv."""
+
+    def __init__(self, wide: int | None) -> None:
+        super().__init__()
+        self.block = nn.Sequential(nn.Conv2d(4, wide or 4, 3, padding=1), *([nn.Conv2d(wide, 4, 1)] if wide else []))
+
+    def forward(self, x):
+        return self.block(x) + x
+
+
+class FusedStage(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.stage = nn.Sequential(Fused(8), Fused(None), Fused(12))
+
+    def forward(self, x):
+        return self.stage(x)
+
+
+def test_optional_layers_are_switched_by_the_part_of_their_name_no_other_layer_shares():
+    text, layer = folded_and_flat(FusedStage(), (4, 8, 8))
+    assert "    params: {width: null, block_1: false}\n" in text
+    assert "      - {type: conv2d, name: block.1, out_channels: 4, kernel_size: 1, when: $block_1}\n" in text
+    assert "  - {type: fused, name: stage.2, width: 12, block_1: true}\n" in text
+    assert layer["stage.1.block.0"][2] == (4, 8, 8) and "stage.1.block.1" not in layer
+    assert layer["stage.2.block.0"][2] == (12, 8, 8) and layer["stage.2.block.1"][2] == (4, 8, 8)
+
+
 # --- timm's layers that subclass torch's: leaves of the trace, a norm's activation a layer after it ---
 
 

@@ -60,8 +60,24 @@ def merged(groups: list[Group]) -> list[Group]:
             host.insts = sorted(host.insts + group.insts, key=lambda inst: inst.start)
     for group in out:
         if group.optional:
-            group.flag = re.sub(r"\W", "_", group.optional[0].split(".")[0])
+            group.flag = _flag(group)
     return out
+
+
+def _flag(group: Group) -> str:
+    """The optional layers' switch: the shortest start of their first one's name that no other layer's shares
+    (``downsample`` for ``downsample.0``; ``block_1`` where ``block.0`` stays)."""
+    parts = group.optional[0].split(".")
+    others = [r for r in rels(group.base) if r not in group.optional]
+    head = next(
+        (".".join(parts[:k]) for k in range(1, len(parts) + 1) if not any(_under(r, ".".join(parts[:k])) for r in others)),
+        group.optional[0],
+    )
+    return re.sub(r"\W", "_", head)
+
+
+def _under(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
 
 
 def rels(inst: Instance) -> list[str]:

@@ -166,10 +166,16 @@ def _ratio(values: list[int], bases: list[int], exact: bool) -> tuple[str, int] 
 
 
 def _name(kept: list[Param], group: Group) -> None:
+    """Each kept parameter's name; of several widths one that more layers take than any other is ``width``, and a
+    name that two would share is, for each, its layer's."""
     words = [_role(p, group) for p in kept]
+    uses = sorted((len(p.places) for p, word in zip(kept, words) if word == "width"), reverse=True)
+    main = next((p for p, w in zip(kept, words) if w == "width" and len(p.places) == uses[0]), None) if uses else None
+    if len(uses) > 1 and uses[0] == uses[1]:
+        main = None  # as many layers take another: neither is the block's width
     taken = {group.flag}
     for p, word in zip(kept, words):
-        if words.count(word) > 1:
+        if words.count(word) > 1 and p is not main:
             rel, f = p.places[0]
             word = f"{_layer_word(rel)}_{f}"
         name, n = word, 1
