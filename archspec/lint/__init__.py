@@ -136,8 +136,8 @@ def _linted(
         diagnostics = diagnostics + report.diagnostics
         complete = not any(d.severity.value == "error" for d in diagnostics)
         again = None  # the layers to judge again, when the others' findings stand
-        if previous is not None and previous.report is not None and previous.report.input_shape == report.input_shape:
-            again = _touched(previous.report, report)
+        if previous is not None and previous.report is not None and len(previous.report.input_shape) == len(report.input_shape):
+            again = _touched(previous.report, report)  # (a rule on one layer reads the input's rank, or reads the input)
         for rule in RULES:
             if _wanted(rule.code, select, ignore) and (complete or not rule.whole):
                 before = previous.found.get(rule.code) if previous is not None else None
