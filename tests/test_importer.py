@@ -509,6 +509,19 @@ class Heads(nn.Module):
         return {"out": self.out(x), "aux": self.aux(x)}
 
 
+def test_a_segmentation_reference_is_built_without_downloading_its_backbone(tmp_path, monkeypatch, capsys):
+    # torchvision's segmentation builders load an ImageNet backbone unless given weights_backbone=None
+    def download(url, *args, **kwargs):
+        raise AssertionError(f"downloads {url}")
+
+    monkeypatch.setattr(torchvision.models._api, "load_state_dict_from_url", download)
+    out = tmp_path / "seg.yaml"
+    ref = "torchvision.models.segmentation:lraspp_mobilenet_v3_large"
+    assert main(["import", ref, "--input", "3x32x32", "-o", str(out)]) == 0, capsys.readouterr().err
+    head = out.read_text().splitlines()[:2]
+    assert head == [f"# imported from {ref}", """# the output is the model's ["out"] (it returns a dict of one tensor)"""]
+
+
 def test_a_dict_of_several_outputs_is_refused_with_its_keys():
     with pytest.raises(UnsupportedOp) as info:
         archspec.from_torch(Heads(), (3, 8, 8))
