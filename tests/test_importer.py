@@ -531,6 +531,28 @@ def test_a_dict_of_several_outputs_is_refused_with_its_keys():
     )
 
 
+class TrainingHead(Heads):
+    """The auxiliary head only in training: evaluation returns None for it."""
+
+    def forward(self, x):
+        x = self.body(x)
+        return {"out": self.out(x), "aux": self.aux(x) if self.training else None}
+
+
+def test_a_head_that_only_training_runs_is_no_output():
+    model = TrainingHead().eval()
+    text = archspec.from_torch(model, (3, 8, 8))
+    assert text.splitlines()[1:3] == [
+        """# the output is the model's ["out"] (it returns a dict of one tensor)""",
+        "# not imported: aux, never called in evaluation (their tensors are no weights of this spec)",
+    ]
+    weights = {k: v for k, v in model.state_dict().items() if not k.startswith("aux.")}
+    built = archspec.load_weights(archspec.build(archspec.analyze(archspec.loads(text))), weights).eval()
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(built(x), model(x)["out"], atol=1e-5, rtol=0)
+
+
 def test_heads_that_only_training_calls_are_named_and_are_no_weights_of_the_spec():
     # GoogLeNet with its auxiliary classifiers: evaluation never calls them, so the spec has no layer for them
     model = torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=False).eval()

@@ -201,15 +201,17 @@ def read(module: nn.Module, example: torch.Tensor, partial: bool = False) -> Imp
 
 def _returned(node: fx.Node) -> tuple[Any, str | None]:
     """What the output node returns, and its key when that is a dict of one (a segmentation model's ``{"out": x}``
-    without its auxiliary head). A dict of several is refused: a spec has one output, and dropping one of them
-    would leave layers that the spec computes for nothing."""
+    without its auxiliary head; an entry that is None in evaluation, a head only training runs, is no output).
+    A dict of several is refused: a spec has one output, and dropping one of them would leave layers that the
+    spec computes for nothing."""
     result = node.args[0]
     if not isinstance(result, dict):
         return result, None
-    if len(result) != 1:
-        keys = f"{len(result)} outputs ({', '.join(f'`{k}`' for k in result)})"
+    outputs = {k: v for k, v in result.items() if v is not None}
+    if len(outputs) != 1:
+        keys = f"{len(outputs)} outputs ({', '.join(f'`{k}`' for k in outputs)})"
         raise UnsupportedOp(node.name, "output", "", f"the model returns a dict of {keys}; a spec has one")
-    ((key, value),) = result.items()
+    ((key, value),) = outputs.items()
     return value, str(key)
 
 
