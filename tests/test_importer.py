@@ -962,6 +962,14 @@ def test_a_timm_norm_whose_activation_has_no_kind_is_refused():
         archspec.from_torch(model, (3, 8, 8))
 
 
+def test_a_timm_efficientnet_round_trips_with_its_activations_inside_the_blocks():
+    timm = pytest.importorskip("timm")
+    text = round_trip(timm.create_model("efficientnet_b0", pretrained=False), (3, 64, 64), blocks=True)
+    block = text[text.index("  invertedresidual:\n") : text.index("  invertedresidual_2:\n")]
+    assert "      - {type: batchnorm2d, name: bn1}\n      - {type: silu, name: bn1_act}\n" in block
+    assert "      - {type: batchnorm2d, name: bn3}\n      - {type: identity, name: drop_path}\n" in block  # no activation
+
+
 class Scaled2d(nn.Module):
     """Layer scales of a vector: PoolFormer's ``scale.view(C, 1, 1)``, ConvNeXt's ``gamma.reshape(1, -1, 1, 1)``,
     and a gate that squashes one (no batch axis in torch's tensor, where archspec's has one of 1)."""
