@@ -73,9 +73,12 @@ def _same_layers(folded: str, flat: str) -> bool:
         return False
 
     def layers(report: Any) -> list[Any]:
-        return [(i.name, i.type, i.inputs, i.output_shape, i.layer.model_dump(exclude={"name", "inputs"})) for i in report.layers]
+        return [
+            (i.name, i.type, i.inputs, i.output_shape, i.layer and i.layer.model_dump(exclude={"name", "inputs"}))
+            for i in report.layers
+        ]
 
-    return a.ok and layers(a) == layers(b)
+    return a.ok and b.ok and all(i.layer is not None for i in a.layers) and layers(a) == layers(b)
 
 
 def _check_shapes(text: str, imported: Imported) -> None:
