@@ -496,6 +496,19 @@ def test_a_video_resnet_round_trips_with_3d_convolutions():
     )
 
 
+class Doubled(nn.Conv2d):
+    """A torch layer subclassed to compute something else: its convolution doubled."""
+
+    def _conv_forward(self, x, weight, bias):
+        return 2 * super()._conv_forward(x, weight, bias)
+
+
+def test_a_subclass_that_changes_a_torch_layer_is_not_read_as_that_layer(monkeypatch):
+    monkeypatch.setattr(Doubled, "__module__", "torchvision.models.example")  # where Conv3DSimple is a conv3d
+    with pytest.raises(UnsupportedOp, match=r"`conv2d` \(torch.conv2d\) in module `0`: it has no layer kind"):
+        archspec.from_torch(nn.Sequential(Doubled(3, 4, 3)), (3, 8, 8))  # traced into: no conv2d layer
+
+
 class Heads(nn.Module):
     """A segmentation model with an auxiliary head that runs in evaluation too: two outputs."""
 

@@ -72,10 +72,15 @@ def module_kind(module: nn.Module) -> str | None:
 
 
 def _renamed(cls: type[nn.Module]) -> str | None:
-    """The kind of torch's layer that a torchvision class subclasses only to name a setting, its forward torch's
-    own (the video ResNets' ``Conv3DSimple``, a ``Conv3d``)."""
-    base = next((c for c in cls.__mro__ if c.__module__.startswith("torch.nn.")), None)
-    return kind_named(base.__name__) if base is not None and getattr(base, "forward", None) is cls.forward else None
+    """The kind of torch's layer that a torchvision class subclasses only to name a setting, overriding none of
+    its methods but ``__init__`` (the video ResNets' ``Conv3DSimple``, a ``Conv3d``)."""
+    torch_at = next((i for i, c in enumerate(cls.__mro__) if c.__module__.startswith("torch.nn.")), None)
+    if torch_at is None:
+        return None
+    base = cls.__mro__[torch_at]
+    kept = {"__init__", "__module__", "__doc__", "__annotations__"}
+    overrides = {name for c in cls.__mro__[:torch_at] for name in vars(c) if hasattr(base, name)} - kept
+    return None if overrides else kind_named(base.__name__)
 
 
 def module_tail(module: nn.Module) -> list[tuple[str, nn.Module]]:
