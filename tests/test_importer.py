@@ -875,7 +875,9 @@ def test_mobilenet_v3_blocks_name_their_main_width_and_the_squeeze_after_its_lay
     assert "  invertedresidual:\n    params: {width: null, fc1_out_channels: null}\n" in text
     assert "      - {type: conv2d, name: block.2.fc2, out_channels: $width, kernel_size: 1}\n" in text
     # (24, 5, 96, 40, True, "HS", 2, 1) and (40, 5, 240, 40, True, "HS", 1, 1)
-    assert "  - {type: invertedresidual_2, name: features.4, width: 96, stride: 2, fc1_out_channels: 24, out_channels: 40}\n" in text
+    assert (
+        "  - {type: invertedresidual_2, name: features.4, width: 96, stride: 2, fc1_out_channels: 24, out_channels: 40}\n" in text
+    )
     assert "  - {type: invertedresidual, name: features.5, width: 240, fc1_out_channels: 64}\n" in text
     assert layer["features.5.block.2.fc1"][2] == (64, 1, 1) and layer["features.5.block.3.0"][2] == (40, 4, 4)
 
