@@ -392,9 +392,10 @@ def test_the_latency_benchmark_runs():
     command = [sys.executable, str(ROOT / "bench" / "lsp_latency.py"), "--edits", "1", "--layers", "20"]
     out = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ROOT, check=True).stdout
     rows = [line for line in out.splitlines() if line.startswith("| resnet50 ") or line.startswith("| chain of 20 layers ")]
-    assert len(rows) == 5  # resnet50 edited three ways, the chain two
-    # resnet50's top-level lines with a hint: stem (4), four stages, head (3); the chain's 20 layers
-    assert [row.split(" | ")[2] for row in rows] == ["11", "11", "11", "20", "20"]
+    assert len(rows) == 6  # resnet50 edited three ways, the chain three
+    # resnet50's top-level lines with a hint: stem (4), four stages, head (3); the chain's 20 layers, and 21
+    # once one is added
+    assert [row.split(" | ")[2] for row in rows] == ["11", "11", "11", "20", "20", "21"]
 
 
 @on_server
