@@ -72,61 +72,54 @@ def broadcast(kind: str, ins: list[Shape]) -> Shape:
     return tuple(out)
 
 
-class Add(_Merge):
+class _Broadcast(_Merge):
+    """An elementwise merge: shapes broadcast as numpy does (C×H×W with C×1×1), every input's field kept (a
+    broadcast input's field spans its whole axis, analysis/receptive_field.py)."""
+
+    module: ClassVar[str]  # its module's name in torch_modules
+
+    def output_shape(self, ins: list[Shape]) -> Shape:
+        return broadcast(self.kind(), ins)
+
+    def receptive(self, ins: list[Shape]) -> ReceptiveStep:
+        return Receptive.KEEP
+
+    def lower(self, ins: list[Shape]) -> Any:
+        from archspec.layers import torch_modules
+
+        return getattr(torch_modules, self.module)(max(len(s) for s in ins))
+
+
+class Add(_Broadcast):
     """Elementwise sum of inputs (residual connections); shapes broadcast as numpy does (C×H×W with C×1×1)."""
 
     type: Literal["add"]
-
-    def output_shape(self, ins: list[Shape]) -> Shape:
-        return broadcast("add", ins)
-
-    def receptive(self, ins: list[Shape]) -> ReceptiveStep:
-        return Receptive.KEEP  # a broadcast input's field spans its whole axis (analysis/receptive_field.py)
+    module = "Add"
 
     def label(self) -> str:
         return "+"
 
-    def lower(self, ins: list[Shape]) -> Any:
-        from archspec.layers.torch_modules import Add as Module
 
-        return Module(max(len(s) for s in ins))
-
-
-class Sub(_Merge):
+class Sub(_Broadcast):
     """Elementwise difference of two inputs, the first minus the second; shapes broadcast as numpy does."""
 
     type: Literal["sub"]
     aliases = ("Subtract",)
     arity = (2, 2)
-
-    def output_shape(self, ins: list[Shape]) -> Shape:
-        return broadcast("sub", ins)
-
-    def receptive(self, ins: list[Shape]) -> ReceptiveStep:
-        return Receptive.KEEP  # a broadcast input's field spans its whole axis (analysis/receptive_field.py)
+    module = "Sub"
 
     def label(self) -> str:
         return "−"
 
-    def lower(self, ins: list[Shape]) -> Any:
-        from archspec.layers.torch_modules import Sub as Module
 
-        return Module(max(len(s) for s in ins))
-
-
-class Mul(_Merge):
+class Mul(_Broadcast):
     """Elementwise product of inputs (gates: squeeze-and-excitation); shapes broadcast as numpy does."""
 
     type: Literal["mul"]
     aliases = ("Multiply", "prod", "product")
     affine_map = False  # a product of two paths is not affine in the network's input
     saves = ("input",)  # d(a·b)/da needs b and vice versa
-
-    def output_shape(self, ins: list[Shape]) -> Shape:
-        return broadcast("mul", ins)
-
-    def receptive(self, ins: list[Shape]) -> ReceptiveStep:
-        return Receptive.KEEP  # a broadcast input's field spans its whole axis (analysis/receptive_field.py)
+    module = "Mul"
 
     def extra_saved_bytes(self, ins: list[Shape], out: Shape) -> int:
         # more than two inputs multiply in turn: each partial product is kept as an operand of the next
@@ -134,11 +127,6 @@ class Mul(_Merge):
 
     def label(self) -> str:
         return "×"
-
-    def lower(self, ins: list[Shape]) -> Any:
-        from archspec.layers.torch_modules import Mul as Module
-
-        return Module(max(len(s) for s in ins))
 
 
 class Concat(_Merge):
