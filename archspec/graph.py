@@ -90,3 +90,34 @@ def layer_mark(spec: Spec, name: str, field: str | None = None) -> Mark:
         if mark is not None:
             return mark
     return data.mark
+
+
+def spliced(
+    graph: nx.DiGraph[str], order: list[str], removed: list[str], added: list[LayerBase], rewired: tuple[str, str] | None
+) -> tuple[list[str], nx.DiGraph[str]] | None:
+    """The order and graph once the layers ``removed`` (consecutive in ``order``) are replaced by ``added``, read
+    only from layers before them, and the layer ``rewired[0]`` reads ``rewired[1]`` instead: the new layers take
+    the removed ones' place in the order, which stays the one ``topological`` gives. None when the removed
+    layers are not consecutive there (a layer before them in the file comes later in the order)."""
+    at = order.index(removed[0])
+    if order[at : at + len(removed)] != removed:
+        return None
+    place = nx.get_node_attributes(graph, "order")  # the file's order
+    low = max((place[n] for n in order[:at]), default=-1)
+    high = min((place[n] for n in order[at + len(removed) :]), default=low + 1)
+    if not low < min(place[n] for n in removed) <= max(place[n] for n in removed) < high:
+        return None
+    out = graph.copy()
+    kept = [(u, v) for u in removed for v in graph.successors(u) if v not in removed]  # readers of a name written again
+    out.remove_nodes_from(removed)
+    for k, layer in enumerate(added, 1):
+        name = layer_name(layer)
+        out.add_node(name, layer=layer, order=low + (high - low) * k / (len(added) + 1))  # between, in file order
+        for producer in layer.inputs or ():
+            out.add_edge(producer, name)
+    names = {layer_name(layer) for layer in added}
+    out.add_edges_from((u, v) for u, v in kept if u in names and (rewired is None or v != rewired[0]))
+    if rewired is not None:
+        reader, producer = rewired
+        out.add_edge(producer, reader)
+    return [*order[:at], *(layer_name(layer) for layer in added), *order[at + len(removed) :]], out

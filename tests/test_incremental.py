@@ -40,10 +40,19 @@ def as_text(spec: dict, style: str) -> str:
 @st.composite
 def edit(draw, spec: dict) -> dict:
     """The spec with one layer edited as a person types: a number changed, a value mistyped, a field added,
-    misspelt or deleted, the kind swapped, a comment written."""
+    misspelt or deleted, the kind swapped, the layer renamed; or the input's shape changed, a layer added or
+    removed."""
     layers = [dict(layer) for layer in spec["layers"]]
     target = layers[draw(st.integers(0, len(layers) - 1))]
-    what = draw(st.sampled_from(["number", "number", "junk", "field", "drop", "kind", "rename", "input"]))
+    what = draw(st.sampled_from(["number", "number", "junk", "field", "drop", "kind", "rename", "input", "add", "remove"]))
+    where = draw(st.integers(0, len(layers)))
+    if what == "add":  # a new layer (its name perhaps taken), reading the one before or one named
+        new = {"type": draw(KINDS), "name": draw(st.sampled_from(["new", "new2", "n0", "x"]))}
+        if draw(st.booleans()):
+            new["inputs"] = draw(st.sampled_from(["input", *(layer["name"] for layer in layers if "name" in layer)]))
+        return {**spec, "layers": [*layers[:where], new, *layers[where:]]}
+    if what == "remove" and len(layers) > 1:
+        return {**spec, "layers": [layer for n, layer in enumerate(layers) if n != min(where, len(layers) - 1)]}
     if what == "input":  # another shape (of the same rank, mostly), or a mistake
         shape = [draw(st.integers(1, 12)) if draw(st.booleans()) else n for n in spec["input"]]
         return {**spec, "input": draw(st.sampled_from([shape, shape, shape[:-1], [*shape, 2], [0, *shape[1:]]]))}
@@ -181,19 +190,40 @@ def test_a_mistake_typed_into_one_layer_is_found_by_the_patch_and_gone_when_fixe
     "old, new",
     [
         ("name: chain", "name: chained"),  # the header, but for the input's shape
-        ("name: conv3,", "name: conv3b,"),  # a layer renamed: references to it change
-        ("  - {type: relu, name: relu3}\n", "  - {type: relu, name: relu3}\n  - {type: relu, name: extra}\n"),  # a line added
         ("  - {type: relu, name: relu19}\n", "  - {type: gelu, name: relu19}\n"),  # the last layer: its lines end nowhere
         ("name: conv5, out_channels: 8", "name: conv5, out_channels: &w 8"),  # an anchor others may read
+        ("{type: relu, name: relu3}", "{type: relu, name: relu3, inputs: relu9}"),  # a reference forward
+        ("{type: relu, name: relu3}", "{type: relu, name: conv4}"),  # a name taken
     ],
 )
-def test_edits_that_reach_beyond_one_layer_read_the_text_whole(old, new):
+def test_edits_that_reach_beyond_the_edited_lines_read_the_text_whole(old, new):
     base = chain(40)
     assert old in base
     text = base.replace(old, new)
     after = lint_state(text, previous=lint_state(base))
     assert not after.patched
     assert_same(after, lint_state(text))
+
+
+def test_layers_added_removed_or_renamed_are_spliced_in():
+    base = chain(2000)
+    relu3 = "  - {type: relu, name: relu3}\n"
+    added = lint_state(
+        base.replace(relu3, relu3 + "  - {type: conv2d, name: extra, out_channels: 4, kernel_size: 1}\n"),
+        previous=lint_state(base),
+    )
+    assert added.patched
+    # hand count: the 1×1 conv from 8 to 4 channels has 8·4 + 4 = 36 parameters; conv4 now reads 4 channels: 4·8·9 + 8
+    assert (added.report.get("extra").params, added.report.get("conv4").params) == (36, 296)
+    assert added.report.get("conv4").inputs == ["extra"]
+    assert [d.line for d in added.diagnostics] == []
+    removed = lint_state(base.replace(relu3, ""), previous=added)  # both lines gone: conv4 reads conv3
+    assert removed.patched and removed.report.get("conv4").inputs == ["conv3"]
+    assert removed.report.totals()["params"] == 1000 * 584
+    renamed = lint_state(base.replace("name: conv3,", "name: conv3b,"), previous=removed)
+    assert renamed.patched and renamed.report.get("relu3").inputs == ["conv3b"]
+    for text, linted in [(base.replace(relu3, ""), removed), (base.replace("name: conv3,", "name: conv3b,"), renamed)]:
+        assert_same(linted, lint_state(text))
 
 
 def test_an_edit_inside_a_block_reads_the_text_whole():

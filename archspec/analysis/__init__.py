@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from typing import TypeGuard
+from typing import Any, TypeGuard
 
 from archspec.analysis import receptive_field as rf
 from archspec.analysis.layout import channel_axis, input_channel_axis
@@ -74,16 +74,28 @@ def _run_analysis(spec: Spec) -> Report:
     return Report(spec.name, spec.input_shape, spec.output, infos, diagnostics, spec, graph, flow)
 
 
-def reanalyse(previous: Report, spec: Spec, changed: AbstractSet[str]) -> Report:
+def reanalyse(previous: Report, spec: Spec, changed: AbstractSet[str], rewired: tuple[list[str], Any] | None = None) -> Report:
     """``run_analysis(spec)`` for a spec that differs from ``previous.spec`` only in the fields of the layers
     ``changed`` and perhaps its input's shape (same names, same inputs, so the same graph): only those
-    layers and the readers of a changed input, and downstream of them the
-    layers whose inputs now pass on something else, are analysed again; the others keep their figures.
-    Layers with a diagnostic are always analysed again (a merge's message describes the paths upstream)."""
+    layers and the readers of a changed input, and downstream of them the layers whose inputs now pass on
+    something else, are analysed again; the others keep their figures. Layers with a diagnostic are always
+    analysed again (a merge's message describes the paths upstream).
+
+    ``rewired`` = (order, graph) when layers were added or removed (spec.splice): the new graph and its
+    layers' order; layers new to it are ``changed``."""
     assert previous.flow is not None, "a report from run_analysis"
     with no_gc():
         flow = previous.flow.copy()
         sums = dict(previous.sums())
+        order, graph = rewired if rewired is not None else ([info.name for info in previous.layers], previous.graph)
+        old = {info.name: info for info in previous.layers} if rewired is not None else None
+        if old is not None:
+            for info in previous.layers:
+                if info.name not in graph:  # removed
+                    for key in SUMMED:
+                        sums[key] -= getattr(info, key)
+                    for values in vars(flow).values():
+                        del values[info.name]
         again = set(changed) | {d.layer for d in previous.diagnostics if d.layer}
         moved: set[str] = set()  # layers (and the input) that now pass on something else
         if spec.input_shape != previous.input_shape:
@@ -93,20 +105,20 @@ def reanalyse(previous: Report, spec: Spec, changed: AbstractSet[str]) -> Report
             moved.add(INPUT)
         infos: list[LayerInfo] = []
         diagnostics: list[Diagnostic] = []
-        for old in previous.layers:
-            name = old.name
-            if name not in again and not any(i in moved for i in old.inputs):
-                infos.append(old)
+        for position, name in enumerate(order):
+            before = old.get(name) if old is not None else previous.layers[position]
+            if before is not None and name not in again and not any(i in moved for i in before.inputs):
+                infos.append(before)
                 continue
-            before = flow.passed(name)
+            passed = flow.passed(name) if before is not None else None
             info, found = _analyse_layer(spec, name, flow)
             infos.append(info)
             diagnostics += found
-            if flow.passed(name) != before:
+            if flow.passed(name) != passed:
                 moved.add(name)
             for key in SUMMED:
-                sums[key] += getattr(info, key) - getattr(old, key)
-        report = Report(spec.name, spec.input_shape, spec.output, infos, diagnostics, spec, previous.graph, flow)
+                sums[key] += getattr(info, key) - (getattr(before, key) if before is not None else 0)
+        report = Report(spec.name, spec.input_shape, spec.output, infos, diagnostics, spec, graph, flow)
         report.__dict__["_sums"] = sums  # the previous totals, less the layers analysed again, plus their new figures
         return report
 

@@ -7,18 +7,21 @@ file with a line ``# archspec: noqa: W404``. Errors cannot be suppressed.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from typing import Any
 
 from archspec.analysis import LayerInfo, Report, reanalyse, run_analysis
 from archspec.codes import Code
 from archspec.errors import Diagnostic, SpecError, one_per_place
-from archspec.graph import layer_mark
+from archspec.graph import layer_mark, spliced
 from archspec.lint.rules import RULES, Finding, Rule
-from archspec.spec import Spec, parse_spec, read_text
+from archspec.spec import Spec, no_gc, parse_spec, read_text
 from archspec.spec.patch import patch_spec
+from archspec.spec.splice import splice_spec
 
 __all__ = ["RULES", "Linted", "Rule", "lint_analysis", "lint_file", "lint_state", "lint_text"]
 
@@ -80,14 +83,29 @@ def lint_state(
     is read by patching that lint's spec and re-analysing downstream of the layer (spec.patch,
     analysis.reanalyse), which gives what reading the text whole gives; any other edit reads it whole."""
     if previous is not None and (previous.path, previous.select, previous.ignore) == (path, select, ignore):
-        done = _patched(previous, text)
+        with no_gc():
+            done = _patched(previous, text)
         if done is not None:
-            return _linted(text, path, *done, select, ignore, previous)
+            return _linted(text, path, done[0], done[1], done[2], select, ignore, done[3], patched=True)
     spec, parsed = parse_spec(text, path)
     report = None
     if spec is not None and spec.input_shape and spec.output:
         report = _analysed_again(previous, spec) or run_analysis(spec)
-    return _linted(text, path, spec, parsed, report, select, ignore)
+    again = previous if previous is not None and report is not None and _same_places(previous, report) else None
+    return _linted(text, path, spec, parsed, report, select, ignore, again)
+
+
+def _same_places(previous: Linted, report: Report) -> bool:
+    """Was ``report`` resumed from the previous analysis, with every layer written where it was (so the
+    previous findings stand where nothing was analysed again)?"""
+    before = previous.spec
+    if before is None or previous.report is None or report.graph is not previous.report.graph:
+        return False
+    now = report.spec.source
+    return all(
+        (data.mark, data.key_marks, data.value_marks) == (now[name].mark, now[name].key_marks, now[name].value_marks)
+        for name, data in before.source.items()
+    )
 
 
 def _analysed_again(previous: Linted | None, spec: Spec) -> Report | None:
@@ -110,14 +128,34 @@ def _analysed_again(previous: Linted | None, spec: Spec) -> Report | None:
     return reanalyse(report, spec, changed)
 
 
-def _patched(previous: Linted, text: str) -> tuple[Spec, list[Diagnostic], Report] | None:
+def _patched(previous: Linted, text: str) -> tuple[Spec, list[Diagnostic], Report, Linted] | None:
+    """(spec, parse diagnostics, analysis, the previous lint with its findings where the new text has them)."""
     report = previous.report
     if previous.spec is None or report is None or any(d.code == Code.CYCLIC_REFERENCE for d in report.diagnostics):
         return None  # (a cycle's diagnostic belongs to no layer's analysis)
     patch = patch_spec(previous.spec, previous.parsed, text)
-    if patch is None:
+    if patch is not None:
+        return patch.spec, patch.diagnostics, reanalyse(report, patch.spec, patch.changed), previous
+    splice = splice_spec(previous.spec, previous.parsed, text)
+    if splice is None:
         return None
-    return patch.spec, patch.diagnostics, reanalyse(report, patch.spec, patch.changed)
+    added = [layer for layer in splice.spec.layers if layer.name in set(splice.added)]
+    rewired = (splice.rewired, splice.spec.layer(splice.rewired).inputs[0]) if splice.rewired else None  # type: ignore[index]
+    order = spliced(report.graph, [info.name for info in report.layers], splice.removed, added, rewired)
+    if order is None:
+        return None
+    changed = {*splice.added, *([splice.rewired] if splice.rewired else [])}
+    gone = set(splice.removed)
+    found = {
+        code: [_moved(d, splice.after, splice.moved) for d in findings if d.layer not in gone]
+        for code, findings in previous.found.items()
+    }
+    moved = dataclasses.replace(previous, found=found)
+    return splice.spec, splice.diagnostics, reanalyse(report, splice.spec, changed, order), moved
+
+
+def _moved(d: Diagnostic, first: int, lines: int) -> Diagnostic:
+    return dataclasses.replace(d, line=d.line + lines) if d.line >= first else d
 
 
 def _linted(
@@ -128,7 +166,8 @@ def _linted(
     report: Report | None,
     select: AbstractSet[str] | None,
     ignore: AbstractSet[str],
-    previous: Linted | None = None,  # the lint of the text before an edit that was patched in
+    previous: Linted | None = None,  # the lint of the text before, whose findings stand where nothing changed
+    patched: bool = False,
 ) -> Linted:
     diagnostics = parsed
     found: dict[str, list[Diagnostic]] = {}
@@ -141,13 +180,14 @@ def _linted(
         for rule in RULES:
             if _wanted(rule.code, select, ignore) and (complete or not rule.whole):
                 before = previous.found.get(rule.code) if previous is not None else None
-                found[rule.code] = _findings(rule, report, spec, before, again)
+                graph = previous.report.graph if previous is not None and previous.report is not None else None
+                found[rule.code] = _findings(rule, report, spec, before, again, graph)
                 diagnostics = diagnostics + _shown(found[rule.code], spec)
     kept = _unsuppressed(diagnostics, text, spec)
     kept = [d for d in kept if d.severity.value == "error" or _wanted(d.code, select, ignore)]
     in_block = (lambda name: bool(spec.block_of.get(name))) if spec is not None else (lambda name: False)
     shown = one_per_place(sorted(set(kept), key=Diagnostic.sort_key), in_block)
-    return Linted(text, path, shown, spec, report, parsed, select, ignore, found, previous is not None)
+    return Linted(text, path, shown, spec, report, parsed, select, ignore, found, patched)
 
 
 def _touched(before: Report, after: Report) -> list[LayerInfo]:
@@ -168,14 +208,19 @@ def _wanted(code: str, select: AbstractSet[str] | None, ignore: AbstractSet[str]
 
 
 def _findings(
-    rule: Rule, report: Report, spec: Spec, before: list[Diagnostic] | None, again: list[LayerInfo] | None
+    rule: Rule,
+    report: Report,
+    spec: Spec,
+    before: list[Diagnostic] | None,
+    again: list[LayerInfo] | None,
+    previous_graph: Any = None,
 ) -> list[Diagnostic]:
     """A rule's findings, with those of the previous version of the text where they cannot have changed: all
     of them for a rule that reads the graph's wiring alone, those on layers not judged again for a rule
     reading one layer."""
     if before is not None and again is not None and rule.reads != "network":
         if rule.reads == "graph":
-            return before
+            return before if report.graph is previous_graph else _positioned(rule, spec, rule.check(report))
         names = {info.name for info in again}
         return [d for d in before if d.layer not in names] + _positioned(rule, spec, rule.check_layers(report, again))
     return _positioned(rule, spec, rule.check(report))

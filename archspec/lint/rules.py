@@ -84,7 +84,10 @@ def layer_rule(code: Code) -> Callable[[LayerCheck], LayerCheck]:
 
 
 def _consumers(report: Report, name: str) -> list[str]:
-    return list(report.graph.successors(name)) if report.graph is not None and name in report.graph else []
+    """The layers reading ``name``, in file order (whatever order the graph's edges were added in)."""
+    if report.graph is None or name not in report.graph:
+        return []
+    return sorted(report.graph.successors(name), key=lambda n: report.graph.nodes[n]["order"])
 
 
 @layer_rule(Code.CONV_BIAS_BEFORE_BATCHNORM)
