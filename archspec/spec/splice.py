@@ -183,15 +183,12 @@ def _spliced(
     shift = _Shift(end, moved)
     out_layers: list[LayerBase] = []
     gone = set(removed)
-    for layer in spec.layers:
+    for layer in spec.layers:  # (at least one layer is removed: the edited lines are some layers' lines)
         if layer.name in gone:
             if layer.name == removed[0]:
                 out_layers += new_layers
             continue
         out_layers.append(after if layer.name == after_name else layer)
-    if not removed:
-        at = next(n for n, layer in enumerate(out_layers) if layer.name == after_name)
-        out_layers[at:at] = new_layers
     unmoved = {id(x) for x in old_items[:i]}  # written before the edit; a block's layer may hold values of its call
     for name, data in source.items():
         if name not in added and id(data) not in unmoved:
