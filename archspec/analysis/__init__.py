@@ -74,21 +74,21 @@ def _run_analysis(spec: Spec) -> Report:
     return Report(spec.name, spec.input_shape, spec.output, infos, diagnostics, spec, graph, flow)
 
 
-def reanalyse(previous: Report, spec: Spec, changed: AbstractSet[str], rewired: tuple[list[str], Any] | None = None) -> Report:
+def reanalyse(previous: Report, spec: Spec, changed: AbstractSet[str], wiring: tuple[list[str], Any] | None = None) -> Report:
     """``run_analysis(spec)`` for a spec that differs from ``previous.spec`` only in the fields of the layers
     ``changed`` and perhaps its input's shape (same names, same inputs, so the same graph): only those
     layers and the readers of a changed input, and downstream of them the layers whose inputs now pass on
     something else, are analysed again; the others keep their figures. Layers with a diagnostic are always
     analysed again (a merge's message describes the paths upstream).
 
-    ``rewired`` = (order, graph) when layers were added or removed (spec.splice): the new graph and its
+    ``wiring`` = (order, graph) when layers were added or removed (spec.splice): the new graph and its
     layers' order; layers new to it are ``changed``."""
     assert previous.flow is not None, "a report from run_analysis"
     with no_gc():
         flow = previous.flow.copy()
         sums = dict(previous.sums())
-        order, graph = rewired if rewired is not None else ([info.name for info in previous.layers], previous.graph)
-        old = {info.name: info for info in previous.layers} if rewired is not None else None
+        order, graph = wiring if wiring is not None else ([info.name for info in previous.layers], previous.graph)
+        old = {info.name: info for info in previous.layers} if wiring is not None else None
         if old is not None:
             for info in previous.layers:
                 if info.name not in graph:  # removed

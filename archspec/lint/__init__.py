@@ -140,18 +140,17 @@ def _patched(previous: Linted, text: str) -> tuple[Spec, list[Diagnostic], Repor
     if splice is None:
         return None
     added = [layer for layer in splice.spec.layers if layer.name in set(splice.added)]
-    rewired = (splice.rewired, splice.spec.layer(splice.rewired).inputs[0]) if splice.rewired else None  # type: ignore[index]
-    order = spliced(report.graph, [info.name for info in report.layers], splice.removed, added, rewired)
-    if order is None:
+    wiring = spliced(report.graph, [info.name for info in report.layers], splice.removed, added, splice.rewired)
+    if wiring is None:
         return None
-    changed = {*splice.added, *([splice.rewired] if splice.rewired else [])}
+    changed = {*splice.added, *([splice.rewired[0]] if splice.rewired else [])}
     gone = set(splice.removed)
     found = {
         code: [_moved(d, splice.after, splice.moved) for d in findings if d.layer not in gone]
         for code, findings in previous.found.items()
     }
     moved = dataclasses.replace(previous, found=found)
-    return splice.spec, splice.diagnostics, reanalyse(report, splice.spec, changed, order), moved
+    return splice.spec, splice.diagnostics, reanalyse(report, splice.spec, changed, wiring), moved
 
 
 def _moved(d: Diagnostic, first: int, lines: int) -> Diagnostic:

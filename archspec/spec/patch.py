@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from archspec.errors import Diagnostic
 from archspec.layers import KIND_BY_TYPE, LayerBase
@@ -40,7 +41,7 @@ class Patched:
 def patch_spec(spec: Spec, diagnostics: list[Diagnostic], text: str) -> Patched | None:
     """The spec of ``text`` from ``spec`` (with its ``parse_spec`` diagnostics), or None when the edit is not
     one layer's alone, or the input's shape alone."""
-    if spec.document is None or _OTHER_BREAKS.search(text) or _READS_INPUT.search(text):
+    if spec.document is None or not patchable(text):
         return None
     old_lines, new_lines = spec.text.split("\n"), text.split("\n")
     if len(old_lines) != len(new_lines) or old_lines == new_lines:
@@ -53,7 +54,7 @@ def patch_spec(spec: Spec, diagnostics: list[Diagnostic], text: str) -> Patched 
     return _patch_input(spec, diagnostics, text, edited, old_lines, new_lines)
 
 
-def _local(lines: list[str]) -> bool:
+def local_lines(lines: list[str]) -> bool:
     return not any(_NOT_LOCAL.search(line) or line.startswith(("---", "...")) for line in lines)
 
 
@@ -62,7 +63,7 @@ def _patch_layer(
 ) -> Patched | None:
     layers = spec.document["layers"]
     first, end = layers.item_marks[index].line, layers.item_marks[index + 1].line  # the mapping's lines: [first, end)
-    if not _local(old_lines[first - 1 : end - 1] + new_lines[first - 1 : end - 1]):
+    if not local_lines(old_lines[first - 1 : end - 1] + new_lines[first - 1 : end - 1]):
         return None
     item = _parse_item(new_lines[first - 1 : end - 1], first, spec.path)
     old = layers[index]
@@ -70,11 +71,11 @@ def _patch_layer(
         return None
     inside = [d for d in diagnostics if first <= d.line < end]
     if inside:  # what was said of the old mapping must all be its validation's, which the new one's replaces
-        said = _validated(spec, old, spec.text)
+        said = validated_item(spec, old, spec.text)
         if said is None or _dedupe(said[2]) != inside:
             return None
         diagnostics = [d for d in diagnostics if not first <= d.line < end]
-    validated = _validated(spec, item, text)
+    validated = validated_item(spec, item, text)
     if validated is None:
         return None
     layer, data, found = validated
@@ -104,10 +105,10 @@ def _patch_input(
     end = min((m.line for m in document.key_marks.values() if m.line > first), default=None)  # the next key's line
     if end is None or not first <= edited[0] <= edited[1] < end or any(first <= d.line < end for d in diagnostics):
         return None
-    if not _local(old_lines[first - 1 : end - 1] + new_lines[first - 1 : end - 1]):
+    if not local_lines(old_lines[first - 1 : end - 1] + new_lines[first - 1 : end - 1]):
         return None
-    data, found = parse_yaml("\n" * (first - 1) + "\n".join(new_lines[first - 1 : end - 1]) + "\n", spec.path)
-    if found or not isinstance(data, YDict) or list(data) != ["input"]:
+    data = parse_at(new_lines[first - 1 : end - 1], first, spec.path)
+    if not isinstance(data, YDict) or list(data) != ["input"]:
         return None
     shape = data["input"]
     if not (isinstance(shape, list) and 0 < len(shape) <= MAX_INPUT_RANK and all(_positive(d) for d in shape)):
@@ -124,6 +125,18 @@ def _positive(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
+def patchable(text: str) -> bool:
+    """Can a patch read this text at all: are its lines the parser's, and does no expression read shapes?"""
+    return not (_OTHER_BREAKS.search(text) or _READS_INPUT.search(text))
+
+
+def parse_at(lines: list[str], first: int, path: str) -> Any:
+    """The YAML of some lines of a text, with the positions they have there (they start on line ``first``);
+    None when those lines alone say anything but data."""
+    data, found = parse_yaml("\n" * (first - 1) + "\n".join(lines) + "\n", path)
+    return None if found else data
+
+
 def _edited_lines(old: list[str], new: list[str]) -> tuple[int, int]:
     """The 1-based first and last lines that differ (texts of equal line counts)."""
     start = next(i for i, (a, b) in enumerate(zip(old, new, strict=True)) if a != b)
@@ -138,26 +151,26 @@ def _item_around(layers: YList, edited: tuple[int, int], lines: list[str]) -> in
     for index in range(len(marks) - 1):
         first, end = marks[index].line, marks[index + 1].line
         if first <= edited[0] and edited[1] < end:
-            return index if _block_entry(lines, marks[index]) and _block_entry(lines, marks[index + 1]) else None
+            return index if block_entry(lines, marks[index]) and block_entry(lines, marks[index + 1]) else None
         if first > edited[0]:
             break
     return None
 
 
-def _block_entry(lines: list[str], mark: Mark) -> bool:
+def block_entry(lines: list[str], mark: Mark) -> bool:
     """Does a layer mapping start right after the `- ` of a block-style list (not inside a `[...]` list)?"""
     return lines[mark.line - 1][: mark.column - 1].strip() == "-"
 
 
 def _parse_item(chunk: list[str], first: int, path: str) -> YDict | None:
     """The one layer mapping of a list entry's lines, with the positions it has in the whole text."""
-    data, found = parse_yaml("\n" * (first - 1) + "\n".join(chunk) + "\n", path)
-    if found or not isinstance(data, YList) or len(data) != 1 or data.item_marks[0].line != first:
+    data = parse_at(chunk, first, path)
+    if not isinstance(data, YList) or len(data) != 1 or data.item_marks[0].line != first:
         return None
     return data[0] if isinstance(data[0], YDict) else None
 
 
-def _plain_layer(item: YDict) -> bool:
+def plain_layer(item: YDict) -> bool:
     """A named layer of a kind with one output, taking part in the network, written without expressions."""
     kind, name = item.get("type"), item.get("name")
     return (
@@ -173,7 +186,7 @@ def _plain_layer(item: YDict) -> bool:
 
 def _same_place(spec: Spec, old: YDict, new: YDict) -> bool:
     """Does the new mapping stand for the same layer, read from the same inputs, as the old one did?"""
-    if not (_plain_layer(old) and _plain_layer(new)) or old["name"] != new["name"] or old.get("inputs") != new.get("inputs"):
+    if not (plain_layer(old) and plain_layer(new)) or old["name"] != new["name"] or old.get("inputs") != new.get("inputs"):
         return False
     name = old["name"]
     source = spec.source.get(name)
@@ -187,7 +200,7 @@ def _same_place(spec: Spec, old: YDict, new: YDict) -> bool:
     )
 
 
-def _validated(spec: Spec, item: YDict, text: str) -> tuple[LayerBase, YDict, list[Diagnostic]] | None:
+def validated_item(spec: Spec, item: YDict, text: str) -> tuple[LayerBase, YDict, list[Diagnostic]] | None:
     """The layer as parse_spec validates it (with the spec's defaults for its kind), the mapping it was
     validated from, and what validation found; None when it does not validate even repaired."""
     document = spec.document

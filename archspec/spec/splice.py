@@ -18,9 +18,9 @@ from archspec.codes import Code
 from archspec.errors import Diagnostic
 from archspec.layers import KIND_BY_TYPE, LayerBase
 from archspec.spec import _dedupe
-from archspec.spec.load import Mark, YDict, YList, parse_yaml
+from archspec.spec.load import Mark, YDict, YList
 from archspec.spec.model import Spec
-from archspec.spec.patch import _OTHER_BREAKS, _READS_INPUT, _block_entry, _local, _plain_layer, _validated
+from archspec.spec.patch import block_entry, local_lines, parse_at, patchable, plain_layer, validated_item
 
 _NAMING = {Code.UNKNOWN_REFERENCE, Code.DUPLICATE_LAYER_NAME}
 
@@ -31,7 +31,7 @@ class Spliced:
     diagnostics: list[Diagnostic]  # what parse_spec says of the new text
     removed: list[str]  # the layers written in the edited lines before
     added: list[str]  # and after, in file order
-    rewired: str | None  # the layer after the edit, when it now reads another layer (its implicit input)
+    rewired: tuple[str, str] | None  # (the layer after the edit, the layer it now reads without naming it)
     after: int  # the first line of the old text after the edit: it and the lines below moved by `moved` lines
     moved: int
 
@@ -40,7 +40,7 @@ def splice_spec(spec: Spec, diagnostics: list[Diagnostic], text: str) -> Spliced
     """The spec of ``text`` from ``spec`` (with its ``parse_spec`` diagnostics), or None when the edit is not
     top-level layers replaced by others that read back."""
     document = spec.document
-    if _OTHER_BREAKS.search(text) or _READS_INPUT.search(text) or spec.unparsed:
+    if not patchable(text) or spec.unparsed:
         return None
     if any(layer.inputs is None for layer in spec.layers) or any(d.code in _NAMING for d in diagnostics):
         return None  # a name not found may be one the edit writes, a name taken twice one it removes
@@ -55,12 +55,12 @@ def splice_spec(spec: Spec, diagnostics: list[Diagnostic], text: str) -> Spliced
         return None
     i, j = region
     first, end, moved = layers.item_marks[i].line, layers.item_marks[j].line, len(new) - len(old)
-    if not _local(old[first - 1 : end - 1] + new[first - 1 : end - 1 + moved]):
+    if not local_lines(old[first - 1 : end - 1] + new[first - 1 : end - 1 + moved]):
         return None
     items = _parse_items(new[first - 1 : end - 1 + moved], first, spec.path)
     gone = layers[i:j]
     after = layers[j]
-    if items is None or not all(isinstance(x, YDict) and _plain_layer(x) for x in [*gone, *items, after]):
+    if items is None or not all(isinstance(x, YDict) and plain_layer(x) for x in [*gone, *items, after]):
         return None
     if any(first <= d.line < end for d in diagnostics) or not _only_layers_after(document, layers):
         return None
@@ -68,7 +68,7 @@ def splice_spec(spec: Spec, diagnostics: list[Diagnostic], text: str) -> Spliced
     added = [x["name"] for x in items]
     if not _wiring_holds(spec, removed, added, items, after, layers[:i]):
         return None
-    validated = [_validated(spec, item, text) for item in items]
+    validated = [validated_item(spec, item, text) for item in items]
     if any(v is None for v in validated):
         return None
     return _spliced(spec, diagnostics, text, (i, j), items, validated, removed, added, (first, end, moved))
@@ -85,7 +85,7 @@ def _region(layers: YList, old: list[str], new: list[str]) -> tuple[int, int] | 
     if i is None:
         return None
     j = next((n for n, s in enumerate(starts) if s > max(last_old, starts[i])), None)
-    if j is None or not all(_block_entry(old, layers.item_marks[n]) for n in (i, j)):
+    if j is None or not all(block_entry(old, layers.item_marks[n]) for n in (i, j)):
         return None
     return i, j
 
@@ -93,8 +93,8 @@ def _region(layers: YList, old: list[str], new: list[str]) -> tuple[int, int] | 
 def _parse_items(chunk: list[str], first: int, path: str) -> list[YDict] | None:
     if not chunk:
         return []
-    data, found = parse_yaml("\n" * (first - 1) + "\n".join(chunk) + "\n", path)
-    if found or not isinstance(data, YList) or data.item_marks[0].line != first:
+    data = parse_at(chunk, first, path)
+    if not isinstance(data, YList) or data.item_marks[0].line != first:
         return None
     return [x for x in data if isinstance(x, YDict)] if all(isinstance(x, YDict) for x in data) else None
 
@@ -113,7 +113,7 @@ def _wiring_holds(spec: Spec, removed: list[str], added: list[str], items: list[
     """The new layers read only the input and plain layers written before them, by name or as the layer
     before; nothing but the layer after the edit, by not naming its input, reads a layer that is gone; no
     name is taken twice."""
-    if before and not (isinstance(before[-1], YDict) and _plain_layer(before[-1])):
+    if before and not (isinstance(before[-1], YDict) and plain_layer(before[-1])):
         return False  # the layer before is read by name (a block call's name stands for a layer inside it)
     written = {x.get("name"): x for x in before if isinstance(x, YDict)}
     earlier = {"input"}
@@ -127,7 +127,7 @@ def _wiring_holds(spec: Spec, removed: list[str], added: list[str], items: list[
         if refs is not None and not (isinstance(refs, str) or (isinstance(refs, list) and refs)):
             return False  # (what is wrong with it is said by reading the text whole)
         wanted = [refs] if isinstance(refs, str) else refs if isinstance(refs, list) else []
-        if not all(isinstance(r, str) and (r in earlier or (r in written and _plain_layer(written[r]))) for r in wanted):
+        if not all(isinstance(r, str) and (r in earlier or (r in written and plain_layer(written[r]))) for r in wanted):
             return False
         earlier.add(item["name"])
     gone = set(removed) - set(added)  # (a layer written again keeps its name)
@@ -179,7 +179,7 @@ def _spliced(
     if old_items[j].get("inputs") is None and KIND_BY_TYPE[old_items[j]["type"]].arity[1] != 0 and after.inputs != [previous]:
         after = after.model_copy()
         after.inputs = [previous]
-        rewired = after_name
+        rewired = (after_name, previous)
     shift = _Shift(end, moved)
     out_layers: list[LayerBase] = []
     gone = set(removed)
