@@ -99,9 +99,9 @@ def _parse_spec(text: str, path: str) -> tuple[Spec | None, list[Diagnostic]]:
 
     layers_raw = data.get("layers")
     input_raw = data.get("input")
-    blocks = _usable_blocks(data.get("blocks"), path, diagnostics)
+    blocks = usable_blocks(data.get("blocks"), path, diagnostics)
     if not isinstance(layers_raw, YList) or not layers_raw:
-        return None, _dedupe(diagnostics)
+        return None, dedupe(diagnostics)
 
     expander = Expander(path, blocks, text, _defaults(data.get("defaults"), blocks, path, text, diagnostics))
     top = Scope("")
@@ -111,7 +111,7 @@ def _parse_spec(text: str, path: str) -> tuple[Spec | None, list[Diagnostic]]:
         mark = exc.args[0]
         message = f"more than {MAX_LAYERS:,} layers after expanding blocks; refusing"
         diagnostics.append(Diagnostic(Code.TOO_LARGE, message, path, mark.line, mark.column))
-        return None, _dedupe(diagnostics)
+        return None, dedupe(diagnostics)
     expander.resolve_all(top)
     diagnostics += expander.diagnostics
     for block in unused_blocks(blocks, expander):
@@ -122,10 +122,10 @@ def _parse_spec(text: str, path: str) -> tuple[Spec | None, list[Diagnostic]]:
     if isinstance(input_raw, list) and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in input_raw):
         input_shape = tuple(input_raw) if 0 < len(input_raw) <= MAX_INPUT_RANK else ()
 
-    checked = {id(raw): _validate_layer(raw, path) for raw in expander.raws if not any(True for _ in deferred_in(raw.data))}
+    checked = {id(raw): validate_layer(raw, path) for raw in expander.raws if not any(True for _ in deferred_in(raw.data))}
     if len(checked) < len(expander.raws):  # expressions that read `in.`: evaluated in graph order, as shapes become known
         done = {key: layer for key, (layer, _) in checked.items()}
-        later, found = resolve_deferred(expander, input_shape, path, lambda raw: _validate_layer(raw, path), done)
+        later, found = resolve_deferred(expander, input_shape, path, lambda raw: validate_layer(raw, path), done)
         checked.update(later)
         diagnostics += found
     layers: list[LayerBase] = []
@@ -168,7 +168,7 @@ def _parse_spec(text: str, path: str) -> tuple[Spec | None, list[Diagnostic]]:
         repaired=repaired,
         document=data,
     )
-    return spec, _dedupe(diagnostics)
+    return spec, dedupe(diagnostics)
 
 
 def _check_unused_expressions(body: YDict, path: str, text: str, diagnostics: list[Diagnostic]) -> None:
@@ -208,7 +208,7 @@ def _top_level_diagnostics(exc: ValidationError, data: YDict, path: str) -> list
     return out
 
 
-def _usable_blocks(blocks: Any, path: str, diagnostics: list[Diagnostic]) -> YDict:
+def usable_blocks(blocks: Any, path: str, diagnostics: list[Diagnostic]) -> YDict:
     usable = YDict()
     if not isinstance(blocks, YDict):
         return usable
@@ -231,7 +231,7 @@ def _usable_blocks(blocks: Any, path: str, diagnostics: list[Diagnostic]) -> YDi
     return usable
 
 
-def _validate_layer(raw: RawLayer, path: str) -> tuple[LayerBase | None, list[Diagnostic]]:
+def validate_layer(raw: RawLayer, path: str) -> tuple[LayerBase | None, list[Diagnostic]]:
     """Validate one layer mapping; on failure, retry without the faulty fields so shapes can still flow."""
     cls = KIND_BY_TYPE.get(raw.data["type"])  # expansion keeps only layers whose `type` is a string
     if cls is None:
@@ -291,7 +291,7 @@ def _output(data: YDict, top: Scope, expander: Expander, path: str, diagnostics:
     return expander.resolve(top.output, top)
 
 
-def _dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+def dedupe(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
     seen = set()
     out = []
     for d in sorted(diagnostics, key=Diagnostic.sort_key):

@@ -97,7 +97,7 @@ def _first_ref(item: YDict, prev: str) -> str:
     return refs if isinstance(refs, str) else prev
 
 
-def _with_defaults(item: YDict, defaults: YDict) -> YDict:
+def with_defaults(item: YDict, defaults: YDict) -> YDict:
     """A copy of a layer mapping with the spec's defaults for its kind added (its own values win)."""
     out = _without(item, "")
     for key, value in defaults.items():
@@ -219,7 +219,7 @@ class Expander:
             item = self.substitute(item, params, stack[-1] if stack else None, anchor)
         kind = item.get("type")
         if isinstance(kind, str) and isinstance(self.defaults.get(kind), YDict):
-            item = _with_defaults(item, self.defaults[kind])
+            item = with_defaults(item, self.defaults[kind])
         return item
 
     def _add_layer(self, item: YDict, kind: str, name: str, refs: list[str], scope: Scope, blocks: tuple[str, ...]) -> None:

@@ -17,9 +17,9 @@ from typing import Any
 
 from archspec.errors import Diagnostic
 from archspec.layers import KIND_BY_TYPE, LayerBase
-from archspec.spec import _dedupe, _usable_blocks, _validate_layer
+from archspec.spec import dedupe, usable_blocks, validate_layer
 from archspec.spec.defaults import spec_defaults
-from archspec.spec.expand import RawLayer, Scope, _with_defaults, has_params, valid_name
+from archspec.spec.expand import RawLayer, Scope, has_params, valid_name, with_defaults
 from archspec.spec.load import Mark, YDict, YList, parse_yaml
 from archspec.spec.model import MAX_INPUT_RANK, Spec
 
@@ -72,7 +72,7 @@ def _patch_layer(
     inside = [d for d in diagnostics if first <= d.line < end]
     if inside:  # what was said of the old mapping must all be its validation's, which the new one's replaces
         said = validated_item(spec, old, spec.text)
-        if said is None or _dedupe(said[2]) != inside:
+        if said is None or dedupe(said[2]) != inside:
             return None
         diagnostics = [d for d in diagnostics if not first <= d.line < end]
     validated = validated_item(spec, item, text)
@@ -90,7 +90,7 @@ def _patch_layer(
     repaired = (spec.repaired - {name}) | ({name} if found else set())
     document = _with_item(spec.document, index, item)
     new = dataclasses.replace(spec, text=text, layers=layers, source=source, repaired=repaired, document=document)
-    return Patched(new, _dedupe(diagnostics + found), frozenset({name}))
+    return Patched(new, dedupe(diagnostics + found), frozenset({name}))
 
 
 def _patch_input(
@@ -207,10 +207,10 @@ def validated_item(spec: Spec, item: YDict, text: str) -> tuple[LayerBase, YDict
     section = document.get("defaults")
     if has_params(section):
         return None
-    defaults = spec_defaults(section, _usable_blocks(document.get("blocks"), spec.path, []), spec.path, text, [])
+    defaults = spec_defaults(section, usable_blocks(document.get("blocks"), spec.path, []), spec.path, text, [])
     kind = item["type"]
-    data = _with_defaults(item, defaults[kind]) if isinstance(defaults.get(kind), YDict) else item
-    layer, found = _validate_layer(RawLayer(data, item["name"], [], Scope(""), ()), spec.path)
+    data = with_defaults(item, defaults[kind]) if isinstance(defaults.get(kind), YDict) else item
+    layer, found = validate_layer(RawLayer(data, item["name"], [], Scope(""), ()), spec.path)
     return (layer, data, found) if layer is not None else None
 
 

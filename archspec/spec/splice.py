@@ -17,7 +17,7 @@ from typing import Any
 from archspec.codes import Code
 from archspec.errors import Diagnostic
 from archspec.layers import KIND_BY_TYPE, LayerBase
-from archspec.spec import _dedupe
+from archspec.spec import dedupe
 from archspec.spec.load import Mark, YDict, YList
 from archspec.spec.model import Spec
 from archspec.spec.patch import block_entry, local_lines, parse_at, patchable, plain_layer, validated_item
@@ -209,7 +209,7 @@ def _spliced(
         spec, text=text, layers=out_layers, source=source, block_of=block_of, repaired=repaired, document=top
     )
     kept = [shift.diagnostic(d) for d in diagnostics]
-    return Spliced(new, _dedupe(kept + found), removed, added, rewired, end, moved)
+    return Spliced(new, dedupe(kept + found), removed, added, rewired, end, moved)
 
 
 class _Shift:
